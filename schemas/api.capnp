@@ -1,0 +1,104 @@
+# Client RPC. A client bootstraps a Meld capability and asks it for the service it needs.
+#
+# Errors: a call that fails as a whole throws a Cap'n Proto exception whose description starts
+# with a stable code name and a colon ("invalid_argument: key is 5000 bytes, limit 4096");
+# the client library turns that back into a Status. Batch calls report per-item errors in their
+# results and apply the valid items.
+@0xf770d0dee0fdf3cc;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("meld::api");
+
+interface Meld {
+  kv @0 () -> (kv :Kv);
+  counters @1 () -> (counters :Counters);
+  sets @2 () -> (sets :Sets);
+  metrics @3 () -> (metrics :Metrics);
+  admin @4 () -> (admin :Admin);
+}
+
+struct KeyValue {
+  key @0 :Data;
+  value @1 :Data;
+}
+
+# Key/value. Every acknowledged write is durable (fsynced by group commit).
+interface Kv {
+  get @0 (key :Data) -> (found :Bool, value :Data);
+  put @1 (key :Data, value :Data) -> ();
+  delete @2 (key :Data) -> ();
+  # Keys in [start, end) in order; an empty end means no upper bound. limit 0 means the server's
+  # maximum. more is true when keys remain: continue from the last key returned plus "\0".
+  scan @3 (start :Data, end :Data, limit :UInt32) -> (entries :List(KeyValue), more :Bool);
+}
+
+# Counters with PN-counter semantics: increments and decrements commute.
+interface Counters {
+  # Adds delta (negative to decrement); value is the counter after this write became durable.
+  add @0 (name :Data, delta :Int64) -> (value :Int64);
+  get @1 (name :Data) -> (value :Int64);
+}
+
+# Sets of byte-string members with add/remove semantics.
+interface Sets {
+  add @0 (set :Data, members :List(Data)) -> ();
+  remove @1 (set :Data, members :List(Data)) -> ();
+  contains @2 (set :Data, member :Data) -> (present :Bool);
+  # Members greater than after, in byte order, at most limit (0 = server maximum).
+  list @3 (set :Data, after :Data, limit :UInt32) -> (members :List(Data), more :Bool);
+}
+
+struct Label {
+  name @0 :Text;
+  value @1 :Text;
+}
+
+struct Sample {
+  timestampMs @0 :Int64;
+  value @1 :Float64;
+}
+
+# One series (its full label set, the metric name under "__name__") and samples for it.
+struct SeriesSamples {
+  labels @0 :List(Label);
+  samples @1 :List(Sample);
+}
+
+struct ItemError {
+  series @0 :UInt32;      # index into the request's series list
+  sample @1 :UInt32;      # index into that series' samples; 0xFFFFFFFF for the whole series
+  code @2 :Text;          # status code name
+  message @3 :Text;
+}
+
+interface Metrics {
+  # Stores the valid samples of every valid series; reports the rest item by item.
+  write @0 (series :List(SeriesSamples)) -> (accepted :UInt64, errors :List(ItemError));
+  # Samples of the series with exactly these labels, with fromMs <= timestampMs < toMs, in time
+  # order, at most limit (0 = server maximum). more is true when samples remain.
+  read @1 (labels :List(Label), fromMs :Int64, toMs :Int64, limit :UInt32)
+      -> (samples :List(Sample), more :Bool);
+}
+
+struct NodeStatus {
+  nodeId @0 :UInt64;
+  clusterId @1 :UInt64;
+  version @2 :Text;
+  rpcAddress @3 :Text;
+  peerAddress @4 :Text;
+  dataDir @5 :Text;
+  uptimeMs @6 :Int64;
+  storage @7 :StorageStats;
+  activeClients @8 :UInt32;
+}
+
+struct StorageStats {
+  commitGroups @0 :UInt64;     # fsynced group commits since start
+  committedBatches @1 :UInt64; # write batches carried by those groups
+  liveDataBytes @2 :UInt64;    # RocksDB's estimate of live data
+  syncWrites @3 :Bool;         # whether every group is fsynced
+}
+
+interface Admin {
+  status @0 () -> (status :NodeStatus);
+}
