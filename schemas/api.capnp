@@ -9,6 +9,19 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("meld::api");
 
+# Limits the server enforces on every request (and the client library checks before sending).
+const maxKeyBytes :UInt32 = 4096;              # kv keys, counter names, set names, set members
+const maxValueBytes :UInt32 = 1048576;         # kv values (1 MiB)
+const maxScanEntries :UInt32 = 1000;           # entries per scan / list call
+const maxSetMembersPerCall :UInt32 = 10000;    # members in one add / remove call
+const maxSeriesPerWrite :UInt32 = 10000;       # series in one metrics write
+const maxSamplesPerWrite :UInt32 = 100000;     # samples in one metrics write, all series together
+const maxReadSamples :UInt32 = 100000;         # samples returned by one metrics read
+const maxLabels :UInt32 = 32;                  # labels per series, __name__ included
+const maxLabelNameBytes :UInt32 = 128;
+const maxLabelValueBytes :UInt32 = 2048;
+const maxRpcMessageBytes :UInt32 = 33554432;   # one RPC message (32 MiB); larger closes the call
+
 interface Meld {
   kv @0 () -> (kv :Kv);
   counters @1 () -> (counters :Counters);
