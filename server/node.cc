@@ -1,0 +1,180 @@
+#include "server/node.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <cstring>
+
+#include "base/log.h"
+#include "base/rng.h"
+#include "schemas/meta.capnp.h"
+
+namespace meld::server {
+namespace {
+
+constexpr std::string_view kNodeRecordKey = "node";
+
+std::string hex_id(uint64_t id) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+uint64_t nonzero_random() {
+  uint64_t v = 0;
+  while (v == 0) v = os_random_u64();
+  return v;
+}
+
+// Loads the node record from the meta family, or creates and durably stores a new one on first
+// start. A record that does not decode is reported as corruption, never trusted.
+Result<NodeInfo> load_or_create_identity(storage::Engine& engine, const Config& config,
+                                         const Clock& clock) {
+  auto stored = engine.get(storage::Family::kMeta, kNodeRecordKey);
+  if (!stored.is_ok()) return stored.status();
+  NodeInfo info;
+  if (stored->has_value()) {
+    const std::string& bytes = **stored;
+    if (bytes.size() % sizeof(capnp::word) != 0) {
+      return Status::corruption("node record in " + config.data_dir + " has a bad size");
+    }
+    try {
+      kj::Array<capnp::word> words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+      std::memcpy(words.begin(), bytes.data(), bytes.size());
+      capnp::ReaderOptions limits;
+      limits.traversalLimitInWords = 1 << 16;
+      capnp::FlatArrayMessageReader reader(words, limits);
+      auto record = reader.getRoot<meta::NodeRecord>();
+      info.node_id = record.getNodeId();
+      info.cluster_id = record.getClusterId();
+    } catch (const kj::Exception& e) {
+      return Status::corruption("node record in " + config.data_dir +
+                                " does not decode: " + e.getDescription().cStr());
+    }
+    if (info.node_id == 0) return Status::corruption("node record has node id 0");
+    log::info("node.identity_loaded",
+              {{"node", hex_id(info.node_id)}, {"cluster", hex_id(info.cluster_id)}});
+    return info;
+  }
+  info.node_id = nonzero_random();
+  // A node started without --join founds a cluster; a joining node learns its cluster id from
+  // the member it joins, once cluster membership exists.
+  info.cluster_id = config.join.empty() ? nonzero_random() : 0;
+  capnp::MallocMessageBuilder message;
+  auto record = message.initRoot<meta::NodeRecord>();
+  record.setNodeId(info.node_id);
+  record.setClusterId(info.cluster_id);
+  record.setRpcAddress(config.listen.c_str());
+  record.setState(meta::NodeState::LIVE);
+  record.setCreatedMs(clock.wall_ms());
+  record.setJoinAddress(config.join.c_str());
+  auto flat = capnp::messageToFlatArray(message);
+  auto flat_bytes = flat.asChars();
+  storage::WriteBatch batch;
+  batch.put(storage::Family::kMeta, kNodeRecordKey,
+            std::string_view(flat_bytes.begin(), flat_bytes.size()));
+  MELD_RETURN_IF_ERROR(engine.commit_sync(std::move(batch)));
+  log::info("node.identity_created", {{"node", hex_id(info.node_id)},
+                                      {"cluster", hex_id(info.cluster_id)},
+                                      {"join", config.join}});
+  return info;
+}
+
+}  // namespace
+
+LoopExecutor::LoopExecutor(uv_loop_t* loop) {
+  MELD_ASSERT(uv_async_init(loop, &async_, &LoopExecutor::on_async) == 0, "uv_async_init");
+  async_.data = this;
+}
+
+LoopExecutor::~LoopExecutor() {
+  MELD_ASSERT(closed_, "LoopExecutor destroyed before close()");
+}
+
+void LoopExecutor::post(std::function<void()> fn) {
+  std::lock_guard lock(mu_);
+  if (closed_) return;
+  queue_.push_back(std::move(fn));
+  uv_async_send(&async_);
+}
+
+void LoopExecutor::on_async(uv_async_t* handle) {
+  static_cast<LoopExecutor*>(handle->data)->run_queued();
+}
+
+void LoopExecutor::run_queued() {
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard lock(mu_);
+    batch.swap(queue_);
+  }
+  for (auto& fn : batch) fn();
+}
+
+void LoopExecutor::close() {
+  run_queued();
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    queue_.clear();
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+}
+
+Result<std::unique_ptr<Node>> Node::start(const Config& config, uv_loop_t* loop) {
+  std::unique_ptr<Node> node(new Node(loop));
+  auto fail = [&](Status s) -> Result<std::unique_ptr<Node>> {
+    node->shutdown();
+    uv_run(loop, UV_RUN_DEFAULT);
+    return s;
+  };
+  storage::Options options;
+  options.dir = config.data_dir;
+  options.sync = config.sync_writes;
+  auto engine = storage::Engine::open(options, &node->executor_);
+  if (!engine.is_ok()) return fail(engine.status());
+  node->engine_ = std::move(engine).value();
+
+  auto info = load_or_create_identity(*node->engine_, config, node->clock_);
+  if (!info.is_ok()) return fail(info.status());
+  node->info_ = *info;
+  node->info_.data_dir = config.data_dir;
+  node->info_.started_monotonic_ms = node->clock_.monotonic_ms();
+
+  Node* self = node.get();
+  NodeProbe probe{
+      [self] { return self->clock_.monotonic_ms(); },
+      [self] { return self->rpc_ ? static_cast<uint32_t>(self->rpc_->active_connections()) : 0u; }};
+  // The RPC server needs its bound address for NodeInfo, and the service needs NodeInfo: bind
+  // first with a service created after, through a capability that is filled in once known.
+  auto paf = kj::newPromiseAndFulfiller<capnp::Capability::Client>();
+  node->rpc_ =
+      std::make_unique<net::RpcServer>(node->port_, kj::mv(paf.promise), net::RpcServerOptions{});
+  Status listening = node->rpc_->listen(config.listen);
+  if (!listening.is_ok()) return fail(listening);
+  node->info_.rpc_address =
+      config.advertise.empty() ? node->rpc_->bound_address() : config.advertise;
+  paf.fulfiller->fulfill(make_meld_service(*node->engine_, node->info_, probe));
+  log::info("node.started", {{"node", hex_id(node->info_.node_id)},
+                             {"rpc", node->rpc_->bound_address()},
+                             {"data_dir", config.data_dir},
+                             {"sync", config.sync_writes}});
+  return node;
+}
+
+Node::~Node() {
+  MELD_ASSERT(shut_down_, "Node destroyed before shutdown()");
+}
+
+void Node::shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  log::info("node.stopping", {{"node", hex_id(info_.node_id)}});
+  if (rpc_) rpc_->close();
+  if (engine_) engine_->close();  // drains queued commits; their completions run below
+  executor_.close();
+  rpc_.reset();
+  port_.close();
+  log::info("node.stopped", {{"node", hex_id(info_.node_id)}});
+}
+
+}  // namespace meld::server

@@ -1,0 +1,495 @@
+#include "server/services.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "base/hash.h"
+#include "server/keys.h"
+
+namespace meld::server {
+namespace {
+
+using storage::Family;
+
+std::string_view as_view(capnp::Data::Reader d) {
+  return {reinterpret_cast<const char*>(d.begin()), d.size()};
+}
+
+kj::ArrayPtr<const kj::byte> as_bytes(std::string_view s) {
+  return {reinterpret_cast<const kj::byte*>(s.data()), s.size()};
+}
+
+// Fails the current call with "code: message"; the client library maps the code back.
+[[noreturn]] void fail(const Status& status) {
+  kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                                        kj::str(status.to_string().c_str())));
+}
+
+void check_ok(const Status& status) {
+  if (!status.is_ok()) fail(status);
+}
+
+void check_name(std::string_view what, std::string_view v) {
+  if (v.empty()) fail(Status::invalid_argument(std::string(what) + " is empty"));
+  if (v.size() > api::MAX_KEY_BYTES) {
+    fail(Status::invalid_argument(std::string(what) + " is " + std::to_string(v.size()) +
+                                  " bytes, limit " + std::to_string(api::MAX_KEY_BYTES)));
+  }
+}
+
+uint32_t page_limit(uint32_t asked, uint32_t max) {
+  return asked == 0 ? max : std::min(asked, max);
+}
+
+// Resolves when the batch is durable; rejects with the storage error.
+kj::Promise<void> commit(storage::Engine& engine, storage::WriteBatch batch) {
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  auto fulfiller = std::make_shared<kj::Own<kj::PromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
+  Status queued = engine.commit(std::move(batch), [fulfiller](Status s) {
+    if (s.is_ok()) {
+      (*fulfiller)->fulfill();
+    } else {
+      (*fulfiller)
+          ->reject(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                                 kj::str(s.to_string().c_str())));
+    }
+  });
+  check_ok(queued);
+  return kj::mv(paf.promise);
+}
+
+class KvImpl final : public api::Kv::Server {
+ public:
+  explicit KvImpl(storage::Engine& engine) : engine_(engine) {}
+
+  kj::Promise<void> get(GetContext context) override {
+    auto key = as_view(context.getParams().getKey());
+    check_name("key", key);
+    auto value = engine_.get(Family::kKv, key);
+    check_ok(value.status());
+    auto results = context.getResults();
+    results.setFound(value->has_value());
+    if (value->has_value()) results.setValue(as_bytes(**value));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> put(PutContext context) override {
+    auto params = context.getParams();
+    auto key = as_view(params.getKey());
+    auto value = as_view(params.getValue());
+    check_name("key", key);
+    if (value.size() > api::MAX_VALUE_BYTES) {
+      fail(Status::invalid_argument("value is " + std::to_string(value.size()) + " bytes, limit " +
+                                    std::to_string(api::MAX_VALUE_BYTES)));
+    }
+    storage::WriteBatch batch;
+    batch.put(Family::kKv, key, value);
+    return commit(engine_, std::move(batch));
+  }
+
+  kj::Promise<void> delete_(DeleteContext context) override {
+    auto key = as_view(context.getParams().getKey());
+    check_name("key", key);
+    storage::WriteBatch batch;
+    batch.del(Family::kKv, key);
+    return commit(engine_, std::move(batch));
+  }
+
+  kj::Promise<void> scan(ScanContext context) override {
+    auto params = context.getParams();
+    auto start = as_view(params.getStart());
+    auto end = as_view(params.getEnd());
+    if (start.size() > api::MAX_KEY_BYTES || end.size() > api::MAX_KEY_BYTES) {
+      fail(Status::invalid_argument("scan bound is longer than the key limit"));
+    }
+    std::vector<std::pair<std::string, std::string>> entries;
+    bool more = false;
+    check_ok(engine_.scan(Family::kKv, start, end,
+                          page_limit(params.getLimit(), api::MAX_SCAN_ENTRIES), &entries, &more));
+    auto results = context.getResults();
+    auto list = results.initEntries(static_cast<unsigned>(entries.size()));
+    for (size_t i = 0; i < entries.size(); ++i) {
+      list[i].setKey(as_bytes(entries[i].first));
+      list[i].setValue(as_bytes(entries[i].second));
+    }
+    results.setMore(more);
+    return kj::READY_NOW;
+  }
+
+ private:
+  storage::Engine& engine_;
+};
+
+class CountersImpl final : public api::Counters::Server {
+ public:
+  explicit CountersImpl(storage::Engine& engine) : engine_(engine) {}
+
+  kj::Promise<void> add(AddContext context) override {
+    auto params = context.getParams();
+    std::string key = keys::counter(as_view(params.getName()));
+    check_name("counter name", as_view(params.getName()));
+    storage::WriteBatch batch;
+    batch.merge(Family::kCrdt, key, storage::encode_int64(params.getDelta()));
+    return commit(engine_, std::move(batch)).then([this, key, context]() mutable {
+      context.getResults().setValue(read(key));
+    });
+  }
+
+  kj::Promise<void> get(GetContext context) override {
+    check_name("counter name", as_view(context.getParams().getName()));
+    context.getResults().setValue(read(keys::counter(as_view(context.getParams().getName()))));
+    return kj::READY_NOW;
+  }
+
+ private:
+  int64_t read(const std::string& key) {
+    auto stored = engine_.get(Family::kCrdt, key);
+    check_ok(stored.status());
+    if (!stored->has_value()) return 0;
+    auto value = storage::decode_int64(**stored);
+    check_ok(value.status());
+    return *value;
+  }
+
+  storage::Engine& engine_;
+};
+
+class SetsImpl final : public api::Sets::Server {
+ public:
+  explicit SetsImpl(storage::Engine& engine) : engine_(engine) {}
+
+  kj::Promise<void> add(AddContext context) override {
+    return update(as_view(context.getParams().getSet()), context.getParams().getMembers(), true);
+  }
+
+  kj::Promise<void> remove(RemoveContext context) override {
+    return update(as_view(context.getParams().getSet()), context.getParams().getMembers(), false);
+  }
+
+  kj::Promise<void> contains(ContainsContext context) override {
+    auto set = as_view(context.getParams().getSet());
+    auto member = as_view(context.getParams().getMember());
+    check_name("set name", set);
+    check_name("member", member);
+    auto stored = engine_.get(Family::kCrdt, keys::set_member(set, member));
+    check_ok(stored.status());
+    context.getResults().setPresent(stored->has_value());
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> list(ListContext context) override {
+    auto params = context.getParams();
+    auto set = as_view(params.getSet());
+    auto after = as_view(params.getAfter());
+    check_name("set name", set);
+    std::string prefix = keys::set_prefix(set);
+    std::string start = prefix + std::string(after);
+    if (!after.empty()) start.push_back('\0');  // strictly after `after`
+    std::string end = keys::prefix_successor(prefix);
+    std::vector<std::pair<std::string, std::string>> entries;
+    bool more = false;
+    check_ok(engine_.scan(Family::kCrdt, start, end,
+                          page_limit(params.getLimit(), api::MAX_SCAN_ENTRIES), &entries, &more));
+    auto results = context.getResults();
+    auto members = results.initMembers(static_cast<unsigned>(entries.size()));
+    for (size_t i = 0; i < entries.size(); ++i) {
+      auto member = std::string_view(entries[i].first).substr(prefix.size());
+      members.set(static_cast<unsigned>(i), as_bytes(member));
+    }
+    results.setMore(more);
+    return kj::READY_NOW;
+  }
+
+ private:
+  kj::Promise<void> update(std::string_view set, capnp::List<capnp::Data>::Reader members,
+                           bool add) {
+    check_name("set name", set);
+    if (members.size() > api::MAX_SET_MEMBERS_PER_CALL) {
+      fail(Status::invalid_argument(std::to_string(members.size()) +
+                                    " members in one call, limit " +
+                                    std::to_string(api::MAX_SET_MEMBERS_PER_CALL)));
+    }
+    storage::WriteBatch batch;
+    for (auto m : members) {
+      check_name("member", as_view(m));
+      std::string key = keys::set_member(set, as_view(m));
+      if (add) {
+        batch.put(Family::kCrdt, key, "");
+      } else {
+        batch.del(Family::kCrdt, key);
+      }
+    }
+    return commit(engine_, std::move(batch));
+  }
+
+  storage::Engine& engine_;
+};
+
+bool is_metric_name(std::string_view s) {
+  if (s.empty()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+              (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool is_label_name(std::string_view s) {
+  if (s.empty()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+              (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Validates a label set and returns its canonical encoding (sorted by name; each name and value
+// length-prefixed), whose XXH64 is the series id. Prometheus rules for names; __name__ required.
+Result<std::string> canonical_labels(capnp::List<api::Label>::Reader labels) {
+  if (labels.size() == 0) return Status::invalid_argument("empty label set");
+  if (labels.size() > api::MAX_LABELS) {
+    return Status::invalid_argument(std::to_string(labels.size()) + " labels, limit " +
+                                    std::to_string(api::MAX_LABELS));
+  }
+  std::vector<std::pair<std::string_view, std::string_view>> sorted;
+  for (auto l : labels) {
+    std::string_view name(l.getName().cStr(), l.getName().size());
+    std::string_view value(l.getValue().cStr(), l.getValue().size());
+    if (name.size() > api::MAX_LABEL_NAME_BYTES || !is_label_name(name)) {
+      return Status::invalid_argument("invalid label name '" +
+                                      std::string(name.substr(0, api::MAX_LABEL_NAME_BYTES)) + "'");
+    }
+    if (value.empty()) return Status::invalid_argument("label " + std::string(name) + " is empty");
+    if (value.size() > api::MAX_LABEL_VALUE_BYTES) {
+      return Status::invalid_argument("label " + std::string(name) + " value is " +
+                                      std::to_string(value.size()) + " bytes, limit " +
+                                      std::to_string(api::MAX_LABEL_VALUE_BYTES));
+    }
+    sorted.emplace_back(name, value);
+  }
+  std::sort(sorted.begin(), sorted.end());
+  std::string canonical;
+  bool has_name = false;
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    if (i > 0 && sorted[i].first == sorted[i - 1].first) {
+      return Status::invalid_argument("label " + std::string(sorted[i].first) + " given twice");
+    }
+    if (sorted[i].first == "__name__") {
+      if (!is_metric_name(sorted[i].second)) {
+        return Status::invalid_argument("invalid metric name '" + std::string(sorted[i].second) +
+                                        "'");
+      }
+      has_name = true;
+    }
+    keys::append_u32_be(canonical, static_cast<uint32_t>(sorted[i].first.size()));
+    canonical += sorted[i].first;
+    keys::append_u32_be(canonical, static_cast<uint32_t>(sorted[i].second.size()));
+    canonical += sorted[i].second;
+  }
+  if (!has_name) return Status::invalid_argument("no metric name (__name__ label)");
+  return canonical;
+}
+
+std::string encode_f64(double v) {
+  std::string out;
+  keys::append_u64_be(out, std::bit_cast<uint64_t>(v));
+  return out;
+}
+
+class MetricsImpl final : public api::Metrics::Server {
+ public:
+  explicit MetricsImpl(storage::Engine& engine) : engine_(engine) {}
+
+  // Duplicate timestamps within a series: the last write wins (single node, one writer order).
+  kj::Promise<void> write(WriteContext context) override {
+    auto series = context.getParams().getSeries();
+    if (series.size() > api::MAX_SERIES_PER_WRITE) {
+      fail(Status::invalid_argument(std::to_string(series.size()) + " series in one write, limit " +
+                                    std::to_string(api::MAX_SERIES_PER_WRITE)));
+    }
+    uint64_t total = 0;
+    for (auto s : series) total += s.getSamples().size();
+    if (total > api::MAX_SAMPLES_PER_WRITE) {
+      fail(Status::invalid_argument(std::to_string(total) + " samples in one write, limit " +
+                                    std::to_string(api::MAX_SAMPLES_PER_WRITE)));
+    }
+    struct Error {
+      uint32_t series, sample;
+      Status status;
+    };
+    std::vector<Error> errors;
+    storage::WriteBatch batch;
+    uint64_t accepted = 0;
+    for (uint32_t i = 0; i < series.size(); ++i) {
+      auto canonical = canonical_labels(series[i].getLabels());
+      if (!canonical.is_ok()) {
+        errors.push_back({i, kWholeSeries, canonical.status()});
+        continue;
+      }
+      uint64_t id = hash64(*canonical);
+      Status known = check_series(id, *canonical, batch);
+      if (!known.is_ok()) {
+        errors.push_back({i, kWholeSeries, known});
+        continue;
+      }
+      auto samples = series[i].getSamples();
+      if (samples.size() == 0) {
+        errors.push_back({i, kWholeSeries, Status::invalid_argument("series has no samples")});
+        continue;
+      }
+      for (auto sample : samples) {
+        batch.put(Family::kTs, keys::sample(id, sample.getTimestampMs()),
+                  encode_f64(sample.getValue()));
+        ++accepted;
+      }
+    }
+    auto report = [context, errors = std::move(errors), accepted]() mutable {
+      auto results = context.getResults();
+      results.setAccepted(accepted);
+      auto list = results.initErrors(static_cast<unsigned>(errors.size()));
+      for (size_t i = 0; i < errors.size(); ++i) {
+        list[i].setSeries(errors[i].series);
+        list[i].setSample(errors[i].sample);
+        list[i].setCode(std::string(status_code_name(errors[i].status.code())).c_str());
+        list[i].setMessage(errors[i].status.message().c_str());
+      }
+    };
+    if (batch.empty()) {
+      report();
+      return kj::READY_NOW;
+    }
+    return commit(engine_, std::move(batch)).then(kj::mv(report));
+  }
+
+  kj::Promise<void> read(ReadContext context) override {
+    auto params = context.getParams();
+    auto canonical = canonical_labels(params.getLabels());
+    check_ok(canonical.status());
+    if (params.getFromMs() > params.getToMs()) {
+      fail(Status::invalid_argument("fromMs is after toMs"));
+    }
+    uint64_t id = hash64(*canonical);
+    auto stored = engine_.get(Family::kTs, keys::series_labels(id));
+    check_ok(stored.status());
+    auto results = context.getResults();
+    if (!stored->has_value() || **stored != *canonical) {
+      results.initSamples(0);
+      return kj::READY_NOW;
+    }
+    std::vector<std::pair<std::string, std::string>> entries;
+    bool more = false;
+    check_ok(engine_.scan(Family::kTs, keys::sample(id, params.getFromMs()),
+                          keys::sample(id, params.getToMs()),
+                          page_limit(params.getLimit(), api::MAX_READ_SAMPLES), &entries, &more));
+    auto samples = results.initSamples(static_cast<unsigned>(entries.size()));
+    for (size_t i = 0; i < entries.size(); ++i) {
+      samples[i].setTimestampMs(keys::sample_timestamp(entries[i].first));
+      samples[i].setValue(std::bit_cast<double>(keys::read_u64_be(entries[i].second)));
+    }
+    results.setMore(more);
+    return kj::READY_NOW;
+  }
+
+ private:
+  static constexpr uint32_t kWholeSeries = 0xFFFFFFFF;
+
+  // Records a new series' labels in the batch; refuses an id already taken by other labels
+  // (an XXH64 collision), which would otherwise merge two series silently.
+  Status check_series(uint64_t id, const std::string& canonical, storage::WriteBatch& batch) {
+    auto stored = engine_.get(Family::kTs, keys::series_labels(id));
+    if (!stored.is_ok()) return stored.status();
+    if (!stored->has_value()) {
+      batch.put(Family::kTs, keys::series_labels(id), canonical);
+      return Status::ok();
+    }
+    if (**stored != canonical) {
+      return Status::already_exists("series id collides with another label set; refused");
+    }
+    return Status::ok();
+  }
+
+  storage::Engine& engine_;
+};
+
+class AdminImpl final : public api::Admin::Server {
+ public:
+  AdminImpl(storage::Engine& engine, NodeInfo info, NodeProbe probe)
+      : engine_(engine), info_(std::move(info)), probe_(std::move(probe)) {}
+
+  kj::Promise<void> status(StatusContext context) override {
+    auto s = context.getResults().initStatus();
+    s.setNodeId(info_.node_id);
+    s.setClusterId(info_.cluster_id);
+    s.setVersion(MELD_VERSION);
+    s.setRpcAddress(info_.rpc_address.c_str());
+    s.setPeerAddress(info_.peer_address.c_str());
+    s.setDataDir(info_.data_dir.c_str());
+    s.setUptimeMs(probe_.monotonic_ms() - info_.started_monotonic_ms);
+    s.setActiveClients(probe_.active_clients());
+    auto stats = engine_.stats();
+    auto st = s.initStorage();
+    st.setCommitGroups(stats.commit_groups);
+    st.setCommittedBatches(stats.committed_batches);
+    st.setLiveDataBytes(stats.live_data_bytes);
+    st.setSyncWrites(stats.sync);
+    return kj::READY_NOW;
+  }
+
+ private:
+  storage::Engine& engine_;
+  NodeInfo info_;
+  NodeProbe probe_;
+};
+
+class MeldImpl final : public api::Meld::Server {
+ public:
+  MeldImpl(storage::Engine& engine, NodeInfo info, NodeProbe probe)
+      : kv_(kj::heap<KvImpl>(engine)),
+        counters_(kj::heap<CountersImpl>(engine)),
+        sets_(kj::heap<SetsImpl>(engine)),
+        metrics_(kj::heap<MetricsImpl>(engine)),
+        admin_(kj::heap<AdminImpl>(engine, std::move(info), std::move(probe))) {}
+
+  kj::Promise<void> kv(KvContext c) override {
+    c.getResults().setKv(kv_);
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> counters(CountersContext c) override {
+    c.getResults().setCounters(counters_);
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> sets(SetsContext c) override {
+    c.getResults().setSets(sets_);
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> metrics(MetricsContext c) override {
+    c.getResults().setMetrics(metrics_);
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> admin(AdminContext c) override {
+    c.getResults().setAdmin(admin_);
+    return kj::READY_NOW;
+  }
+
+ private:
+  api::Kv::Client kv_;
+  api::Counters::Client counters_;
+  api::Sets::Client sets_;
+  api::Metrics::Client metrics_;
+  api::Admin::Client admin_;
+};
+
+}  // namespace
+
+api::Meld::Client make_meld_service(storage::Engine& engine, NodeInfo info, NodeProbe probe) {
+  return kj::heap<MeldImpl>(engine, std::move(info), std::move(probe));
+}
+
+}  // namespace meld::server

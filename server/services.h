@@ -1,0 +1,42 @@
+// The client RPC services of the single-node slice, on the storage engine:
+//   Kv        the kv column family, one RocksDB key per user key
+//   Counters  the crdt family, an int64-add merge operator per counter (PN-counter semantics)
+//   Sets      the crdt family, one key per member, so a set of any size costs O(1) per operation
+//   Metrics   the ts family, one key per (series, timestamp), exact label match on read
+//   Admin     node status
+// Replication, the CRDT types, the time-series engine and Raft replace these insides in later
+// issues; the RPC surface (schemas/api.capnp) stays.
+//
+// Thread: the loop thread (the RPC server's). Writes complete when storage's group commit has
+// made them durable; a failed or rejected write fails the call with "code: message".
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "schemas/api.capnp.h"
+#include "storage/engine.h"
+
+namespace meld::server {
+
+struct NodeInfo {
+  uint64_t node_id = 0;
+  uint64_t cluster_id = 0;
+  std::string rpc_address;
+  std::string peer_address;
+  std::string data_dir;
+  int64_t started_monotonic_ms = 0;
+};
+
+// What Admin.status reads from the running node, supplied by its owner.
+struct NodeProbe {
+  std::function<int64_t()> monotonic_ms;
+  std::function<uint32_t()> active_clients;
+};
+
+// The bootstrap capability handed to every client. engine and probe must outlive every
+// capability it hands out (the owner destroys the RPC server, which drops them, first).
+api::Meld::Client make_meld_service(storage::Engine& engine, NodeInfo info, NodeProbe probe);
+
+}  // namespace meld::server
