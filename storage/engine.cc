@@ -1,0 +1,450 @@
+#include "storage/engine.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <shared_mutex>
+#include <system_error>
+#include <thread>
+
+#include "base/bounded_queue.h"
+#include "base/log.h"
+#include "storage/int64_add.h"
+
+namespace meld::storage {
+namespace {
+
+constexpr std::array<std::string_view, kFamilyCount> kFamilyNames = {"raft_log", "kv", "crdt", "ts",
+                                                                     "meta"};
+
+// Memtable bounds: per family, and for all families together (RocksDB flushes the largest
+// memtable when the total passes db_write_buffer_size).
+constexpr size_t kWriteBufferBytes = 16 << 20;
+constexpr int kMaxWriteBuffers = 3;
+constexpr size_t kTotalWriteBufferBytes = 64 << 20;
+constexpr uint64_t kMaxTotalWalBytes = 256 << 20;
+constexpr size_t kInfoLogFilesMax = 4;
+constexpr size_t kInfoLogFileBytesMax = 8 << 20;
+constexpr double kBloomBitsPerKey = 10;
+
+size_t family_index(Family family) {
+  size_t index = static_cast<size_t>(family);
+  MELD_ASSERT(index < kFamilyCount, "unknown storage family " + std::to_string(index));
+  return index;
+}
+
+rocksdb::Slice to_slice(std::string_view s) {
+  return rocksdb::Slice(s.data(), s.size());
+}
+
+// Translates a RocksDB status; context says what was being done ("get from kv in /data").
+Status from_rocksdb(const rocksdb::Status& s, const std::string& context) {
+  if (s.ok()) return Status::ok();
+  std::string message = context + ": " + s.ToString();
+  if (s.IsNotFound()) return Status::not_found(std::move(message));
+  if (s.IsCorruption()) return Status::corruption(std::move(message));
+  if (s.IsIOError()) return Status::io_error(std::move(message));
+  if (s.IsBusy()) return Status::busy(std::move(message));
+  if (s.IsTryAgain() || s.IsShutdownInProgress()) return Status::unavailable(std::move(message));
+  if (s.IsInvalidArgument()) return Status::invalid_argument(std::move(message));
+  if (s.IsTimedOut()) return Status::deadline_exceeded(std::move(message));
+  if (s.IsAborted()) return Status::aborted(std::move(message));
+  return Status::internal(std::move(message));
+}
+
+// RocksDB reports a held LOCK file as an IOError: "While lock file: .../LOCK: Resource
+// temporarily unavailable" for another process, "lock hold by current process" for another DB
+// object in this one. ("While open a file for lock" is a permission problem, not a conflict.)
+bool is_lock_conflict(const rocksdb::Status& s) {
+  const std::string text = s.ToString();
+  return s.IsIOError() && (text.find("While lock file") != std::string::npos ||
+                           text.find("lock hold by current process") != std::string::npos);
+}
+
+uint32_t read_u32(std::string_view rep, size_t pos) {
+  uint32_t v = 0;
+  for (size_t i = 0; i < 4; ++i) v |= uint32_t{static_cast<uint8_t>(rep[pos + i])} << (8 * i);
+  return v;
+}
+
+// A batch waiting for the commit thread: WriteBatch::rep_ and the callback.
+struct Pending {
+  std::string rep;
+  std::function<void(Status)> done;
+  // commit_sync's waiter: run done on the commit thread, not through the executor, so a caller on
+  // the executor's own thread (bootstrap on the loop) does not wait for itself.
+  bool done_on_commit_thread = false;
+};
+
+}  // namespace
+
+std::string_view family_name(Family family) {
+  return kFamilyNames[family_index(family)];
+}
+
+void WriteBatch::put(Family family, std::string_view key, std::string_view value) {
+  append(Op::kPut, family, key, value);
+}
+
+void WriteBatch::del(Family family, std::string_view key) {
+  append(Op::kDelete, family, key, {});
+}
+
+void WriteBatch::merge(Family family, std::string_view key, std::string_view operand) {
+  append(Op::kMerge, family, key, operand);
+}
+
+void WriteBatch::append(Op op, Family family, std::string_view key, std::string_view value) {
+  MELD_ASSERT(key.size() <= UINT32_MAX && value.size() <= UINT32_MAX,
+              "WriteBatch key or value over 4 GiB");
+  auto put_u32 = [this](size_t n) {
+    for (size_t i = 0; i < 4; ++i) rep_.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+  };
+  rep_.push_back(static_cast<char>(op));
+  rep_.push_back(static_cast<char>(family_index(family)));
+  put_u32(key.size());
+  rep_.append(key);
+  put_u32(value.size());
+  rep_.append(value);
+  ++count_;
+  if (family == Family::kCrdt && op != Op::kDelete && value.size() != 8) {
+    has_malformed_int64_ = true;
+  }
+}
+
+class Engine::Impl {
+ public:
+  Impl(const Options& options, CompletionExecutor* executor)
+      : options_(options), executor_(executor), queue_(options.queue_capacity) {}
+
+  rocksdb::ColumnFamilyHandle* handle(Family family) const {
+    return handles_[family_index(family)];
+  }
+
+  // Appends a WriteBatch rep, built by WriteBatch::append, to a RocksDB batch.
+  rocksdb::Status append_rep(std::string_view rep, rocksdb::WriteBatch* out) const {
+    size_t pos = 0;
+    while (pos < rep.size()) {
+      MELD_ASSERT(rep.size() - pos >= 10, "truncated WriteBatch rep");
+      auto op = static_cast<WriteBatch::Op>(rep[pos]);
+      auto family = static_cast<Family>(rep[pos + 1]);
+      uint32_t key_size = read_u32(rep, pos + 2);
+      MELD_ASSERT(rep.size() - pos - 10 >= key_size, "truncated WriteBatch rep");
+      std::string_view key = rep.substr(pos + 6, key_size);
+      uint32_t value_size = read_u32(rep, pos + 6 + key_size);
+      MELD_ASSERT(rep.size() - pos - 10 - key_size >= value_size, "truncated WriteBatch rep");
+      std::string_view value = rep.substr(pos + 10 + key_size, value_size);
+      pos += 10 + size_t{key_size} + value_size;
+      rocksdb::Status s;
+      switch (op) {
+        case WriteBatch::Op::kPut:
+          s = out->Put(handle(family), to_slice(key), to_slice(value));
+          break;
+        case WriteBatch::Op::kDelete:
+          s = out->Delete(handle(family), to_slice(key));
+          break;
+        case WriteBatch::Op::kMerge:
+          s = out->Merge(handle(family), to_slice(key), to_slice(value));
+          break;
+        default:
+          MELD_ASSERT(false, "unknown WriteBatch op " + std::to_string(static_cast<int>(op)));
+      }
+      if (!s.ok()) return s;
+    }
+    return rocksdb::Status::OK();
+  }
+
+  // The commit thread: one RocksDB write (and one fsync when options_.sync) per group of up to
+  // max_group_batches queued batches, then every callback of the group, in order.
+  void run_commits() {
+    std::vector<Pending> group;
+    group.reserve(options_.max_group_batches);
+    rocksdb::WriteBatch write;
+    rocksdb::WriteOptions write_options;
+    write_options.sync = options_.sync;
+    while (queue_.pop_batch(group, options_.max_group_batches)) {
+      write.Clear();
+      rocksdb::Status s;
+      for (const Pending& p : group) {
+        s = append_rep(p.rep, &write);
+        if (!s.ok()) break;
+      }
+      if (s.ok()) s = db_->Write(write_options, &write);
+      Status status = from_rocksdb(s, "commit to " + options_.dir);
+      commit_groups_.fetch_add(1, std::memory_order_relaxed);
+      committed_batches_.fetch_add(group.size(), std::memory_order_relaxed);
+      if (!status.is_ok()) {
+        failed_groups_.fetch_add(1, std::memory_order_relaxed);
+        log::error(
+            "storage.commit_failed",
+            {{"dir", options_.dir}, {"batches", group.size()}, {"error", status.to_string()}});
+      }
+      for (Pending& p : group) {
+        if (p.done_on_commit_thread) {
+          p.done(status);
+        } else {
+          executor_->post([done = std::move(p.done), status] { done(status); });
+        }
+      }
+      group.clear();
+    }
+  }
+
+  const Options options_;
+  CompletionExecutor* const executor_;
+  std::unique_ptr<rocksdb::DB> db_;  // null once closed; guarded by db_mu_ for readers
+  // One handle per Family, in enum order, then the default family RocksDB insists on.
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  // Readers hold it shared while they use db_; close() takes it exclusively to close db_.
+  mutable std::shared_mutex db_mu_;
+  BoundedQueue<Pending> queue_;
+  std::thread commit_thread_;
+  std::atomic<bool> accepting_{true};
+  std::mutex close_mu_;
+  bool closed_ = false;  // guarded by close_mu_
+  std::atomic<uint64_t> commit_groups_{0};
+  std::atomic<uint64_t> committed_batches_{0};
+  std::atomic<uint64_t> failed_groups_{0};
+};
+
+Result<std::unique_ptr<Engine>> Engine::open(const Options& options, CompletionExecutor* executor) {
+  MELD_ASSERT(executor != nullptr, "Engine::open needs a CompletionExecutor");
+  Result<std::unique_ptr<Engine>> engine = open_database(options, executor);
+  if (!engine.is_ok()) {
+    log::error("storage.open_failed",
+               {{"dir", options.dir}, {"error", engine.status().to_string()}});
+  }
+  return engine;
+}
+
+Result<std::unique_ptr<Engine>> Engine::open_database(const Options& options,
+                                                      CompletionExecutor* executor) {
+  const std::string& dir = options.dir;
+  if (dir.empty()) return Status::invalid_argument("storage data directory not set");
+  if (options.max_group_batches == 0 || options.queue_capacity == 0) {
+    return Status::invalid_argument("storage for " + dir +
+                                    ": max_group_batches and queue_capacity must be > 0");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return Status::io_error("cannot create data directory " + dir + ": " + ec.message());
+  }
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return Status::io_error("data directory " + dir + " is not a directory");
+  }
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.db_write_buffer_size = kTotalWriteBufferBytes;
+  db_options.max_total_wal_size = kMaxTotalWalBytes;
+  db_options.keep_log_file_num = kInfoLogFilesMax;
+  db_options.max_log_file_size = kInfoLogFileBytesMax;
+
+  rocksdb::BlockBasedTableOptions table_options;
+  table_options.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table_options.filter_policy.reset(rocksdb::NewBloomFilterPolicy(kBloomBitsPerKey));
+  rocksdb::ColumnFamilyOptions base;
+  base.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options));
+  base.write_buffer_size = kWriteBufferBytes;
+  base.max_write_buffer_number = kMaxWriteBuffers;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (size_t i = 0; i < kFamilyCount; ++i) {
+    rocksdb::ColumnFamilyOptions cf = base;
+    auto family = static_cast<Family>(i);
+    if (family == Family::kCrdt) cf.merge_operator = new_int64_add_operator();
+    if (family == Family::kTs) {
+      // Sealed time-series blocks are cold and compress well; ZSTD only where it was built in.
+      std::vector<rocksdb::CompressionType> supported = rocksdb::GetSupportedCompressions();
+      if (std::find(supported.begin(), supported.end(), rocksdb::kZSTD) != supported.end()) {
+        cf.bottommost_compression = rocksdb::kZSTD;
+      }
+    }
+    descriptors.emplace_back(std::string(kFamilyNames[i]), cf);
+  }
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, base);
+
+  auto impl = std::make_unique<Impl>(options, executor);
+  rocksdb::DB* raw_db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, dir, descriptors, &impl->handles_, &raw_db);
+  if (is_lock_conflict(s)) {
+    return Status::busy("data directory " + dir + " is in use by another process (" + s.ToString() +
+                        ")");
+  }
+  if (!s.ok()) return from_rocksdb(s, "cannot open data directory " + dir);
+  impl->db_.reset(raw_db);
+  Impl* commits = impl.get();
+  impl->commit_thread_ = std::thread([commits] { commits->run_commits(); });
+  log::info("storage.open", {{"dir", dir},
+                             {"families", kFamilyCount},
+                             {"sync", options.sync},
+                             {"max_group_batches", options.max_group_batches},
+                             {"queue_capacity", options.queue_capacity}});
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() {
+  close();
+}
+
+Result<std::optional<std::string>> Engine::get(Family family, std::string_view key) {
+  std::shared_lock lock(impl_->db_mu_);
+  if (!impl_->db_) return Status::unavailable("storage for " + impl_->options_.dir + " is closed");
+  std::string value;
+  rocksdb::Status s =
+      impl_->db_->Get(rocksdb::ReadOptions(), impl_->handle(family), to_slice(key), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) {
+    return from_rocksdb(
+        s, "get from " + std::string(family_name(family)) + " in " + impl_->options_.dir);
+  }
+  return std::optional<std::string>(std::move(value));
+}
+
+Status Engine::scan(Family family, std::string_view start, std::string_view end, size_t limit,
+                    std::vector<std::pair<std::string, std::string>>* out, bool* more) {
+  out->clear();
+  *more = false;
+  std::shared_lock lock(impl_->db_mu_);
+  if (!impl_->db_) return Status::unavailable("storage for " + impl_->options_.dir + " is closed");
+  rocksdb::Slice upper = to_slice(end);
+  rocksdb::ReadOptions read_options;
+  if (!end.empty()) read_options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db_->NewIterator(read_options, impl_->handle(family)));
+  for (it->Seek(to_slice(start)); it->Valid(); it->Next()) {
+    if (out->size() == limit) {
+      *more = true;
+      break;
+    }
+    out->emplace_back(it->key().ToString(), it->value().ToString());
+  }
+  return from_rocksdb(it->status(),
+                      "scan of " + std::string(family_name(family)) + " in " + impl_->options_.dir);
+}
+
+Status Engine::commit(WriteBatch batch, std::function<void(Status)> done) {
+  return enqueue(std::move(batch), std::move(done), false);
+}
+
+Status Engine::commit_sync(WriteBatch batch) {
+  auto result = std::make_shared<std::promise<Status>>();
+  std::future<Status> future = result->get_future();
+  MELD_RETURN_IF_ERROR(enqueue(
+      std::move(batch), [result](Status s) { result->set_value(std::move(s)); }, true));
+  return future.get();
+}
+
+Status Engine::enqueue(WriteBatch batch, std::function<void(Status)> done, bool sync_caller) {
+  const std::string& dir = impl_->options_.dir;
+  if (!impl_->accepting_.load()) return Status::unavailable("storage for " + dir + " is closed");
+  if (batch.size_bytes() > impl_->options_.max_batch_bytes) {
+    return Status::invalid_argument("write batch of " + std::to_string(batch.size_bytes()) +
+                                    " bytes is over the limit of " +
+                                    std::to_string(impl_->options_.max_batch_bytes));
+  }
+  if (batch.has_malformed_int64_) {
+    return Status::invalid_argument(
+        "write batch puts or merges a crdt value that is not an 8-byte int64");
+  }
+  Pending pending{std::move(batch.rep_), std::move(done), sync_caller};
+  bool queued = sync_caller ? impl_->queue_.push(std::move(pending))
+                            : impl_->queue_.try_push(std::move(pending));
+  if (queued) return Status::ok();
+  // close() clears accepting_ before it closes the queue, so a closed queue is seen here.
+  if (!impl_->accepting_.load()) return Status::unavailable("storage for " + dir + " is closed");
+  return Status::resource_exhausted("storage commit queue for " + dir + " is full (" +
+                                    std::to_string(impl_->queue_.capacity()) + " batches)");
+}
+
+Status Engine::flush() {
+  std::shared_lock lock(impl_->db_mu_);
+  if (!impl_->db_) return Status::unavailable("storage for " + impl_->options_.dir + " is closed");
+  std::vector<rocksdb::ColumnFamilyHandle*> families(impl_->handles_.begin(),
+                                                     impl_->handles_.begin() + kFamilyCount);
+  rocksdb::FlushOptions flush_options;
+  flush_options.wait = true;
+  return from_rocksdb(impl_->db_->Flush(flush_options, families),
+                      "flush of " + impl_->options_.dir);
+}
+
+Status Engine::compact() {
+  std::shared_lock lock(impl_->db_mu_);
+  if (!impl_->db_) return Status::unavailable("storage for " + impl_->options_.dir + " is closed");
+  rocksdb::CompactRangeOptions compact_options;
+  // Rewrite the bottommost level too, so merge operands there are folded into values.
+  compact_options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (size_t i = 0; i < kFamilyCount; ++i) {
+    rocksdb::Status s =
+        impl_->db_->CompactRange(compact_options, impl_->handles_[i], nullptr, nullptr);
+    if (!s.ok()) {
+      return from_rocksdb(
+          s, "compaction of " + std::string(kFamilyNames[i]) + " in " + impl_->options_.dir);
+    }
+  }
+  return Status::ok();
+}
+
+Stats Engine::stats() const {
+  Stats stats;
+  stats.commit_groups = impl_->commit_groups_.load(std::memory_order_relaxed);
+  stats.committed_batches = impl_->committed_batches_.load(std::memory_order_relaxed);
+  stats.failed_groups = impl_->failed_groups_.load(std::memory_order_relaxed);
+  stats.queued_batches = impl_->queue_.size();
+  stats.sync = impl_->options_.sync;
+  std::shared_lock lock(impl_->db_mu_);
+  if (!impl_->db_) return stats;
+  for (size_t i = 0; i < kFamilyCount; ++i) {
+    uint64_t bytes = 0;
+    if (impl_->db_->GetIntProperty(impl_->handles_[i],
+                                   rocksdb::DB::Properties::kEstimateLiveDataSize, &bytes)) {
+      stats.live_data_bytes += bytes;
+    }
+  }
+  return stats;
+}
+
+void Engine::close() {
+  std::lock_guard close_lock(impl_->close_mu_);
+  if (impl_->closed_) return;
+  MELD_ASSERT(std::this_thread::get_id() != impl_->commit_thread_.get_id(),
+              "Engine::close() called on the commit thread");
+  impl_->accepting_.store(false);
+  impl_->queue_.close();
+  impl_->commit_thread_.join();
+
+  std::unique_lock db_lock(impl_->db_mu_);
+  Status status;
+  for (rocksdb::ColumnFamilyHandle* h : impl_->handles_) {
+    rocksdb::Status s = impl_->db_->DestroyColumnFamilyHandle(h);
+    if (status.is_ok()) status = from_rocksdb(s, "close of " + impl_->options_.dir);
+  }
+  impl_->handles_.clear();
+  rocksdb::Status s = impl_->db_->Close();
+  if (status.is_ok()) status = from_rocksdb(s, "close of " + impl_->options_.dir);
+  impl_->db_.reset();
+  impl_->closed_ = true;
+  log::info("storage.close", {{"dir", impl_->options_.dir},
+                              {"commit_groups", impl_->commit_groups_.load()},
+                              {"committed_batches", impl_->committed_batches_.load()},
+                              {"failed_groups", impl_->failed_groups_.load()},
+                              {"status", status.to_string()}});
+}
+
+}  // namespace meld::storage
