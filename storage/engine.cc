@@ -118,7 +118,7 @@ void WriteBatch::append(Op op, Family family, std::string_view key, std::string_
   put_u32(value.size());
   rep_.append(value);
   ++count_;
-  if (family == Family::kCrdt && op != Op::kDelete && value.size() != 8) {
+  if (family == Family::kCrdt && op == Op::kMerge && value.size() != 8) {
     has_malformed_int64_ = true;
   }
 }
@@ -361,7 +361,7 @@ Status Engine::enqueue(WriteBatch batch, std::function<void(Status)> done, bool 
   }
   if (batch.has_malformed_int64_) {
     return Status::invalid_argument(
-        "write batch puts or merges a crdt value that is not an 8-byte int64");
+        "write batch merges a crdt operand that is not an 8-byte int64");
   }
   Pending pending{std::move(batch.rep_), std::move(done), sync_caller};
   bool queued = sync_caller ? impl_->queue_.push(std::move(pending))

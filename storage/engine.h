@@ -18,7 +18,8 @@
 namespace meld::storage {
 
 // One column family per kind of data. The crdt family merges with "meld.int64_add" (see
-// encode_int64); the others have no merge operator.
+// encode_int64) and may also hold plain values under keys that are never merged; the others have
+// no merge operator.
 enum class Family : uint8_t { kRaftLog = 0, kKv, kCrdt, kTs, kMeta };
 inline constexpr size_t kFamilyCount = 5;
 
@@ -27,7 +28,9 @@ std::string_view family_name(Family family);
 
 // The crdt family's value and operand encoding: an 8-byte little-endian two's-complement int64.
 // Merging adds operands to the value with wrapping (mod 2^64) arithmetic, so increments and
-// decrements commute (PN-counter semantics).
+// decrements commute (PN-counter semantics). A merge onto a value that is not 8 bytes replaces it
+// (the sum starts from 0): the crdt family's writers keep counters and other values under
+// disjoint keys, and this keeps a mistake there from failing RocksDB's flushes.
 std::string encode_int64(int64_t value);
 // corruption when bytes is not exactly 8 bytes long.
 Result<int64_t> decode_int64(std::string_view bytes);
@@ -73,9 +76,9 @@ class WriteBatch {
   WriteBatch(const WriteBatch&) = delete;
   WriteBatch& operator=(const WriteBatch&) = delete;
 
-  // Keys and values are copied. In the crdt family, put values and merge operands must be
-  // encode_int64() output, or commit() rejects the batch with invalid_argument: one other value
-  // merged with would make every later flush fail, and with it every write and reopen.
+  // Keys and values are copied. In the crdt family, merge operands must be encode_int64() output,
+  // or commit() rejects the batch with invalid_argument: a malformed operand would fail every
+  // later flush that meets it, and with it every write and reopen. Puts there may store any value.
   void put(Family family, std::string_view key, std::string_view value);
   void del(Family family, std::string_view key);
   void merge(Family family, std::string_view key, std::string_view operand);
@@ -132,7 +135,7 @@ class Engine {
   // batches; done(status) then runs via the executor once the batch is durable (per
   // Options::sync) or failed. Callbacks of one group run in commit order. Returns, without ever
   // calling done: resource_exhausted when queue_capacity batches are waiting; invalid_argument
-  // for a batch over max_batch_bytes or a malformed crdt value or operand; unavailable after
+  // for a batch over max_batch_bytes or a malformed crdt merge operand; unavailable after
   // close(). Any thread.
   Status commit(WriteBatch batch, std::function<void(Status)> done);
 

@@ -1,5 +1,6 @@
 #include "storage/int64_add.h"
 
+#include <rocksdb/env.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/slice.h>
 
@@ -44,7 +45,15 @@ class Int64AddOperator final : public rocksdb::MergeOperator {
 
   bool FullMergeV2(const MergeOperationInput& in, MergeOperationOutput* out) const override {
     uint64_t sum = 0;
-    if (in.existing_value != nullptr && !add_operand(*in.existing_value, &sum)) return false;
+    // Failing here would fail the flush or compaction that met the key too, and RocksDB would
+    // then refuse every write until repaired; so a base value put by another kind of writer
+    // (the crdt family also holds set members) is replaced, and the event left in RocksDB's LOG.
+    if (in.existing_value != nullptr && !add_operand(*in.existing_value, &sum)) {
+      rocksdb::Log(rocksdb::InfoLogLevel::WARN_LEVEL, in.logger,
+                   "meld.int64_add: replacing a %zu-byte non-int64 base value",
+                   in.existing_value->size());
+      sum = 0;
+    }
     for (const rocksdb::Slice& operand : in.operand_list) {
       if (!add_operand(operand, &sum)) return false;
     }

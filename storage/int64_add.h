@@ -10,11 +10,12 @@ class MergeOperator;
 
 namespace meld::storage {
 
-// Values and operands are encode_int64() strings; a merge is their wrapping sum (a missing or
-// deleted base value counts as 0). An operand or value that is not 8 bytes makes the full merge
-// fail, which RocksDB reports to the reader as a corruption status; partial merges then keep the
-// operands unmerged. A failed full merge also fails the flush or compaction that needed it, which
-// stops RocksDB writes: Engine::commit() therefore rejects such values before they reach disk.
+// Operands and values are encode_int64() strings; a merge is their wrapping sum (a missing or
+// deleted base value counts as 0, and so does a base value that is not 8 bytes: the merge
+// replaces it, noted in RocksDB's LOG). An operand that is not 8 bytes makes the full merge fail,
+// which RocksDB reports to the reader as a corruption status (partial merges keep such operands
+// unmerged); because that also fails any flush or compaction meeting the key, and a failed flush
+// stops RocksDB writes, Engine::commit() rejects such operands before they reach disk.
 std::shared_ptr<rocksdb::MergeOperator> new_int64_add_operator();
 
 }  // namespace meld::storage

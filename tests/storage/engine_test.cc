@@ -470,7 +470,7 @@ TEST(StorageEngine, CrdtMergeAddsToAPutValueAndWraps) {
             std::numeric_limits<int64_t>::min());
 }
 
-TEST(StorageEngine, CommitRejectsCrdtValuesThatAreNotInt64) {
+TEST(StorageEngine, CommitRejectsCrdtMergeOperandsThatAreNotInt64) {
   TempDir tmp;
   InlineExecutor executor;
   auto engine = open_or_die(options_for(tmp.sub("db")), &executor);
@@ -480,11 +480,40 @@ TEST(StorageEngine, CommitRejectsCrdtValuesThatAreNotInt64) {
   Status s = engine->commit(std::move(bad_merge), [&](Status) { called = true; });
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
   EXPECT_FALSE(called);
-  // A put matters as much as a merge: merging onto a non-int64 value fails every later flush.
-  WriteBatch bad_put;
-  bad_put.put(Family::kCrdt, "c", "123456789");
-  EXPECT_EQ(engine->commit_sync(std::move(bad_put)).code(), StatusCode::kInvalidArgument);
+  WriteBatch mixed;
+  mixed.put(Family::kKv, "k", "v");
+  mixed.merge(Family::kCrdt, "c", "123456789");
+  EXPECT_EQ(engine->commit_sync(std::move(mixed)).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(get_or_die(*engine, Family::kCrdt, "c"), std::nullopt);
+  EXPECT_EQ(get_or_die(*engine, Family::kKv, "k"), std::nullopt);  // the batch is all or nothing
+}
+
+TEST(StorageEngine, CrdtPutsMayStoreValuesThatAreNotInt64) {
+  TempDir tmp;
+  InlineExecutor executor;
+  auto engine = open_or_die(options_for(tmp.sub("db")), &executor);
+  ASSERT_TRUE(engine->commit_sync(one_put(Family::kCrdt, "set-member", "")).is_ok());
+  ASSERT_TRUE(engine->flush().is_ok());
+  EXPECT_EQ(get_or_die(*engine, Family::kCrdt, "set-member"), "");
+}
+
+// RocksDB fails a flush whose merge fails and then refuses every write, even after a reopen: a
+// merge that meets a non-int64 value must not do that.
+TEST(StorageEngine, MergeOntoANonInt64ValueReplacesItAndKeepsTheEngineWritable) {
+  TempDir tmp;
+  InlineExecutor executor;
+  auto engine = open_or_die(options_for(tmp.sub("db")), &executor);
+  WriteBatch batch;
+  batch.put(Family::kCrdt, "k", "not an int64");
+  batch.merge(Family::kCrdt, "k", encode_int64(5));
+  ASSERT_TRUE(engine->commit_sync(std::move(batch)).is_ok());
+  ASSERT_TRUE(engine->flush().is_ok());
+  ASSERT_TRUE(engine->compact().is_ok());
+  EXPECT_EQ(get_or_die(*engine, Family::kCrdt, "k"), encode_int64(5));
+  EXPECT_TRUE(engine->commit_sync(one_put(Family::kKv, "later", "v")).is_ok());
+  engine->close();
+  engine = open_or_die(options_for(tmp.sub("db")), &executor);
+  EXPECT_EQ(get_or_die(*engine, Family::kKv, "later"), "v");
 }
 
 // A malformed operand can only come from outside the engine (a damaged or foreign write), so
