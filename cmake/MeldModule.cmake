@@ -4,7 +4,7 @@
 # maybe-uninitialized falsely through std::variant and std::optional at -O2, so that one is off.
 function(meld_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Werror -Wno-unused-parameter
-                         -Wno-maybe-uninitialized)
+                         $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)
 endfunction()
 
 # meld_module(NAME [DEPS target...]): one static library per top-level folder, built from every

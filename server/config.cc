@@ -5,10 +5,12 @@
 namespace meld::server {
 
 std::string usage() {
-  return "usage: meldd [--data-dir DIR] [--listen HOST:PORT] [--advertise HOST:PORT]\n"
-         "             [--join HOST:PORT] [--no-sync]\n"
+  return "usage: meldd [--data-dir DIR] [--listen HOST:PORT] [--peer-listen HOST:PORT]\n"
+         "             [--advertise HOST:PORT] [--join HOST:PORT] [--no-sync]\n"
          "  --data-dir DIR        where the node keeps its data (default ./data)\n"
          "  --listen HOST:PORT    client RPC address (default 127.0.0.1:7400; port 0 picks one)\n"
+         "  --peer-listen HOST:PORT node-to-node address (default: listen's host, port + 1;\n"
+         "                        port 0 when listen's port is 0)\n"
          "  --advertise HOST:PORT address others should use to reach this node (default: listen)\n"
          "  --join HOST:PORT      an existing member to join (recorded; clustering comes later)\n"
          "  --no-sync             acknowledge writes before fsync: survives kill -9, not power "
@@ -31,7 +33,8 @@ Result<ParsedArgs> parse_args(const std::vector<std::string>& args) {
     std::string name = flag, value;
     auto eq = flag.find('=');
     if (eq != std::string::npos) name = flag.substr(0, eq);
-    if (name != "--data-dir" && name != "--listen" && name != "--advertise" && name != "--join") {
+    if (name != "--data-dir" && name != "--listen" && name != "--peer-listen" &&
+        name != "--advertise" && name != "--join") {
       return Status::invalid_argument("unknown flag " + name);
     }
     if (eq != std::string::npos) {
@@ -44,11 +47,24 @@ Result<ParsedArgs> parse_args(const std::vector<std::string>& args) {
     if (name == "--data-dir") {
       if (value.empty()) return Status::invalid_argument("--data-dir must not be empty");
       c.data_dir = value;
-    } else if (name == "--listen" || name == "--advertise" || name == "--join") {
+    } else {
       auto addr = net::parse_address(value);
       if (!addr.is_ok()) return Status::invalid_argument(name + ": " + addr.status().message());
-      (name == "--listen" ? c.listen : name == "--advertise" ? c.advertise : c.join) = value;
+      std::string& field = name == "--listen"        ? c.listen
+                           : name == "--peer-listen" ? c.peer_listen
+                           : name == "--advertise"   ? c.advertise
+                                                     : c.join;
+      field = value;
     }
+  }
+  if (c.peer_listen.empty()) {
+    size_t colon = c.listen.rfind(':');
+    int port = std::stoi(c.listen.substr(colon + 1));
+    if (port == 65535)
+      return Status::invalid_argument(
+          "--listen port 65535 leaves no default "
+          "--peer-listen port; give one");
+    c.peer_listen = c.listen.substr(0, colon + 1) + std::to_string(port == 0 ? 0 : port + 1);
   }
   return parsed;
 }

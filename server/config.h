@@ -11,6 +11,7 @@ namespace meld::server {
 struct Config {
   std::string data_dir = "./data";
   std::string listen = "127.0.0.1:7400";  // client RPC
+  std::string peer_listen;                // node-to-node; default: listen's host, port + 1
   std::string advertise;    // address other nodes and clients should use; default: listen
   std::string join;         // an existing member to join (used by cluster membership)
   bool sync_writes = true;  // fsync every commit group before acknowledging

@@ -55,9 +55,9 @@ int main(int argc, char** argv) {
   uv_signal_start(&signals.sigterm, on_signal, SIGTERM);
 
   const auto& info = (*node)->info();
-  std::printf("meldd ready: node=%016llx rpc=%s data=%s\n",
+  std::printf("meldd ready: node=%016llx rpc=%s peer=%s data=%s\n",
               static_cast<unsigned long long>(info.node_id), info.rpc_address.c_str(),
-              info.data_dir.c_str());
+              info.peer_address.c_str(), info.data_dir.c_str());
   std::fflush(stdout);
 
   uv_run(&loop, UV_RUN_DEFAULT);

@@ -64,6 +64,7 @@ Result<NodeInfo> load_or_create_identity(storage::Engine& engine, const Config& 
   record.setNodeId(info.node_id);
   record.setClusterId(info.cluster_id);
   record.setRpcAddress(config.listen.c_str());
+  record.setPeerAddress(config.peer_listen.c_str());
   record.setState(meta::NodeState::LIVE);
   record.setCreatedMs(clock.wall_ms());
   record.setJoinAddress(config.join.c_str());
@@ -80,6 +81,20 @@ Result<NodeInfo> load_or_create_identity(storage::Engine& engine, const Config& 
 }
 
 }  // namespace
+
+void PeerHandler::on_message(uint64_t from_node, wire::Envelope::Reader msg) {
+  log::debug("peer.message_dropped", {{"from", hex_id(from_node)},
+                                      {"kind", static_cast<int>(msg.getBody().which())},
+                                      {"reason", "no range handles node messages yet"}});
+}
+
+void PeerHandler::on_peer_up(uint64_t node) {
+  log::info("peer.up", {{"node", hex_id(node)}});
+}
+
+void PeerHandler::on_peer_down(uint64_t node, const Status& why) {
+  log::info("peer.down", {{"node", hex_id(node)}, {"reason", why.to_string()}});
+}
 
 LoopExecutor::LoopExecutor(uv_loop_t* loop) {
   MELD_ASSERT(uv_async_init(loop, &async_, &LoopExecutor::on_async) == 0, "uv_async_init");
@@ -140,6 +155,17 @@ Result<std::unique_ptr<Node>> Node::start(const Config& config, uv_loop_t* loop)
   node->info_.data_dir = config.data_dir;
   node->info_.started_monotonic_ms = node->clock_.monotonic_ms();
 
+  net::TransportOptions peer_options;
+  peer_options.node_id = node->info_.node_id;
+  peer_options.cluster_id = node->info_.cluster_id;
+  peer_options.advertise = config.peer_listen;
+  node->transport_ =
+      std::make_unique<net::Transport>(loop, peer_options, &node->peer_handler_, &node->rng_);
+  Status peers = node->transport_->listen(config.peer_listen);
+  if (!peers.is_ok()) return fail(peers);
+  node->info_.peer_address = config.peer_listen.substr(0, config.peer_listen.rfind(':') + 1) +
+                             std::to_string(node->transport_->bound_port());
+
   Node* self = node.get();
   NodeProbe probe{
       [self] { return self->clock_.monotonic_ms(); },
@@ -156,6 +182,7 @@ Result<std::unique_ptr<Node>> Node::start(const Config& config, uv_loop_t* loop)
   paf.fulfiller->fulfill(make_meld_service(*node->engine_, node->info_, probe));
   log::info("node.started", {{"node", hex_id(node->info_.node_id)},
                              {"rpc", node->rpc_->bound_address()},
+                             {"peer", node->info_.peer_address},
                              {"data_dir", config.data_dir},
                              {"sync", config.sync_writes}});
   return node;
@@ -170,6 +197,7 @@ void Node::shutdown() {
   shut_down_ = true;
   log::info("node.stopping", {{"node", hex_id(info_.node_id)}});
   if (rpc_) rpc_->close();
+  if (transport_) transport_->close();
   if (engine_) engine_->close();  // drains queued commits; their completions run below
   executor_.close();
   rpc_.reset();

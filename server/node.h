@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/rng.h"
 #include "base/status.h"
 #include "net/rpc_server.h"
+#include "net/transport.h"
 #include "net/uv_event_port.h"
 #include "server/config.h"
 #include "server/services.h"
@@ -40,11 +42,21 @@ class LoopExecutor final : public storage::CompletionExecutor {
   bool closed_ = false;
 };
 
+// Receives node-to-node messages. No range kind sends any yet (Raft and replication arrive with
+// their issues); the node already accepts peers of its own cluster, and logs what arrives.
+class PeerHandler final : public net::TransportHandler {
+ public:
+  void on_message(uint64_t from_node, wire::Envelope::Reader msg) override;
+  void on_peer_up(uint64_t node) override;
+  void on_peer_down(uint64_t node, const Status& why) override;
+};
+
 class Node {
  public:
-  // Opens storage in config.data_dir, loads or creates the node's identity, and starts serving
-  // RPC on config.listen. Errors name what failed (directory, address). The loop must be run by
-  // the caller; the node must be shut down and the loop run to completion before destruction.
+  // Opens storage in config.data_dir, loads or creates the node's identity, listens for peers on
+  // config.peer_listen and starts serving RPC on config.listen. Errors name what failed (directory,
+  // address). The loop must be run by the caller; the node must be shut down and the loop run to
+  // completion before destruction.
   static Result<std::unique_ptr<Node>> start(const Config& config, uv_loop_t* loop);
   ~Node();
 
@@ -55,13 +67,16 @@ class Node {
   const NodeInfo& info() const { return info_; }
 
  private:
-  Node(uv_loop_t* loop) : loop_(loop), port_(loop), executor_(loop) {}
+  Node(uv_loop_t* loop) : loop_(loop), rng_(os_random_u64()), port_(loop), executor_(loop) {}
 
   uv_loop_t* loop_;
   SystemClock clock_;
+  SeededRng rng_;  // reconnect jitter
   net::UvEventPort port_;
   LoopExecutor executor_;
   std::unique_ptr<storage::Engine> engine_;
+  PeerHandler peer_handler_;
+  std::unique_ptr<net::Transport> transport_;
   std::unique_ptr<net::RpcServer> rpc_;
   NodeInfo info_;
   bool shut_down_ = false;

@@ -9,13 +9,18 @@
 #include <thread>
 
 #include "client/client.h"
-#include "tests/server/meldd_process.h"
+#include "jepsen/process.h"
 
 namespace meld {
 namespace {
 
-using testing::MelddProcess;
-using testing::TempDir;
+using jepsen::MelddProcess;
+using jepsen::TempDir;
+
+int run_meldctl(const std::string& address, const std::vector<std::string>& args, std::string* out,
+                std::string* err, const std::string& stdin_text = "") {
+  return jepsen::run_meldctl(MELDCTL_PATH, address, args, out, err, stdin_text);
+}
 
 std::unique_ptr<client::Client> connect_to(const MelddProcess& node) {
   client::Options options;
@@ -28,7 +33,7 @@ std::unique_ptr<client::Client> connect_to(const MelddProcess& node) {
 class NodeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    node_ = std::make_unique<MelddProcess>(dir_.path() + "/data");
+    node_ = std::make_unique<MelddProcess>(MELDD_PATH, dir_.path() + "/data");
     Status s = node_->start();
     ASSERT_TRUE(s.is_ok()) << s.to_string();
   }
@@ -187,7 +192,7 @@ TEST_F(NodeTest, NodeIdSurvivesRestart) {
 }
 
 TEST_F(NodeTest, SecondNodeOnTheSameDataDirIsRefusedClearly) {
-  MelddProcess second(dir_.path() + "/data");
+  MelddProcess second(MELDD_PATH, dir_.path() + "/data");
   Status s = second.start();
   EXPECT_FALSE(s.is_ok());
   EXPECT_NE(second.log().find("in use by another process"), std::string::npos) << second.log();
@@ -255,53 +260,51 @@ TEST_F(NodeTest, AcknowledgedWritesSurviveKill9) {
 TEST_F(NodeTest, MeldctlDrivesEveryService) {
   std::string out, err;
   const std::string& a = node_->address();
-  EXPECT_EQ(testing::run_meldctl(a, {"kv", "put", "greeting", "hello"}, &out, &err), 0) << err;
-  EXPECT_EQ(testing::run_meldctl(a, {"kv", "get", "greeting"}, &out, &err), 0) << err;
+  EXPECT_EQ(run_meldctl(a, {"kv", "put", "greeting", "hello"}, &out, &err), 0) << err;
+  EXPECT_EQ(run_meldctl(a, {"kv", "get", "greeting"}, &out, &err), 0) << err;
   EXPECT_EQ(out, "hello\n");
-  EXPECT_EQ(testing::run_meldctl(a, {"--json", "kv", "get", "greeting"}, &out, &err), 0) << err;
+  EXPECT_EQ(run_meldctl(a, {"--json", "kv", "get", "greeting"}, &out, &err), 0) << err;
   EXPECT_NE(out.find("\"hello\""), std::string::npos) << out;
-  EXPECT_EQ(testing::run_meldctl(a, {"counter", "add", "visits", "5"}, &out, &err), 0) << err;
+  EXPECT_EQ(run_meldctl(a, {"counter", "add", "visits", "5"}, &out, &err), 0) << err;
   EXPECT_EQ(out, "5\n");
-  EXPECT_EQ(testing::run_meldctl(a, {"set", "add", "team", "alice", "bob"}, &out, &err), 0) << err;
-  EXPECT_EQ(testing::run_meldctl(a, {"set", "list", "team"}, &out, &err), 0) << err;
+  EXPECT_EQ(run_meldctl(a, {"set", "add", "team", "alice", "bob"}, &out, &err), 0) << err;
+  EXPECT_EQ(run_meldctl(a, {"set", "list", "team"}, &out, &err), 0) << err;
   EXPECT_EQ(out, "alice\nbob\n");
-  EXPECT_EQ(testing::run_meldctl(a, {"ts", "write", "cpu{host=\"a\"}", "1000=0.5", "2000=0.75"},
-                                 &out, &err),
+  EXPECT_EQ(run_meldctl(a, {"ts", "write", "cpu{host=\"a\"}", "1000=0.5", "2000=0.75"}, &out, &err),
             0)
       << err;
-  EXPECT_EQ(testing::run_meldctl(
-                a, {"--json", "ts", "read", "cpu{host=\"a\"}", "--from", "0", "--to", "3000"}, &out,
-                &err),
-            0)
+  EXPECT_EQ(
+      run_meldctl(a, {"--json", "ts", "read", "cpu{host=\"a\"}", "--from", "0", "--to", "3000"},
+                  &out, &err),
+      0)
       << err;
   EXPECT_NE(out.find("0.75"), std::string::npos) << out;
-  EXPECT_EQ(testing::run_meldctl(a, {"ts", "write", "-"}, &out, &err,
-                                 "mem{host=\"a\"} 1000 1.5\nmem{host=\"a\"} 2000 2.5\n"),
+  EXPECT_EQ(run_meldctl(a, {"ts", "write", "-"}, &out, &err,
+                        "mem{host=\"a\"} 1000 1.5\nmem{host=\"a\"} 2000 2.5\n"),
             0)
       << err;
-  EXPECT_EQ(testing::run_meldctl(a, {"status"}, &out, &err), 0) << err;
+  EXPECT_EQ(run_meldctl(a, {"status"}, &out, &err), 0) << err;
   EXPECT_NE(out.find(a), std::string::npos) << out;
 }
 
 TEST_F(NodeTest, MeldctlReportsBadInputClearly) {
   std::string out, err;
   const std::string& a = node_->address();
-  EXPECT_EQ(testing::run_meldctl(a, {"kv", "put", "only-key"}, &out, &err), 2);
+  EXPECT_EQ(run_meldctl(a, {"kv", "put", "only-key"}, &out, &err), 2);
   EXPECT_NE(err.find("usage"), std::string::npos) << err;
-  EXPECT_EQ(testing::run_meldctl(a, {"kv", "put", std::string(5000, 'k'), "v"}, &out, &err), 1);
+  EXPECT_EQ(run_meldctl(a, {"kv", "put", std::string(5000, 'k'), "v"}, &out, &err), 1);
   EXPECT_NE(err.find("invalid_argument"), std::string::npos) << err;
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
   // On the command line a malformed sample is a usage error naming it; nothing is sent.
-  EXPECT_EQ(testing::run_meldctl(a, {"ts", "write", "up", "1000=1", "nan=2"}, &out, &err), 2);
+  EXPECT_EQ(run_meldctl(a, {"ts", "write", "up", "1000=1", "nan=2"}, &out, &err), 2);
   EXPECT_NE(err.find("nan"), std::string::npos) << err;
   // In a batch, each bad line is reported on its own and the good ones are stored.
-  EXPECT_EQ(testing::run_meldctl(a, {"ts", "write", "-"}, &out, &err,
-                                 "up 1000 1\nup nan 2\nup{0bad=\"x\"} 3000 3\nup 2000 2\n"),
+  EXPECT_EQ(run_meldctl(a, {"ts", "write", "-"}, &out, &err,
+                        "up 1000 1\nup nan 2\nup{0bad=\"x\"} 3000 3\nup 2000 2\n"),
             1);
   EXPECT_NE(err.find("line 2"), std::string::npos) << err;
   EXPECT_NE(err.find("line 3"), std::string::npos) << err;
-  EXPECT_EQ(
-      testing::run_meldctl(a, {"ts", "read", "up", "--from", "0", "--to", "5000"}, &out, &err), 0)
+  EXPECT_EQ(run_meldctl(a, {"ts", "read", "up", "--from", "0", "--to", "5000"}, &out, &err), 0)
       << err;
   EXPECT_NE(out.find("1000"), std::string::npos) << out;
   EXPECT_NE(out.find("2000"), std::string::npos) << out;
@@ -310,19 +313,19 @@ TEST_F(NodeTest, MeldctlReportsBadInputClearly) {
 TEST(Meldd, UnreachableNodeIsOneLineNamingTheAddress) {
   // Find a port nobody listens on: start a node, note its address, stop it.
   TempDir dir;
-  MelddProcess node(dir.path() + "/data");
+  MelddProcess node(MELDD_PATH, dir.path() + "/data");
   ASSERT_TRUE(node.start().is_ok());
   std::string address = node.address();
   ASSERT_EQ(node.stop(), 0);
   std::string out, err;
-  EXPECT_EQ(testing::run_meldctl(address, {"kv", "get", "x"}, &out, &err), 1);
+  EXPECT_EQ(run_meldctl(address, {"kv", "get", "x"}, &out, &err), 1);
   EXPECT_NE(err.find(address), std::string::npos) << err;
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
 }
 
 TEST(Meldd, BadFlagsPrintUsageAndExit2) {
   TempDir dir;
-  MelddProcess node(dir.path() + "/data", {"--listen", "not-an-address"});
+  MelddProcess node(MELDD_PATH, dir.path() + "/data", {"--listen", "not-an-address"});
   Status s = node.start();
   EXPECT_FALSE(s.is_ok());
   EXPECT_NE(s.message().find("(2)"), std::string::npos) << s.to_string();

@@ -1,4 +1,4 @@
-#include "tests/server/meldd_process.h"
+#include "jepsen/process.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -13,7 +13,7 @@
 #include <sstream>
 #include <thread>
 
-namespace meld::testing {
+namespace meld::jepsen {
 namespace {
 
 std::string read_file(const std::string& path) {
@@ -62,8 +62,10 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-MelddProcess::MelddProcess(std::string data_dir, std::vector<std::string> extra_args)
-    : data_dir_(std::move(data_dir)),
+MelddProcess::MelddProcess(std::string meldd_path, std::string data_dir,
+                           std::vector<std::string> extra_args)
+    : meldd_path_(std::move(meldd_path)),
+      data_dir_(std::move(data_dir)),
       extra_args_(std::move(extra_args)),
       log_path_(data_dir_ + ".log") {}
 
@@ -78,7 +80,7 @@ std::string MelddProcess::log() const {
 Status MelddProcess::start(int timeout_ms) {
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return Status::io_error("pipe failed");
-  std::vector<std::string> args = {MELDD_PATH, "--data-dir", data_dir_, "--listen", "127.0.0.1:0"};
+  std::vector<std::string> args = {meldd_path_, "--data-dir", data_dir_, "--listen", "127.0.0.1:0"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   pid_t pid = fork();
   if (pid == 0) {
@@ -161,13 +163,14 @@ void MelddProcess::kill9() {
   wait_exit(10000);
 }
 
-int run_meldctl(const std::string& address, const std::vector<std::string>& args, std::string* out,
-                std::string* err, const std::string& stdin_text) {
+int run_meldctl(const std::string& meldctl_path, const std::string& address,
+                const std::vector<std::string>& args, std::string* out, std::string* err,
+                const std::string& stdin_text) {
   int in_pipe[2], out_pipe[2], err_pipe[2];
   if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC)) {
     return -1;
   }
-  std::vector<std::string> full = {MELDCTL_PATH, "--addr", address};
+  std::vector<std::string> full = {meldctl_path, "--addr", address};
   full.insert(full.end(), args.begin(), args.end());
   pid_t pid = fork();
   if (pid == 0) {
@@ -200,4 +203,4 @@ int run_meldctl(const std::string& address, const std::vector<std::string>& args
   return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
 }
 
-}  // namespace meld::testing
+}  // namespace meld::jepsen

@@ -1,5 +1,6 @@
-// Starts and stops real meldd processes for end-to-end tests. Every process a MelddProcess starts
-// is stopped (SIGKILL if need be) and reaped by its destructor, so no test leaves one behind.
+// Cluster control for tests, benchmarks and the fault harness: starts and stops real meldd
+// processes on 127.0.0.1. Every process a MelddProcess starts is stopped (SIGKILL if need be) and
+// reaped by its destructor, so nothing is left running behind a test.
 #pragma once
 
 #include <sys/types.h>
@@ -9,7 +10,7 @@
 
 #include "base/status.h"
 
-namespace meld::testing {
+namespace meld::jepsen {
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
 class TempDir {
@@ -24,8 +25,10 @@ class TempDir {
 
 class MelddProcess {
  public:
-  // data_dir is passed as --data-dir; extra_args follow. The node listens on 127.0.0.1:0.
-  explicit MelddProcess(std::string data_dir, std::vector<std::string> extra_args = {});
+  // meldd_path is the binary; data_dir is passed as --data-dir; extra_args follow. The node
+  // listens on 127.0.0.1:0.
+  MelddProcess(std::string meldd_path, std::string data_dir,
+               std::vector<std::string> extra_args = {});
   ~MelddProcess();
   MelddProcess(const MelddProcess&) = delete;
   MelddProcess& operator=(const MelddProcess&) = delete;
@@ -46,6 +49,7 @@ class MelddProcess {
  private:
   int wait_exit(int timeout_ms);
 
+  std::string meldd_path_;
   std::string data_dir_;
   std::vector<std::string> extra_args_;
   std::string log_path_;
@@ -54,8 +58,10 @@ class MelddProcess {
   std::string address_;
 };
 
-// Runs meldctl with args against address; returns its exit code and fills out/err.
-int run_meldctl(const std::string& address, const std::vector<std::string>& args, std::string* out,
-                std::string* err, const std::string& stdin_text = "");
+// Runs the meldctl at meldctl_path with args against address; returns its exit code and fills
+// out/err.
+int run_meldctl(const std::string& meldctl_path, const std::string& address,
+                const std::vector<std::string>& args, std::string* out, std::string* err,
+                const std::string& stdin_text = "");
 
-}  // namespace meld::testing
+}  // namespace meld::jepsen
