@@ -9,8 +9,8 @@ namespace meld {
 [[noreturn]] void assert_fail(const char* file, int line, const char* cond, std::string_view msg);
 }  // namespace meld
 
-#define MELD_ASSERT(cond, ...)                                                        \
-  do {                                                                                \
-    if (!(cond)) [[unlikely]]                                                         \
+#define MELD_ASSERT(cond, ...)                                                       \
+  do {                                                                               \
+    if (!(cond)) [[unlikely]]                                                        \
       ::meld::assert_fail(__FILE__, __LINE__, #cond, std::string_view{__VA_ARGS__}); \
   } while (0)

@@ -7,7 +7,7 @@
 
 namespace meld {
 
-uint64_t hash64(std::string_view data, uint64_t seed = 0);      // XXH64: stable, persisted
+uint64_t hash64(std::string_view data, uint64_t seed = 0);       // XXH64: stable, persisted
 uint64_t fast_hash64(std::string_view data, uint64_t seed = 0);  // XXH3-64: in-memory only
 
 }  // namespace meld

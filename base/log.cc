@@ -27,10 +27,14 @@ std::atomic<int>& min_level() {
 
 std::string_view level_name(Level level) {
   switch (level) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
@@ -51,10 +55,18 @@ void append_value(std::string& out, std::string_view v) {
   out += '"';
   for (char c : v) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           static constexpr char kHex[] = "0123456789abcdef";
@@ -71,9 +83,13 @@ void append_value(std::string& out, std::string_view v) {
 
 }  // namespace
 
-void set_min_level(Level level) { min_level().store(static_cast<int>(level)); }
+void set_min_level(Level level) {
+  min_level().store(static_cast<int>(level));
+}
 
-bool enabled(Level level) { return static_cast<int>(level) >= min_level().load(); }
+bool enabled(Level level) {
+  return static_cast<int>(level) >= min_level().load();
+}
 
 std::string format_line(Level level, std::string_view event, std::initializer_list<Field> fields) {
   auto now = std::chrono::system_clock::now();

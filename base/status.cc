@@ -6,9 +6,18 @@ namespace meld {
 namespace {
 
 constexpr std::array<std::string_view, 12> kNames = {
-    "ok",          "not_found", "invalid_argument", "already_exists",
-    "resource_exhausted", "unavailable", "io_error", "corruption",
-    "busy",        "aborted",   "deadline_exceeded", "internal",
+    "ok",
+    "not_found",
+    "invalid_argument",
+    "already_exists",
+    "resource_exhausted",
+    "unavailable",
+    "io_error",
+    "corruption",
+    "busy",
+    "aborted",
+    "deadline_exceeded",
+    "internal",
 };
 
 }  // namespace

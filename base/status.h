@@ -21,7 +21,7 @@ enum class StatusCode : int {
   kUnavailable,        // peer or node unreachable, shutting down; retry may succeed
   kIoError,
   kCorruption,
-  kBusy,               // resource held by someone else (e.g. a locked data directory)
+  kBusy,  // resource held by someone else (e.g. a locked data directory)
   kAborted,
   kDeadlineExceeded,
   kInternal,
@@ -78,7 +78,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     MELD_ASSERT(!std::get<Status>(v_).is_ok(), "Result built from an ok Status");
   }
@@ -112,8 +112,8 @@ class [[nodiscard]] Result {
 }  // namespace meld
 
 // Returns early from the enclosing function with the status when it is not ok.
-#define MELD_RETURN_IF_ERROR(expr)            \
-  do {                                        \
-    ::meld::Status meld_status_tmp_ = (expr); \
+#define MELD_RETURN_IF_ERROR(expr)                          \
+  do {                                                      \
+    ::meld::Status meld_status_tmp_ = (expr);               \
     if (!meld_status_tmp_.is_ok()) return meld_status_tmp_; \
   } while (0)

@@ -21,7 +21,7 @@ void report(const std::string& name, const std::string& value);
 
 }  // namespace meld::bench
 
-#define MELD_BENCH(ident, name, help)                                              \
-  static int ident(const std::vector<std::string>& args);                          \
-  static ::meld::bench::Registration ident##_registration(name, help, &ident);     \
+#define MELD_BENCH(ident, name, help)                                          \
+  static int ident(const std::vector<std::string>& args);                      \
+  static ::meld::bench::Registration ident##_registration(name, help, &ident); \
   static int ident(const std::vector<std::string>& args)

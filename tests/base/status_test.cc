@@ -14,8 +14,7 @@ TEST(Status, DefaultIsOk) {
 
 TEST(Status, ToStringNamesTheCode) {
   EXPECT_EQ(Status::not_found("key 'a'").to_string(), "not_found: key 'a'");
-  EXPECT_EQ(Status::resource_exhausted("queue full").to_string(),
-            "resource_exhausted: queue full");
+  EXPECT_EQ(Status::resource_exhausted("queue full").to_string(), "resource_exhausted: queue full");
 }
 
 TEST(Status, CodeNamesRoundTrip) {
