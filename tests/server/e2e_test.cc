@@ -1,4 +1,5 @@
 // End to end: a real meldd process, driven through the client library and meldctl.
+#include <capnp/ez-rpc.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 
 #include "client/client.h"
 #include "jepsen/process.h"
+#include "schemas/api.capnp.h"
 
 namespace meld {
 namespace {
@@ -170,6 +172,38 @@ TEST_F(NodeTest, MetricsWriteReportsBadSeriesAndStoresTheRest) {
   }
   EXPECT_EQ(failed, (std::set<uint32_t>{0, 2, 3}));
   EXPECT_EQ(c->metrics_read({{"__name__", "up"}}, 0, 10, 0)->samples.size(), 1u);
+}
+
+// The server enforces the limits itself: a client that skips the checks gets a clear error for
+// the call, and its connection keeps working.
+TEST_F(NodeTest, ServerRejectsOversizedInputFromAnyClient) {
+  capnp::EzRpcClient raw(node_->address());
+  auto& ws = raw.getWaitScope();
+  auto meld = raw.getMain<api::Meld>();
+  auto kv = meld.kvRequest().send().getKv();
+  std::string big_key(api::MAX_KEY_BYTES + 1, 'k');
+  auto put = kv.putRequest();
+  put.setKey(kj::arrayPtr(reinterpret_cast<const kj::byte*>(big_key.data()), big_key.size()));
+  std::string error;
+  put.send()
+      .then([](auto&&) {}, [&](kj::Exception&& e) { error = e.getDescription().cStr(); })
+      .wait(ws);
+  EXPECT_NE(error.find("invalid_argument: key is 4097 bytes, limit 4096"), std::string::npos)
+      << error;
+
+  auto sets = meld.setsRequest().send().getSets();
+  auto add = sets.addRequest();
+  add.setSet(kj::arrayPtr(reinterpret_cast<const kj::byte*>("s"), 1));
+  add.initMembers(api::MAX_SET_MEMBERS_PER_CALL + 1);
+  error.clear();
+  add.send()
+      .then([](auto&&) {}, [&](kj::Exception&& e) { error = e.getDescription().cStr(); })
+      .wait(ws);
+  EXPECT_NE(error.find("invalid_argument"), std::string::npos) << error;
+
+  auto get = kv.getRequest();
+  get.setKey(kj::arrayPtr(reinterpret_cast<const kj::byte*>("k"), 1));
+  EXPECT_FALSE(get.send().wait(ws).getFound());
 }
 
 TEST_F(NodeTest, StatusReportsTheNode) {
