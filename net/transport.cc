@@ -157,10 +157,7 @@ Status Transport::send(uint64_t node_id, capnp::MessageBuilder& message) {
   auto it = peers_.find(node_id);
   if (it == peers_.end()) return Status::not_found("no peer " + std::to_string(node_id));
   Peer* peer = it->second.get();
-  auto root = message.getRoot<wire::Envelope>();
-  root.setProtocolVersion(wire::PROTOCOL_VERSION);
-  root.setClusterId(options_.cluster_id);
-  root.setSender(options_.node_id);
+  stamp(message.getRoot<wire::Envelope>());
   kj::Array<capnp::word> frame = encode_frame(message);
   size_t bytes = frame.asBytes().size();
   if (bytes > options_.max_frame_bytes) {
@@ -232,12 +229,16 @@ void Transport::schedule_redial(Peer* peer) {
   log::debug("net.redial_scheduled", {{"node", peer->node_id}, {"delay_ms", delay_ms}});
 }
 
+void Transport::stamp(wire::Envelope::Builder envelope) const {
+  envelope.setProtocolVersion(wire::PROTOCOL_VERSION);
+  envelope.setClusterId(options_.cluster_id);
+  envelope.setSender(options_.node_id);
+}
+
 kj::Array<capnp::word> Transport::make_hello() const {
   capnp::MallocMessageBuilder message;
   auto root = message.initRoot<wire::Envelope>();
-  root.setProtocolVersion(wire::PROTOCOL_VERSION);
-  root.setClusterId(options_.cluster_id);
-  root.setSender(options_.node_id);
+  stamp(root);
   auto hello = root.getBody().initHello();
   hello.setNodeId(options_.node_id);
   hello.setAdvertise(options_.advertise);
@@ -275,9 +276,7 @@ void Transport::write_frame(Connection* c, kj::Array<capnp::word> frame) {
 Status Transport::refuse(Connection* c, const std::string& reason) {
   capnp::MallocMessageBuilder message;
   auto root = message.initRoot<wire::Envelope>();
-  root.setProtocolVersion(wire::PROTOCOL_VERSION);
-  root.setClusterId(options_.cluster_id);
-  root.setSender(options_.node_id);
+  stamp(root);
   auto ack = root.getBody().initHelloAck();
   ack.setAccepted(false);
   ack.setReason(reason);

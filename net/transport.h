@@ -117,6 +117,8 @@ class Transport {
   Status refuse(Connection* c, const std::string& reason);
   void close_connection(Connection* c, const Status& why);
   kj::Array<capnp::word> make_hello() const;
+  // Sets the header every envelope this node sends carries: version, cluster id, sender.
+  void stamp(wire::Envelope::Builder envelope) const;
 
   static void on_inbound_cb(uv_stream_t* server, int status);
   static void on_connect_cb(uv_connect_t* req, int status);
