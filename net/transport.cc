@@ -73,8 +73,11 @@ struct Transport::WriteRequest {
 
 namespace {
 
+// libuv close callback that frees a handle allocated as `new T`: deleting through uv_handle_t*
+// would be a sized delete of the wrong type.
+template <typename T>
 void free_handle(uv_handle_t* handle) {
-  delete handle;
+  delete reinterpret_cast<T*>(handle);
 }
 
 }  // namespace
@@ -107,7 +110,7 @@ Status Transport::listen(const std::string& host_port) {
     r = uv_listen(reinterpret_cast<uv_stream_t*>(listener_), kListenBacklog, &on_inbound_cb);
   }
   if (r != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(listener_), &free_handle);
+    uv_close(reinterpret_cast<uv_handle_t*>(listener_), &free_handle<uv_tcp_t>);
     listener_ = nullptr;
     return Status::io_error(uv_reason(("listen on " + host_port).c_str(), r));
   }
@@ -148,7 +151,7 @@ void Transport::remove_peer(uint64_t node_id) {
   std::unique_ptr<Peer> peer = std::move(it->second);
   peers_.erase(it);
   peer->removed = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(peer->redial_timer), &free_handle);
+  uv_close(reinterpret_cast<uv_handle_t*>(peer->redial_timer), &free_handle<uv_timer_t>);
   if (peer->conn != nullptr) close_connection(peer->conn, Status::aborted("peer removed"));
 }
 
@@ -188,7 +191,7 @@ void Transport::close() {
   if (closed_) return;
   closed_ = true;
   if (listener_ != nullptr) {
-    uv_close(reinterpret_cast<uv_handle_t*>(listener_), &free_handle);
+    uv_close(reinterpret_cast<uv_handle_t*>(listener_), &free_handle<uv_tcp_t>);
     listener_ = nullptr;
   }
   std::vector<uint64_t> nodes;
