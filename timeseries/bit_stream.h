@@ -1,0 +1,78 @@
+// Bit-level writer and reader for the Gorilla streams (most significant bit first). Internal to
+// timeseries/: the formats built on it are documented in gorilla.h and sealed_block.h.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace meld::ts {
+
+// Appends bits to a byte string; the last byte is zero-padded until more bits arrive.
+class BitWriter {
+ public:
+  // The bytes are appended to *out, which must outlive the writer. free_bits: unused low bits of
+  // out->back() left by an earlier writer (0..7; 0 starts at a fresh byte).
+  explicit BitWriter(std::string* out, int free_bits = 0) : out_(out), free_bits_(free_bits) {}
+
+  // Writes the low `bit_count` (0..64) bits of `bits`, most significant first.
+  void write(uint64_t bits, int bit_count) {
+    while (bit_count > 0) {
+      if (free_bits_ == 0) {
+        out_->push_back('\0');
+        free_bits_ = 8;
+      }
+      const int take = std::min(bit_count, free_bits_);
+      const auto part = static_cast<uint8_t>((bits >> (bit_count - take)) & ((1u << take) - 1));
+      out_->back() = static_cast<char>(static_cast<uint8_t>(out_->back()) |
+                                       static_cast<uint8_t>(part << (free_bits_ - take)));
+      free_bits_ -= take;
+      bit_count -= take;
+    }
+  }
+  void write_bit(bool bit) { write(bit ? 1 : 0, 1); }
+  int free_bits() const { return free_bits_; }
+
+ private:
+  std::string* out_;
+  int free_bits_;  // unused low bits in out_->back()
+};
+
+// Reads bits from a borrowed byte range that must outlive the reader. Every read is bounds-checked:
+// asking for more bits than remain fails and consumes nothing.
+class BitReader {
+ public:
+  BitReader(const uint8_t* data, size_t size_bytes) : data_(data), size_bits_(size_bytes * 8) {}
+
+  // Reads `bit_count` (0..64) bits into *bits; false if fewer remain.
+  [[nodiscard]] bool read(int bit_count, uint64_t* bits) {
+    if (static_cast<size_t>(bit_count) > size_bits_ - pos_bits_) return false;
+    uint64_t result = 0;
+    while (bit_count > 0) {
+      const int offset = static_cast<int>(pos_bits_ & 7);
+      const int available = 8 - offset;
+      const int take = std::min(bit_count, available);
+      const uint8_t byte = data_[pos_bits_ >> 3];
+      result = (result << take) | ((byte >> (available - take)) & ((1u << take) - 1));
+      pos_bits_ += static_cast<size_t>(take);
+      bit_count -= take;
+    }
+    *bits = result;
+    return true;
+  }
+  [[nodiscard]] bool read_bit(bool* bit) {
+    uint64_t b = 0;
+    if (!read(1, &b)) return false;
+    *bit = b != 0;
+    return true;
+  }
+  size_t remaining_bits() const { return size_bits_ - pos_bits_; }
+
+ private:
+  const uint8_t* data_;
+  size_t size_bits_;
+  size_t pos_bits_ = 0;
+};
+
+}  // namespace meld::ts

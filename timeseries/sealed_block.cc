@@ -1,0 +1,611 @@
+#include "timeseries/sealed_block.h"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "timeseries/bit_stream.h"
+#include "timeseries/gorilla.h"
+
+namespace meld::ts {
+namespace {
+
+constexpr uint8_t kFormatVersion = 1;
+constexpr uint8_t kFlagZstd = 0x4;
+enum ValueMode : uint8_t { kValuesConstant = 0, kValuesDecimal = 1, kValuesXor = 2 };
+
+constexpr int kDecimalExponentMax = 18;  // 10^18 is exact in a double, and so is any |m| <= 2^53
+constexpr double kExactIntegerMax = 9007199254740992.0;  // 2^53
+constexpr double kPow10[kDecimalExponentMax + 1] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,
+                                                    1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13,
+                                                    1e14, 1e15, 1e16, 1e17, 1e18};
+// An exception costs its raw 8 bytes and a position; each extra decimal digit costs about
+// log2(10) bits on every sample whose value changed.
+constexpr double kExceptionBits = 72;
+constexpr double kBitsPerDecimalDigit = 3.33;
+// Above this share of exceptions, Gorilla XOR coding of the values is smaller.
+constexpr size_t kExceptionShareMaxDenominator = 4;
+// Raw low bits must beat all-bytes coding by this factor to be chosen, because zstd also finds
+// repetitions in the high bytes that the entropy estimate does not see.
+constexpr double kLowBitsGainMin = 0.92;
+constexpr uint8_t kHighEscape = 255;
+constexpr size_t kRawPaddingBytes = 16;
+
+uint64_t zigzag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+int64_t unzigzag(uint64_t z) {
+  return static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1));
+}
+
+void put_varint(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+void put_u64_le(uint64_t v, std::string* out) {
+  char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(v >> (8 * i));
+  out->append(bytes, 8);
+}
+
+// Appends bit fields least significant bit first, 64 bits at a time.
+class LowBitWriter {
+ public:
+  explicit LowBitWriter(std::string* out) : out_(out) {}
+
+  void write(uint64_t v, int bit_count) {
+    if (bit_count == 0) return;
+    if (bit_count == 64) {
+      write(v & 0xffffffffu, 32);
+      write(v >> 32, 32);
+      return;
+    }
+    v &= (uint64_t{1} << bit_count) - 1;
+    acc_ |= v << fill_;
+    if (fill_ + bit_count >= 64) {
+      put_u64_le(acc_, out_);
+      const int used = 64 - fill_;
+      acc_ = v >> used;
+      fill_ = fill_ + bit_count - 64;
+    } else {
+      fill_ += bit_count;
+    }
+  }
+  // Writes the partial word, padded with zero bits to a byte.
+  void flush() {
+    for (int i = 0; i < fill_; i += 8) out_->push_back(static_cast<char>(acc_ >> i));
+    acc_ = 0;
+    fill_ = 0;
+  }
+
+ private:
+  std::string* out_;
+  uint64_t acc_ = 0;
+  int fill_ = 0;
+};
+
+// Reads LSB-first bit fields from a buffer followed by at least kRawPaddingBytes readable bytes;
+// the caller checks the field count against the real size first.
+class LowBitReader {
+ public:
+  LowBitReader(const uint8_t* data, size_t size_bytes) : data_(data), size_bits_(size_bytes * 8) {}
+
+  bool has(size_t bit_count) const { return bit_count <= size_bits_ - pos_bits_; }
+  uint64_t read(int bit_count) {
+    if (bit_count == 0) return 0;
+    const uint8_t* p = data_ + (pos_bits_ >> 3);
+    const int shift = static_cast<int>(pos_bits_ & 7);
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    uint64_t v = word >> shift;
+    if (bit_count + shift > 64) v |= uint64_t{p[8]} << (64 - shift);
+    pos_bits_ += static_cast<size_t>(bit_count);
+    return bit_count == 64 ? v : v & ((uint64_t{1} << bit_count) - 1);
+  }
+  size_t position_bits() const { return pos_bits_; }
+
+ private:
+  const uint8_t* data_;
+  size_t size_bits_;
+  size_t pos_bits_ = 0;
+};
+
+// Bounds-checked reads from the packed section.
+class ByteReader {
+ public:
+  explicit ByteReader(std::string_view bytes)
+      : p_(reinterpret_cast<const uint8_t*>(bytes.data())), end_(p_ + bytes.size()) {}
+
+  bool byte(uint8_t* v) {
+    if (p_ == end_) return false;
+    *v = *p_++;
+    return true;
+  }
+  bool varint(uint64_t* v) {
+    uint64_t result = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p_ == end_) return false;
+      const uint8_t b = *p_++;
+      if (shift == 63 && b > 1) return false;  // more than 64 bits
+      result |= uint64_t{b & 0x7fu} << shift;
+      if (b < 0x80) {
+        *v = result;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool u64_le(uint64_t* v) {
+    if (end_ - p_ < 8) return false;
+    uint64_t r = 0;
+    for (int i = 0; i < 8; ++i) r |= uint64_t{p_[i]} << (8 * i);
+    p_ += 8;
+    *v = r;
+    return true;
+  }
+  size_t remaining() const { return static_cast<size_t>(end_ - p_); }
+  const uint8_t* position() const { return p_; }
+  void skip(size_t n) { p_ += n; }
+
+ private:
+  const uint8_t* p_;
+  const uint8_t* end_;
+};
+
+Status corrupt(const char* what) {
+  return Status::corruption(std::string("block: ") + what);
+}
+
+// ---- integer columns ----
+
+// Writes the terms of order `order` differencing of x into out (seeds first, then residuals),
+// with wrapping arithmetic.
+void difference(const int64_t* x, size_t n, int order, int64_t* out) {
+  std::memcpy(out, x, n * sizeof(int64_t));
+  for (int o = 0; o < order; ++o) {
+    for (size_t i = n; i-- > static_cast<size_t>(o) + 1;) {
+      out[i] =
+          static_cast<int64_t>(static_cast<uint64_t>(out[i]) - static_cast<uint64_t>(out[i - 1]));
+    }
+  }
+}
+
+double entropy_bits(const uint32_t* histogram, size_t bins, size_t total) {
+  double bits = 0;
+  for (size_t i = 0; i < bins; ++i) {
+    if (histogram[i] == 0) continue;
+    bits += histogram[i] * std::log2(static_cast<double>(total) / histogram[i]);
+  }
+  return bits;
+}
+
+size_t varint_bytes(uint64_t v) {
+  return static_cast<size_t>(std::bit_width(v | 1) + 6) / 7;
+}
+
+// Chooses the number of raw low bits for zigzagged residuals z: the k minimising
+// k bits per residual plus the empirical entropy of the high bytes.
+int choose_low_bits(const std::vector<uint64_t>& z) {
+  uint64_t max = 0;
+  for (uint64_t v : z) max |= v;
+  const int width = std::bit_width(max);
+  double best_cost = 0;
+  double zero_cost = 0;
+  int best_k = 0;
+  uint32_t histogram[256];
+  for (int k = 0; k <= width; ++k) {
+    std::fill(std::begin(histogram), std::end(histogram), 0);
+    double escape_bits = 0;
+    for (uint64_t v : z) {
+      const uint64_t high = k == 64 ? 0 : v >> k;
+      if (high >= kHighEscape) {
+        ++histogram[kHighEscape];
+        escape_bits += 8.0 * static_cast<double>(varint_bytes(high - kHighEscape));
+      } else {
+        ++histogram[high];
+      }
+    }
+    const double cost =
+        static_cast<double>(z.size()) * k + escape_bits + entropy_bits(histogram, 256, z.size());
+    if (k == 0) {
+      zero_cost = best_cost = cost;
+    } else if (cost < best_cost) {
+      best_cost = cost;
+      best_k = k;
+    } else if (cost > best_cost + static_cast<double>(z.size())) {
+      break;  // past the minimum: each further bit only moves entropy into raw bits
+    }
+  }
+  return best_cost < kLowBitsGainMin * zero_cost ? best_k : 0;
+}
+
+struct ColumnScratch {
+  std::vector<int64_t> terms[3];
+  std::vector<uint64_t> zigzagged;
+};
+
+void encode_int_column(const int64_t* x, size_t n, ColumnScratch* s, std::string* packed,
+                       LowBitWriter* low) {
+  int order = 0;
+  uint64_t best_cost = UINT64_MAX;
+  for (int o = 0; o <= 2; ++o) {
+    s->terms[o].resize(n);
+    difference(x, n, o, s->terms[o].data());
+    uint64_t cost = 0;
+    for (size_t i = 0; i < n; ++i)
+      cost += static_cast<uint64_t>(std::bit_width(zigzag(s->terms[o][i])));
+    if (cost < best_cost) {
+      best_cost = cost;
+      order = o;
+    }
+  }
+  const std::vector<int64_t>& terms = s->terms[order];
+  const size_t seeds = std::min<size_t>(static_cast<size_t>(order), n);
+  packed->push_back(static_cast<char>(order));
+  for (size_t i = 0; i < seeds; ++i) put_varint(zigzag(terms[i]), packed);
+
+  uint64_t gcd = 0;
+  for (size_t i = seeds; i < n && gcd != 1; ++i) {
+    const auto r = static_cast<uint64_t>(terms[i]);
+    gcd = std::gcd(gcd, terms[i] < 0 ? ~r + 1 : r);
+  }
+  if (gcd > static_cast<uint64_t>(INT64_MAX)) gcd = 1;  // residuals are all 0 or INT64_MIN
+  put_varint(gcd, packed);
+  if (gcd == 0) return;
+
+  s->zigzagged.resize(n - seeds);
+  for (size_t i = seeds; i < n; ++i) {
+    s->zigzagged[i - seeds] = zigzag(terms[i] / static_cast<int64_t>(gcd));
+  }
+  const int k = choose_low_bits(s->zigzagged);
+  packed->push_back(static_cast<char>(k));
+  for (uint64_t z : s->zigzagged) {
+    const uint64_t high = k == 64 ? 0 : z >> k;
+    if (high >= kHighEscape) {
+      packed->push_back(static_cast<char>(kHighEscape));
+      put_varint(high - kHighEscape, packed);
+    } else {
+      packed->push_back(static_cast<char>(high));
+    }
+  }
+  for (uint64_t z : s->zigzagged) low->write(z, k);
+}
+
+Status decode_int_column(ByteReader* in, LowBitReader* low, size_t n, int64_t* out) {
+  uint8_t order = 0;
+  if (!in->byte(&order) || order > 2) return corrupt("bad column order");
+  const size_t seeds = std::min<size_t>(order, n);
+  int64_t seed[2] = {0, 0};
+  for (size_t i = 0; i < seeds; ++i) {
+    uint64_t z = 0;
+    if (!in->varint(&z)) return corrupt("truncated column seeds");
+    seed[i] = unzigzag(z);
+  }
+  uint64_t gcd = 0;
+  if (!in->varint(&gcd)) return corrupt("truncated column gcd");
+  const size_t residuals = n - seeds;
+  int64_t* r = out + seeds;
+  if (gcd == 0) {
+    std::fill(r, r + residuals, 0);
+  } else {
+    uint8_t k = 0;
+    if (!in->byte(&k) || k > 64) return corrupt("bad column low-bit count");
+    if (in->remaining() < residuals) return corrupt("truncated column");
+    if (!low->has(residuals * k)) return corrupt("truncated low bits");
+    for (size_t i = 0; i < residuals; ++i) {
+      uint8_t b = 0;
+      if (!in->byte(&b)) return corrupt("truncated column");
+      uint64_t high = b;
+      if (b == kHighEscape) {
+        uint64_t extra = 0;
+        if (!in->varint(&extra) || extra > UINT64_MAX - kHighEscape) return corrupt("bad escape");
+        high += extra;
+      }
+      if (k == 64 ? high != 0 : (k != 0 && (high >> (64 - k)) != 0)) {
+        return corrupt("residual overflow");
+      }
+      const uint64_t z = (k == 64 ? 0 : high << k) | low->read(k);
+      r[i] = static_cast<int64_t>(static_cast<uint64_t>(unzigzag(z)) * gcd);
+    }
+  }
+  // Integrate: order 1 is a prefix sum, order 2 a prefix sum of a prefix sum (wrapping).
+  if (order == 1 && n > 0) {
+    uint64_t acc = static_cast<uint64_t>(seed[0]);
+    out[0] = seed[0];
+    for (size_t i = 1; i < n; ++i) {
+      acc += static_cast<uint64_t>(out[i]);
+      out[i] = static_cast<int64_t>(acc);
+    }
+  } else if (order == 2 && n > 0) {
+    uint64_t acc = static_cast<uint64_t>(seed[0]);
+    out[0] = seed[0];
+    uint64_t delta = static_cast<uint64_t>(seed[1]);
+    for (size_t i = 1; i < n; ++i) {
+      if (i >= 2) delta += static_cast<uint64_t>(out[i]);
+      acc += delta;
+      out[i] = static_cast<int64_t>(acc);
+    }
+  }
+  return Status::ok();
+}
+
+// ---- decimal values ----
+
+// m with m / 10^e == v exactly (same bits), if there is one with |m| <= 2^53.
+bool to_decimal(double v, int e, int64_t* m) {
+  const double scaled = v * kPow10[e];
+  if (!(std::fabs(scaled) <= kExactIntegerMax)) return false;  // also NaN and infinities
+  const double rounded = std::nearbyint(scaled);
+  const auto candidate = static_cast<int64_t>(rounded);
+  // The decoder's exact computation, so that -0.0 (which becomes +0.0) is caught.
+  const double back =
+      e == 0 ? static_cast<double>(candidate) : static_cast<double>(candidate) / kPow10[e];
+  if (std::bit_cast<uint64_t>(back) != std::bit_cast<uint64_t>(v)) return false;
+  *m = candidate;
+  return true;
+}
+
+// The smallest exponent at which v is a decimal, or -1.
+int min_decimal_exponent(double v) {
+  int64_t m = 0;
+  for (int e = 0; e <= kDecimalExponentMax; ++e) {
+    if (to_decimal(v, e, &m)) return e;
+    if (!(std::fabs(v * kPow10[e]) <= kExactIntegerMax)) return -1;
+  }
+  return -1;
+}
+
+}  // namespace
+
+struct BlockEncoder::Scratch {
+  ZSTD_CCtx* cctx = nullptr;
+  ColumnScratch columns;
+  std::vector<int64_t> ints;
+  std::vector<int8_t> exponents;
+  std::vector<uint32_t> exceptions;
+  std::string packed;
+  std::string compressed;
+  std::string raw;
+};
+
+BlockEncoder::BlockEncoder(int zstd_level) : scratch_(new Scratch), zstd_level_(zstd_level) {
+  MELD_ASSERT(zstd_level >= 1 && zstd_level <= 19, "zstd level out of range");
+  scratch_->cctx = ZSTD_createCCtx();
+  MELD_ASSERT(scratch_->cctx != nullptr, "ZSTD_createCCtx failed");
+}
+
+BlockEncoder::~BlockEncoder() {
+  ZSTD_freeCCtx(scratch_->cctx);
+}
+
+Status BlockEncoder::encode(std::span<const Sample> samples, std::string* out) {
+  const size_t n = samples.size();
+  if (n == 0) return Status::invalid_argument("block: no samples");
+  if (n > kBlockSamplesMax) return Status::invalid_argument("block: too many samples");
+  for (size_t i = 1; i < n; ++i) {
+    if (samples[i].timestamp_ms <= samples[i - 1].timestamp_ms) {
+      return Status::invalid_argument("block: timestamps not strictly increasing at sample " +
+                                      std::to_string(i));
+    }
+  }
+  Scratch& s = *scratch_;
+  s.packed.clear();
+  s.raw.clear();
+  LowBitWriter low(&s.raw);
+
+  s.ints.resize(n);
+  for (size_t i = 0; i < n; ++i) s.ints[i] = samples[i].timestamp_ms;
+  encode_int_column(s.ints.data(), n, &s.columns, &s.packed, &low);
+
+  const uint64_t first_bits = std::bit_cast<uint64_t>(samples[0].value);
+  bool constant = true;
+  size_t changes = 0;
+  for (size_t i = 1; i < n; ++i) {
+    if (std::bit_cast<uint64_t>(samples[i].value) !=
+        std::bit_cast<uint64_t>(samples[i - 1].value)) {
+      ++changes;
+    }
+    constant = constant && std::bit_cast<uint64_t>(samples[i].value) == first_bits;
+  }
+  ValueMode mode = kValuesConstant;
+  if (constant) {
+    put_u64_le(first_bits, &s.packed);
+  } else {
+    // Choose the exponent: more digits cost bits on every change, fewer leave exceptions.
+    s.exponents.resize(n);
+    size_t histogram[kDecimalExponentMax + 2] = {};  // last bin: no exponent works
+    for (size_t i = 0; i < n; ++i) {
+      const int e = min_decimal_exponent(samples[i].value);
+      s.exponents[i] = static_cast<int8_t>(e);
+      ++histogram[e < 0 ? kDecimalExponentMax + 1 : e];
+    }
+    int exponent = 0;
+    double best_cost = 0;
+    size_t decimal_below = 0;
+    for (int e = 0; e <= kDecimalExponentMax; ++e) {
+      decimal_below += histogram[e];
+      const double cost = kExceptionBits * static_cast<double>(n - decimal_below) +
+                          kBitsPerDecimalDigit * e * static_cast<double>(changes + 1);
+      if (e == 0 || cost < best_cost) {
+        best_cost = cost;
+        exponent = e;
+      }
+    }
+    s.exceptions.clear();
+    int64_t previous = 0;
+    for (size_t i = 0; i < n; ++i) {
+      int64_t m = 0;
+      if (s.exponents[i] >= 0 && s.exponents[i] <= exponent &&
+          to_decimal(samples[i].value, exponent, &m)) {
+        previous = m;
+      } else {
+        s.exceptions.push_back(static_cast<uint32_t>(i));
+      }
+      s.ints[i] = previous;  // an exception repeats its predecessor, so differences stay small
+    }
+    if (s.exceptions.size() * kExceptionShareMaxDenominator > n) {
+      mode = kValuesXor;
+    } else {
+      mode = kValuesDecimal;
+      s.packed.push_back(static_cast<char>(exponent));
+      encode_int_column(s.ints.data(), n, &s.columns, &s.packed, &low);
+      put_varint(s.exceptions.size(), &s.packed);
+      uint32_t last = 0;
+      for (uint32_t pos : s.exceptions) {
+        put_varint(pos - last, &s.packed);
+        last = pos;
+        put_u64_le(std::bit_cast<uint64_t>(samples[pos].value), &s.packed);
+      }
+    }
+  }
+  low.flush();
+  if (mode == kValuesXor) {
+    BitWriter writer(&s.raw);
+    XorValueEncoder xor_values;
+    for (size_t i = 0; i < n; ++i) {
+      xor_values.append(std::bit_cast<uint64_t>(samples[i].value), i == 0, &writer);
+    }
+  }
+
+  s.compressed.resize(ZSTD_compressBound(s.packed.size()));
+  ZSTD_CCtx_reset(s.cctx, ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_setParameter(s.cctx, ZSTD_c_compressionLevel, zstd_level_);
+  const size_t compressed = ZSTD_compress2(s.cctx, s.compressed.data(), s.compressed.size(),
+                                           s.packed.data(), s.packed.size());
+  MELD_ASSERT(!ZSTD_isError(compressed), ZSTD_getErrorName(compressed));
+  const bool use_zstd = compressed < s.packed.size();
+  const std::string_view stored =
+      use_zstd ? std::string_view(s.compressed.data(), compressed) : std::string_view(s.packed);
+
+  out->push_back(static_cast<char>((kFormatVersion << 4) | (use_zstd ? kFlagZstd : 0) | mode));
+  put_varint(n, out);
+  put_varint(stored.size(), out);
+  out->append(stored);
+  out->append(s.raw);
+  return Status::ok();
+}
+
+struct BlockDecoder::Scratch {
+  ZSTD_DCtx* dctx = nullptr;
+  std::string packed;
+  std::string raw;  // the raw section plus kRawPaddingBytes zeros
+  std::vector<int64_t> timestamps;
+  std::vector<int64_t> ints;
+};
+
+BlockDecoder::BlockDecoder() : scratch_(new Scratch) {
+  scratch_->dctx = ZSTD_createDCtx();
+  MELD_ASSERT(scratch_->dctx != nullptr, "ZSTD_createDCtx failed");
+}
+
+BlockDecoder::~BlockDecoder() {
+  ZSTD_freeDCtx(scratch_->dctx);
+}
+
+Status BlockDecoder::decode(std::string_view block, std::vector<Sample>* samples) {
+  if (block.size() > kBlockBytesMax) return corrupt("larger than the cap");
+  Scratch& s = *scratch_;
+  ByteReader header(block);
+  uint8_t flags = 0;
+  uint64_t n = 0;
+  uint64_t stored_size = 0;
+  if (!header.byte(&flags) || (flags >> 4) != kFormatVersion || (flags & 0x8) != 0) {
+    return corrupt("unknown format version");
+  }
+  const auto mode = static_cast<ValueMode>(flags & 0x3);
+  if (mode > kValuesXor) return corrupt("unknown value mode");
+  if (!header.varint(&n) || n == 0 || n > kBlockSamplesMax) return corrupt("bad sample count");
+  if (!header.varint(&stored_size) || stored_size > header.remaining()) {
+    return corrupt("truncated packed section");
+  }
+  const auto* stored = reinterpret_cast<const char*>(header.position());
+  std::string_view packed_bytes(stored, stored_size);
+  if ((flags & kFlagZstd) != 0) {
+    const unsigned long long content = ZSTD_getFrameContentSize(stored, stored_size);
+    if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN ||
+        content > kBlockPackedBytesMax) {
+      return corrupt("bad zstd frame header");
+    }
+    s.packed.resize(content);
+    const size_t got =
+        ZSTD_decompressDCtx(s.dctx, s.packed.data(), s.packed.size(), stored, stored_size);
+    if (ZSTD_isError(got) || got != content) return corrupt("bad zstd frame");
+    packed_bytes = s.packed;
+  } else if (stored_size > kBlockPackedBytesMax) {
+    return corrupt("packed section above the cap");
+  }
+  header.skip(stored_size);
+  const size_t raw_size = header.remaining();
+  s.raw.assign(reinterpret_cast<const char*>(header.position()), raw_size);
+  s.raw.append(kRawPaddingBytes, '\0');
+  const auto* raw = reinterpret_cast<const uint8_t*>(s.raw.data());
+  LowBitReader low(raw, raw_size);
+  ByteReader in(packed_bytes);
+
+  s.timestamps.resize(n);
+  s.ints.resize(n);
+  MELD_RETURN_IF_ERROR(decode_int_column(&in, &low, n, s.timestamps.data()));
+  samples->resize(n);
+  Sample* out = samples->data();
+  const int64_t* ts = s.timestamps.data();
+  out[0].timestamp_ms = ts[0];
+  for (size_t i = 1; i < n; ++i) {
+    if (ts[i] <= ts[i - 1]) return corrupt("timestamps not increasing");
+    out[i].timestamp_ms = ts[i];
+  }
+
+  if (mode == kValuesConstant) {
+    uint64_t bits = 0;
+    if (!in.u64_le(&bits)) return corrupt("truncated constant value");
+    const double v = std::bit_cast<double>(bits);
+    for (size_t i = 0; i < n; ++i) out[i].value = v;
+  } else if (mode == kValuesDecimal) {
+    uint8_t exponent = 0;
+    if (!in.byte(&exponent) || exponent > kDecimalExponentMax) return corrupt("bad exponent");
+    MELD_RETURN_IF_ERROR(decode_int_column(&in, &low, n, s.ints.data()));
+    const int64_t* m = s.ints.data();
+    if (exponent == 0) {
+      for (size_t i = 0; i < n; ++i) out[i].value = static_cast<double>(m[i]);
+    } else {
+      const double scale = kPow10[exponent];
+      for (size_t i = 0; i < n; ++i) out[i].value = static_cast<double>(m[i]) / scale;
+    }
+    uint64_t exceptions = 0;
+    if (!in.varint(&exceptions) || exceptions > n) return corrupt("bad exception count");
+    uint64_t pos = 0;
+    for (uint64_t e = 0; e < exceptions; ++e) {
+      uint64_t step = 0;
+      uint64_t bits = 0;
+      if (!in.varint(&step) || !in.u64_le(&bits)) return corrupt("truncated exceptions");
+      if ((e > 0 && step == 0) || step >= n - pos) return corrupt("bad exception position");
+      pos += step;
+      out[pos].value = std::bit_cast<double>(bits);
+    }
+  }
+  if (in.remaining() != 0) return corrupt("trailing bytes in packed section");
+
+  const size_t low_bytes = (low.position_bits() + 7) / 8;
+  if (mode == kValuesXor) {
+    BitReader reader(raw + low_bytes, raw_size - low_bytes);
+    XorValueDecoder xor_values;
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t bits = 0;
+      if (!xor_values.next(i == 0, &reader, &bits)) return corrupt("malformed xor values");
+      out[i].value = std::bit_cast<double>(bits);
+    }
+    if (reader.remaining_bits() >= 8) return corrupt("trailing bytes in raw section");
+  } else if (low_bytes != raw_size) {
+    return corrupt("trailing bytes in raw section");
+  }
+  return Status::ok();
+}
+
+}  // namespace meld::ts
