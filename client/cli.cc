@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "base/ids.h"
 #include "client/client.h"
 #include "client/json.h"
 #include "client/series_parser.h"
@@ -165,6 +166,9 @@ class Cli {
 
  private:
   int usage_error(std::string_view problem, std::string_view usage);
+  // Consumes the global option at args[i] (--json, --addr, --timeout-ms, with its value) and
+  // advances i past it. Returns an exit code for a usage error, nullopt when it was taken.
+  std::optional<int> take_global_option(const std::vector<std::string>& args, size_t& i);
   int fail(const Status& status);
   int print_ok();
   int print_json(const JsonWriter& json);
@@ -242,47 +246,59 @@ const std::vector<Command>& commands() {
   return kCommands;
 }
 
+namespace {
+
+bool is_global_option(std::string_view name) {
+  return name == "--json" || name == "--addr" || name == "--timeout-ms";
+}
+
+}  // namespace
+
+std::optional<int> Cli::take_global_option(const std::vector<std::string>& args, size_t& i) {
+  const std::string& arg = args[i++];
+  if (arg == "--json") {
+    json_ = true;
+    return std::nullopt;
+  }
+  std::string name = arg.substr(0, arg.find('='));
+  std::string value;
+  if (name.size() < arg.size()) {
+    value = arg.substr(name.size() + 1);
+  } else if (i < args.size()) {
+    value = args[i++];
+  } else {
+    return usage_error(name + " needs a value", "usage: " + std::string(kGlobalSynopsis));
+  }
+  if (name == "--addr") {
+    if (value.empty()) {
+      return usage_error("--addr needs HOST:PORT", "usage: " + std::string(kGlobalSynopsis));
+    }
+    address_ = value;
+    return std::nullopt;
+  }
+  std::optional<int64_t> ms = parse_int64(value);
+  if (!ms || *ms <= 0) {
+    return usage_error("--timeout-ms needs a positive number of milliseconds, got '" + value + "'",
+                       "usage: " + std::string(kGlobalSynopsis));
+  }
+  timeout_ms_ = *ms;
+  return std::nullopt;
+}
+
 int Cli::run(const std::vector<std::string>& args) {
   size_t i = 0;
-  // Global options come before the command; each turn consumes at least one argument.
+  // Global options may come before the command (and after it, see below); each turn consumes
+  // at least one argument.
   while (i < args.size() && args[i].starts_with("-")) {
     const std::string& arg = args[i];
     if (arg == "-h" || arg == "--help") {
       out_ << cli_usage();
       return 0;
     }
-    if (arg == "--json") {
-      json_ = true;
-      ++i;
-      continue;
-    }
-    std::string name = arg.substr(0, arg.find('='));
-    if (name != "--addr" && name != "--timeout-ms") {
+    if (!is_global_option(arg.substr(0, arg.find('=')))) {
       return usage_error("unknown option '" + arg + "'", "usage: " + std::string(kGlobalSynopsis));
     }
-    std::string value;
-    if (name.size() < arg.size()) {
-      value = arg.substr(name.size() + 1);
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      return usage_error(name + " needs a value", "usage: " + std::string(kGlobalSynopsis));
-    }
-    ++i;
-    if (name == "--addr") {
-      if (value.empty()) {
-        return usage_error("--addr needs HOST:PORT", "usage: " + std::string(kGlobalSynopsis));
-      }
-      address_ = value;
-    } else {
-      std::optional<int64_t> ms = parse_int64(value);
-      if (!ms || *ms <= 0) {
-        return usage_error(
-            "--timeout-ms needs a positive number of milliseconds, got '" + value + "'",
-            "usage: " + std::string(kGlobalSynopsis));
-      }
-      timeout_ms_ = *ms;
-    }
+    if (auto exit_code = take_global_option(args, i)) return *exit_code;
   }
   if (i == args.size()) {
     return usage_error("missing command (try 'meldctl help')",
@@ -328,6 +344,11 @@ int Cli::run(const std::vector<std::string>& args) {
       continue;
     }
     std::string name = arg.substr(0, arg.find('='));
+    if (is_global_option(name)) {
+      --i;
+      if (auto exit_code = take_global_option(args, i)) return *exit_code;
+      continue;
+    }
     if (std::find(command->options.begin(), command->options.end(), name) ==
         command->options.end()) {
       return usage_error("unknown option '" + name + "'", command->usage());
@@ -808,9 +829,9 @@ int Cli::status(const Command&, const Args&) {
     JsonWriter json;
     json.begin_object()
         .key("node_id")
-        .number(s->node_id)
+        .string(format_id(s->node_id))
         .key("cluster_id")
-        .number(s->cluster_id)
+        .string(format_id(s->cluster_id))
         .key("version")
         .string(s->version)
         .key("rpc_address")
@@ -837,8 +858,8 @@ int Cli::status(const Command&, const Args&) {
         .end_object();
     return print_json(json);
   }
-  out_ << "node_id: " << s->node_id << "\n"
-       << "cluster_id: " << s->cluster_id << "\n"
+  out_ << "node_id: " << format_id(s->node_id) << "\n"
+       << "cluster_id: " << format_id(s->cluster_id) << "\n"
        << "version: " << printable(s->version) << "\n"
        << "rpc_address: " << printable(s->rpc_address) << "\n"
        << "peer_address: " << printable(s->peer_address) << "\n"

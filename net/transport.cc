@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "base/ids.h"
 #include "base/log.h"
 
 namespace meld::net {
@@ -121,7 +122,7 @@ Status Transport::listen(const std::string& host_port) {
   bound_port_ =
       ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                         : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  log::info("net.listen", {{"node", options_.node_id},
+  log::info("net.listen", {{"node", format_id(options_.node_id)},
                            {"address", format_address(reinterpret_cast<sockaddr*>(&bound))}});
   return Status::ok();
 }
@@ -199,7 +200,7 @@ void Transport::close() {
   for (uint64_t node : nodes) remove_peer(node);
   std::vector<Connection*> open(connections_.begin(), connections_.end());
   for (Connection* c : open) close_connection(c, Status::aborted("transport closed"));
-  log::info("net.closed", {{"node", options_.node_id}});
+  log::info("net.closed", {{"node", format_id(options_.node_id)}});
 }
 
 Transport::Connection* Transport::new_connection(bool outbound, Peer* peer) {
@@ -229,7 +230,7 @@ void Transport::dial(Peer* peer) {
 void Transport::schedule_redial(Peer* peer) {
   int64_t delay_ms = peer->backoff.next_delay_ms(*rng_);
   uv_timer_start(peer->redial_timer, &on_redial_timer_cb, static_cast<uint64_t>(delay_ms), 0);
-  log::debug("net.redial_scheduled", {{"node", peer->node_id}, {"delay_ms", delay_ms}});
+  log::debug("net.redial_scheduled", {{"node", format_id(peer->node_id)}, {"delay_ms", delay_ms}});
 }
 
 void Transport::stamp(wire::Envelope::Builder envelope) const {
@@ -316,7 +317,7 @@ Status Transport::complete_handshake(Connection* c, wire::Envelope::Reader msg) 
   c->node_id = node;
   uv_timer_stop(&c->timer);
   if (!c->outbound) {
-    log::info("net.inbound_up", {{"node", node}, {"remote", c->remote}});
+    log::info("net.inbound_up", {{"node", format_id(node)}, {"remote", c->remote}});
     return Status::ok();
   }
   Peer* peer = c->peer;
@@ -328,7 +329,7 @@ Status Transport::complete_handshake(Connection* c, wire::Envelope::Reader msg) 
     peer->pending_bytes -= frame.asBytes().size();
     write_frame(c, std::move(frame));
   }
-  log::info("net.peer_up", {{"node", node}, {"address", peer->host_port}});
+  log::info("net.peer_up", {{"node", format_id(node)}, {"address", peer->host_port}});
   handler_->on_peer_up(node);
   return Status::ok();
 }
@@ -358,8 +359,9 @@ void Transport::close_connection(Connection* c, const Status& why) {
   Peer* peer = c->peer;
   c->peer = nullptr;
   if (peer == nullptr) {
-    log::info("net.inbound_closed",
-              {{"node", c->node_id}, {"remote", c->remote}, {"reason", why.to_string()}});
+    log::info(
+        "net.inbound_closed",
+        {{"node", format_id(c->node_id)}, {"remote", c->remote}, {"reason", why.to_string()}});
     return;
   }
   bool was_up = peer->up;
@@ -367,11 +369,12 @@ void Transport::close_connection(Connection* c, const Status& why) {
   peer->up = false;
   if (!peer->removed) schedule_redial(peer);
   if (!was_up) {
-    log::info("net.dial_failed",
-              {{"node", peer->node_id}, {"address", peer->host_port}, {"reason", why.to_string()}});
+    log::info("net.dial_failed", {{"node", format_id(peer->node_id)},
+                                  {"address", peer->host_port},
+                                  {"reason", why.to_string()}});
     return;
   }
-  log::info("net.peer_down", {{"node", c->node_id}, {"reason", why.to_string()}});
+  log::info("net.peer_down", {{"node", format_id(c->node_id)}, {"reason", why.to_string()}});
   if (handler_ != nullptr) handler_->on_peer_down(c->node_id, why);
 }
 
@@ -439,7 +442,7 @@ void Transport::on_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
   // Only the decoder reports these two codes; on_frame never returns them.
   if (s.code() == StatusCode::kCorruption || s.code() == StatusCode::kResourceExhausted) {
     log::warn("net.frame_rejected",
-              {{"remote", c->remote}, {"node", c->node_id}, {"reason", s.to_string()}});
+              {{"remote", c->remote}, {"node", format_id(c->node_id)}, {"reason", s.to_string()}});
   }
   t->close_connection(c, s);
 }

@@ -7,6 +7,8 @@
 // Writes: uv_try_write first; what the kernel does not take is copied and handed to uv_write, so a
 // cancelled write promise never leaves libuv pointing at freed memory.
 // Thread: the loop thread only. The stream owns the handle and closes it on destruction.
+// The process must ignore SIGPIPE (meldd does): a write to a peer that has gone then fails with
+// EPIPE instead of killing the process.
 #pragma once
 
 #include <uv.h>

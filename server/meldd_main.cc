@@ -1,10 +1,13 @@
 // meldd: one MeldDB node. See server/config.cc for flags. SIGINT/SIGTERM stop it cleanly.
 #include <uv.h>
 
+#include <csignal>
+
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "base/ids.h"
 #include "base/log.h"
 #include "server/node.h"
 
@@ -37,6 +40,9 @@ int main(int argc, char** argv) {
     std::fputs(meld::server::usage().c_str(), stdout);
     return 0;
   }
+  // A client that goes away while its reply is being written must cost that connection (EPIPE),
+  // not the process: libuv writes without MSG_NOSIGNAL.
+  signal(SIGPIPE, SIG_IGN);
   uv_loop_t loop;
   uv_loop_init(&loop);
   auto node = meld::server::Node::start(parsed->config, &loop);
@@ -55,8 +61,8 @@ int main(int argc, char** argv) {
   uv_signal_start(&signals.sigterm, on_signal, SIGTERM);
 
   const auto& info = (*node)->info();
-  std::printf("meldd ready: node=%016llx rpc=%s peer=%s data=%s\n",
-              static_cast<unsigned long long>(info.node_id), info.rpc_address.c_str(),
+  std::printf("meldd ready: node=%s rpc=%s peer=%s data=%s\n",
+              meld::format_id(info.node_id).c_str(), info.rpc_address.c_str(),
               info.peer_address.c_str(), info.data_dir.c_str());
   std::fflush(stdout);
 

@@ -4,6 +4,7 @@
 #include <capnp/serialize.h>
 #include <cstring>
 
+#include "base/ids.h"
 #include "base/log.h"
 #include "base/rng.h"
 #include "schemas/meta.capnp.h"
@@ -12,12 +13,6 @@ namespace meld::server {
 namespace {
 
 constexpr std::string_view kNodeRecordKey = "node";
-
-std::string hex_id(uint64_t id) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
-  return buf;
-}
 
 uint64_t nonzero_random() {
   uint64_t v = 0;
@@ -52,7 +47,7 @@ Result<NodeInfo> load_or_create_identity(storage::Engine& engine, const Config& 
     }
     if (info.node_id == 0) return Status::corruption("node record has node id 0");
     log::info("node.identity_loaded",
-              {{"node", hex_id(info.node_id)}, {"cluster", hex_id(info.cluster_id)}});
+              {{"node", format_id(info.node_id)}, {"cluster", format_id(info.cluster_id)}});
     return info;
   }
   info.node_id = nonzero_random();
@@ -74,8 +69,8 @@ Result<NodeInfo> load_or_create_identity(storage::Engine& engine, const Config& 
   batch.put(storage::Family::kMeta, kNodeRecordKey,
             std::string_view(flat_bytes.begin(), flat_bytes.size()));
   MELD_RETURN_IF_ERROR(engine.commit_sync(std::move(batch)));
-  log::info("node.identity_created", {{"node", hex_id(info.node_id)},
-                                      {"cluster", hex_id(info.cluster_id)},
+  log::info("node.identity_created", {{"node", format_id(info.node_id)},
+                                      {"cluster", format_id(info.cluster_id)},
                                       {"join", config.join}});
   return info;
 }
@@ -83,17 +78,17 @@ Result<NodeInfo> load_or_create_identity(storage::Engine& engine, const Config& 
 }  // namespace
 
 void PeerHandler::on_message(uint64_t from_node, wire::Envelope::Reader msg) {
-  log::debug("peer.message_dropped", {{"from", hex_id(from_node)},
+  log::debug("peer.message_dropped", {{"from", format_id(from_node)},
                                       {"kind", static_cast<int>(msg.getBody().which())},
                                       {"reason", "no range handles node messages yet"}});
 }
 
 void PeerHandler::on_peer_up(uint64_t node) {
-  log::info("peer.up", {{"node", hex_id(node)}});
+  log::info("peer.up", {{"node", format_id(node)}});
 }
 
 void PeerHandler::on_peer_down(uint64_t node, const Status& why) {
-  log::info("peer.down", {{"node", hex_id(node)}, {"reason", why.to_string()}});
+  log::info("peer.down", {{"node", format_id(node)}, {"reason", why.to_string()}});
 }
 
 LoopExecutor::LoopExecutor(uv_loop_t* loop) {
@@ -180,7 +175,7 @@ Result<std::unique_ptr<Node>> Node::start(const Config& config, uv_loop_t* loop)
   node->info_.rpc_address =
       config.advertise.empty() ? node->rpc_->bound_address() : config.advertise;
   paf.fulfiller->fulfill(make_meld_service(*node->engine_, node->info_, probe));
-  log::info("node.started", {{"node", hex_id(node->info_.node_id)},
+  log::info("node.started", {{"node", format_id(node->info_.node_id)},
                              {"rpc", node->rpc_->bound_address()},
                              {"peer", node->info_.peer_address},
                              {"data_dir", config.data_dir},
@@ -195,14 +190,14 @@ Node::~Node() {
 void Node::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  log::info("node.stopping", {{"node", hex_id(info_.node_id)}});
+  log::info("node.stopping", {{"node", format_id(info_.node_id)}});
   if (rpc_) rpc_->close();
   if (transport_) transport_->close();
   if (engine_) engine_->close();  // drains queued commits; their completions run below
   executor_.close();
   rpc_.reset();
   port_.close();
-  log::info("node.stopped", {{"node", hex_id(info_.node_id)}});
+  log::info("node.stopped", {{"node", format_id(info_.node_id)}});
 }
 
 }  // namespace meld::server

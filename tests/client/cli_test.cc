@@ -95,8 +95,11 @@ TEST(Cli, BadCommandOptionsAreUsageErrors) {
             "meldctl: --start needs a value\n"
             "usage: meldctl [options] kv scan [--start S] [--end E] [--limit N]\n");
   EXPECT_EQ(run({"kv", "scan", "--end", "a", "--end", "b"}).code, 2);
+  EXPECT_EQ(run({"kv", "get", "--limit", "1", "k"}).err,
+            "meldctl: unknown option '--limit'\nusage: meldctl [options] kv get KEY\n");
+  // A global option after the command is taken as such, so the key is still missing.
   EXPECT_EQ(run({"kv", "get", "--json"}).err,
-            "meldctl: unknown option '--json'\nusage: meldctl [options] kv get KEY\n");
+            "meldctl: missing arguments\nusage: meldctl [options] kv get KEY\n");
 }
 
 TEST(Cli, BadNumbersAreUsageErrors) {
@@ -164,6 +167,16 @@ TEST(Cli, UnreachableNodeIsOneLineNamingTheAddressAndExitOne) {
     EXPECT_EQ(r.err,
               "meldctl: unavailable: cannot reach MeldDB at " + address + ": connection refused\n");
   }
+}
+
+TEST(Cli, GlobalOptionsMayFollowTheCommand) {
+  std::string address = testing::refused_address();
+  // The --addr after the command wins over the default; the failure names it.
+  CliRun r = run({"kv", "get", "x", "--addr", address, "--json"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err,
+            "meldctl: unavailable: cannot reach MeldDB at " + address + ": connection refused\n");
+  EXPECT_EQ(run({"status", "--timeout-ms", "0"}).code, 2);
 }
 
 TEST(Cli, DefaultAddressComesFromTheContext) {
