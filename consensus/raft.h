@@ -1,0 +1,296 @@
+// Raft (Ongaro & Ousterhout 2014; Ongaro's thesis 2014) as a pure state machine, after etcd's
+// raft and ScyllaDB's raft::fsm. No I/O, no clock, no threads, no randomness of its own: the host
+// feeds it messages (step), time (tick), proposals, reads and membership changes, and collects the
+// consequences in a Ready that it persists, sends and applies before calling advance().
+//
+// The host loop, one Raft per group, all calls from one thread:
+//
+//   raft.tick() every tick; raft.step(m) for every message received; raft.propose(...) etc.
+//   if (raft.has_ready()) {
+//     Ready rd = raft.ready();
+//     1. persist rd.snapshot (if any), rd.entries (overwriting any stored suffix from
+//        rd.entries[0].index on) and rd.hard_state (if any), durably (fsync);
+//     2. then send rd.messages;            <- persist before send, see Ready::messages
+//     3. then apply rd.snapshot and rd.committed_entries to the state machine, in order;
+//        answer rd.read_states once the state machine has applied through their index;
+//     4. raft.advance(rd);
+//   }
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/rng.h"
+#include "base/status.h"
+#include "consensus/confchange.h"
+#include "consensus/raft_log.h"
+#include "consensus/storage.h"
+#include "consensus/tracker.h"
+#include "consensus/types.h"
+
+namespace meld::consensus {
+
+enum class ReadOnlyOption {
+  // ReadIndex (thesis §6.4): the leader records its commit index and confirms it is still leader
+  // with a round of heartbeats acknowledged by a quorum before the read is served.
+  kSafe,
+  // Lease reads (thesis §6.4.1): the leader serves the read at once while its lease holds, i.e. a
+  // quorum acknowledged a message it sent less than election_tick - max_clock_drift_ticks ticks
+  // ago. Relies on bounded clock drift and on CheckQuorum (followers refuse votes while they
+  // heard from a leader within election_tick); only allowed with check_quorum.
+  kLeaseBased,
+};
+
+// TEST-ONLY fault injection for the deterministic simulator: each value switches on one known
+// Raft bug at exactly one decision point so that the simulator's checkers can prove they catch
+// it. Production configurations must leave it at kNone.
+enum class Mutation : uint8_t {
+  kNone = 0,
+  kVoteWithoutLogCheck,      // grant votes without the §5.4.1 up-to-date check
+  kCommitPreviousTerm,       // commit previous-term entries by counting replicas (§5.4.2)
+  kReadBeforeNoopCommit,     // serve ReadIndex before an entry of the leader's term commits
+  kForgetPersistVote,        // leave vote changes out of Ready::hard_state
+  kLeaseWithoutCheckQuorum,  // serve lease reads without a valid quorum lease
+};
+
+// The mutation's stable name ("vote-without-log-check"); "none" for kNone.
+std::string_view mutation_name(Mutation m);
+// Inverse of mutation_name; nullopt for an unknown name.
+std::optional<Mutation> mutation_from_name(std::string_view name);
+// Every mutation except kNone, in enum order.
+std::vector<Mutation> all_mutations();
+
+struct RaftConfig {
+  uint64_t id = kNoNode;  // this node's id, non-zero
+  // Followers campaign after a randomized timeout in [election_tick, 2 * election_tick) ticks
+  // without hearing from a leader (§5.2). Must be > heartbeat_tick.
+  uint64_t election_tick = 10;
+  uint64_t heartbeat_tick = 1;  // the leader sends heartbeats every heartbeat_tick ticks
+  // Replication flow control per follower in the Replicate state: at most this many MsgApp
+  // messages, and this many entry bytes (0: no byte limit), unacknowledged at a time.
+  size_t max_inflight_msgs = 256;
+  uint64_t max_inflight_bytes = 0;
+  // Entry bytes per MsgApp (at least one entry is always sent).
+  uint64_t max_size_per_msg = 1 << 20;
+  // Payload bytes the leader accepts into its log beyond the commit index; propose() past it
+  // returns resource_exhausted. 0: no cap.
+  uint64_t max_uncommitted_entries_bytes = 64 << 20;
+  // Entry bytes of committed entries per Ready (at least one entry).
+  uint64_t max_committed_bytes_per_ready = 64 << 20;
+  // ReadIndex requests waiting at the leader (for the no-op to commit, or for a heartbeat
+  // quorum); read_index() past it returns resource_exhausted.
+  size_t max_pending_reads = 4096;
+  // A follower stuck in the Snapshot state this many ticks (the snapshot was lost) is probed again.
+  uint64_t snapshot_timeout_ticks = 100;
+  bool pre_vote = true;      // thesis §9.6
+  bool check_quorum = true;  // thesis §6.2: a leader without a quorum for election_tick steps down
+  ReadOnlyOption read_only_option = ReadOnlyOption::kSafe;
+  // The bounded clock drift assumption of lease reads: over any election_tick ticks of the
+  // leader's clock, no other node's clock advances election_tick ticks sooner than
+  // max_clock_drift_ticks leader ticks earlier. The lease is shortened by this much. Must be
+  // < election_tick with kLeaseBased.
+  uint64_t max_clock_drift_ticks = 2;
+  // Coalesce proposals: when true, propose() only appends, and the MsgApp to each follower goes
+  // out when ready() is called (one message for every proposal since the last Ready). When false
+  // each proposal is sent on its own at once.
+  bool batch_append = true;
+  Mutation mutation = Mutation::kNone;  // TEST-ONLY, see Mutation
+};
+
+enum class Role { kFollower, kPreCandidate, kCandidate, kLeader };
+std::string_view role_name(Role role);
+
+struct SoftState {
+  uint64_t leader = kNoNode;
+  Role role = Role::kFollower;
+  friend bool operator==(const SoftState&, const SoftState&) = default;
+};
+
+// A linearizable read that may be served once the state machine has applied through `index`.
+struct ReadState {
+  uint64_t index = 0;
+  std::string context;
+  friend bool operator==(const ReadState&, const ReadState&) = default;
+};
+
+// Everything the host must do after the calls since the last advance(). See the loop above.
+struct Ready {
+  std::optional<SoftState> soft_state;  // set when leader or role changed (not persisted)
+  std::optional<HardState> hard_state;  // set when it changed: persist
+  std::vector<Entry> entries;           // persist (append, overwriting a conflicting suffix)
+  std::optional<Snapshot> snapshot;     // persist and install
+  // Send only after hard_state, entries and snapshot of this same Ready are durable: votes and
+  // acknowledgements (kVoteResp, kAppResp) promise persisted state (§5.1 "persistent state ...
+  // updated on stable storage before responding to RPCs"), and the leader counts its own log
+  // toward commitment as soon as it appends.
+  std::vector<Message> messages;
+  // Committed entries to apply in order, after this Ready's entries are durable. Entries of type
+  // kConfChange have already taken effect inside Raft by the time advance() returns.
+  std::vector<Entry> committed_entries;
+  std::vector<ReadState> read_states;  // serve when applied index >= ReadState::index
+
+  bool empty() const;
+};
+
+class Raft {
+ public:
+  // Builds a node from `storage`'s initial state and log. `storage` and `rng` are borrowed and
+  // must outlive the Raft. invalid_argument for a bad configuration (id 0, election_tick <=
+  // heartbeat_tick, heartbeat_tick 0, max_inflight_msgs 0, kLeaseBased without check_quorum or
+  // with max_clock_drift_ticks >= election_tick) or an inconsistent initial state.
+  static Result<std::unique_ptr<Raft>> create(const RaftConfig& config, const Storage* storage,
+                                              Rng* rng);
+
+  // Feeds a message from the network. Messages not addressed to this node, from node 0, with term
+  // 0, from an unknown sender where it matters (a response at the leader), with a stale term or an
+  // impossible index are ignored or answered as the protocol says; the returned status is
+  // invalid_argument for such input and ok otherwise. Never crashes on input.
+  Status step(const Message& m);
+  // Advances logical time by one tick (election timeout, heartbeats, CheckQuorum, leases).
+  void tick();
+
+  // Appends `data` to the log (leader only). Errors: unavailable "not leader (leader hint: N)"
+  // with N = leader() (0 if unknown); unavailable during a leadership transfer;
+  // resource_exhausted when the uncommitted bytes would pass max_uncommitted_entries_bytes.
+  Status propose(std::string data);
+  // Proposes a membership change (leader only). Same errors as propose(), plus
+  // failed_precondition-like unavailable while an earlier change is not applied yet, and
+  // invalid_argument when `cc` is not valid against the current configuration.
+  Status propose_conf_change(const ConfChange& cc);
+  // Requests a linearizable read (thesis §6.4). When confirmed, a ReadState{index, ctx} appears in
+  // a later Ready. On a follower the request is forwarded to the leader (unavailable if none is
+  // known); a lost forward is not retried: the host retries on a timeout. Errors: already_exists
+  // for a context already pending at the leader, resource_exhausted past max_pending_reads,
+  // unavailable while a leadership transfer is pending.
+  Status read_index(std::string ctx);
+  // Hands leadership to `to` (thesis §3.10): catch it up, then send kTimeoutNow. Proposals are
+  // refused until the transfer completes or aborts after election_tick ticks. Errors:
+  // unavailable on a non-leader; invalid_argument when `to` is not a voter.
+  Status transfer_leadership(uint64_t to);
+  // The host could not deliver a snapshot to `to` (ok=false), or delivered it (ok=true).
+  void report_snapshot(uint64_t to, bool ok);
+  // The host could not reach `to`: a pipelining follower falls back to probing.
+  void report_unreachable(uint64_t to);
+
+  bool has_ready() const;
+  // Collects the pending work. Must be followed by advance() with the same Ready before the next
+  // ready() call (a caller bug otherwise: asserted).
+  Ready ready();
+  // The host persisted, sent and applied `rd`. Applies committed membership changes.
+  void advance(const Ready& rd);
+
+  uint64_t id() const { return config_.id; }
+  uint64_t term() const { return term_; }
+  uint64_t vote() const { return vote_; }
+  uint64_t leader() const { return lead_; }
+  Role role() const { return role_; }
+  uint64_t committed() const { return log_.committed(); }
+  uint64_t applied() const { return log_.applied(); }
+  uint64_t last_index() const { return log_.last_index(); }
+  uint64_t lead_transferee() const { return lead_transferee_; }
+  ConfState conf_state() const { return tracker_config_.to_conf_state(); }
+  // The leader's view of a follower; nullptr when unknown or not leader.
+  const Progress* progress(uint64_t id) const;
+  uint64_t uncommitted_bytes() const { return uncommitted_bytes_; }
+  // Whether a lease read would be served now (leader with a valid lease).
+  bool lease_valid() const;
+
+ private:
+  Raft(const RaftConfig& config, const Storage* storage, Rng* rng);
+  Status load(const InitialState& state);
+
+  void become_follower(uint64_t term, uint64_t lead);
+  void become_pre_candidate();
+  void become_candidate();
+  void become_leader();
+  void reset(uint64_t term);
+  void reset_randomized_election_timeout();
+  bool promotable() const;
+  bool has_unapplied_conf_change() const;
+  void campaign(bool pre_vote, bool transfer);
+  VoteResult poll(uint64_t id, bool granted);
+  bool in_lease() const;
+
+  void tick_election();
+  void tick_heartbeat();
+  Status step_leader(const Message& m);
+  Status step_candidate(const Message& m);
+  Status step_follower(const Message& m);
+  void handle_vote_request(const Message& m);
+  void handle_append_entries(const Message& m);
+  void handle_heartbeat(const Message& m);
+  void handle_snapshot(const Message& m);
+  void handle_append_response(const Message& m, Progress& pr);
+  void handle_heartbeat_response(const Message& m, Progress& pr);
+  void handle_read_index_request(uint64_t from, std::string ctx);
+  bool restore(const Snapshot& snap);
+
+  void send(Message m);
+  // Sends entries (or a snapshot) to `to` if its progress allows; true if a message went out.
+  bool maybe_send_append(uint64_t to, bool send_if_empty);
+  bool send_snapshot(uint64_t to, Progress& pr);
+  void send_heartbeat(uint64_t to, const std::string& ctx);
+  void bcast_append();
+  void bcast_heartbeat(const std::string& ctx);
+  bool maybe_commit();
+  bool committed_in_current_term() const;
+  Status append_entry(Entry e);
+  void abort_leader_transfer() { lead_transferee_ = kNoNode; }
+  void send_timeout_now(uint64_t to);
+
+  void apply_config(const TrackerConfig& config);
+  void apply_committed_conf_change(const Entry& e);
+  void release_pending_reads();
+  void respond_read(uint64_t from, uint64_t index, std::string ctx);
+  HardState hard_state_for_ready() const;
+  SoftState soft_state() const { return SoftState{lead_, role_}; }
+
+  RaftConfig config_;
+  Rng* rng_;
+  RaftLog log_;
+
+  uint64_t term_ = 0;
+  uint64_t vote_ = kNoNode;
+  uint64_t lead_ = kNoNode;
+  Role role_ = Role::kFollower;
+  bool is_learner_ = false;
+
+  TrackerConfig tracker_config_;
+  ProgressMap progress_;
+  std::map<uint64_t, bool> votes_;
+
+  uint64_t election_elapsed_ = 0;
+  uint64_t heartbeat_elapsed_ = 0;
+  uint64_t randomized_election_timeout_ = 0;
+  uint64_t now_tick_ = 1;  // logical clock for leases; starts at 1 so 0 means "never acked"
+
+  uint64_t lead_transferee_ = kNoNode;
+  uint64_t pending_conf_index_ = 0;
+  uint64_t uncommitted_bytes_ = 0;
+  bool pending_bcast_ = false;
+
+  // ReadIndex rounds in the order they were started (thesis §6.4 step 2).
+  struct PendingRead {
+    uint64_t index = 0;
+    uint64_t from = kNoNode;
+    std::string ctx;
+    std::set<uint64_t> acks;
+  };
+  std::deque<PendingRead> pending_reads_;
+  // Requests that arrived before the leader committed an entry of its term: (from, ctx).
+  std::deque<std::pair<uint64_t, std::string>> reads_before_commit_;
+
+  std::vector<Message> msgs_;
+  std::vector<ReadState> read_states_;
+  HardState prev_hard_state_;
+  SoftState prev_soft_state_;
+  bool ready_outstanding_ = false;
+};
+
+}  // namespace meld::consensus
