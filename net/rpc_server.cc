@@ -11,10 +11,12 @@ namespace meld::net {
 
 struct RpcServer::Connection {
   Connection(kj::Own<UvTcpStream> s, capnp::Capability::Client bootstrap,
-             capnp::ReaderOptions limits)
+             capnp::ReaderOptions limits, size_t flow_limit_bytes)
       : stream(kj::mv(s)),
         network(*stream, capnp::rpc::twoparty::Side::SERVER, limits),
-        rpc(capnp::makeRpcServer(network, kj::mv(bootstrap))) {}
+        rpc(capnp::makeRpcServer(network, kj::mv(bootstrap))) {
+    rpc.setFlowLimit(flow_limit_bytes / sizeof(capnp::word));
+  }
 
   // Destroyed in reverse order: the RPC system, then the network, then the socket.
   kj::Own<UvTcpStream> stream;
@@ -86,7 +88,8 @@ void RpcServer::accept_one() {
   capnp::ReaderOptions limits;
   limits.traversalLimitInWords = options_.traversal_limit_words;
   limits.nestingLimit = options_.nesting_limit;
-  auto connection = kj::heap<Connection>(kj::mv(stream), bootstrap_, limits);
+  auto connection =
+      kj::heap<Connection>(kj::mv(stream), bootstrap_, limits, options_.flow_limit_bytes);
   uint64_t id = next_connection_id_++;
   ++active_connections_;
   log::debug("rpc.connected", {{"peer", peer_address}, {"connection", id}});

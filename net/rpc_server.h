@@ -23,6 +23,10 @@ namespace meld::net {
 
 struct RpcServerOptions {
   size_t max_connections = 1024;
+  // Bytes of call messages one connection may have unanswered; past it the server stops reading
+  // that connection until calls return (Cap'n Proto's flow limit). Bounds what a client that
+  // pipelines without waiting can make the node hold.
+  size_t flow_limit_bytes = 8 << 20;
   // Cumulative per message; 2x the largest message we accept (api.capnp maxRpcMessageBytes).
   uint64_t traversal_limit_words = (32ull << 20) / 8 * 2;
   int nesting_limit = 64;

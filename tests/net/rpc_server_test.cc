@@ -20,7 +20,8 @@ namespace {
 // (Cap'n Proto 0.9 cancels a call whose client is gone only if the call allows cancellation.)
 class TestKv final : public api::Kv::Server {
  public:
-  explicit TestKv(std::atomic<int>& cancelled_calls) : cancelled_calls_(cancelled_calls) {}
+  TestKv(std::atomic<int>& cancelled_calls, std::atomic<int>& hung_calls)
+      : cancelled_calls_(cancelled_calls), hung_calls_(hung_calls) {}
 
   kj::Promise<void> get(GetContext context) override {
     auto key = context.getParams().getKey();
@@ -39,6 +40,7 @@ class TestKv final : public api::Kv::Server {
     std::string key(params.getKey().asChars().begin(), params.getKey().size());
     if (key == "hang") {
       context.allowCancellation();
+      ++hung_calls_;
       auto paf = kj::newPromiseAndFulfiller<void>();
       hung_.push_back(kj::mv(paf.fulfiller));
       return paf.promise.attach(kj::defer([this]() { ++cancelled_calls_; }));
@@ -49,13 +51,15 @@ class TestKv final : public api::Kv::Server {
 
  private:
   std::atomic<int>& cancelled_calls_;
+  std::atomic<int>& hung_calls_;
   std::map<std::string, std::string> data_;
   std::vector<kj::Own<kj::PromiseFulfiller<void>>> hung_;
 };
 
 class TestMeld final : public api::Meld::Server {
  public:
-  explicit TestMeld(std::atomic<int>& cancelled) : kv_(kj::heap<TestKv>(cancelled)) {}
+  TestMeld(std::atomic<int>& cancelled, std::atomic<int>& hung)
+      : kv_(kj::heap<TestKv>(cancelled, hung)) {}
   kj::Promise<void> kv(KvContext context) override {
     context.getResults().setKv(kv_);
     return kj::READY_NOW;
@@ -68,15 +72,13 @@ class TestMeld final : public api::Meld::Server {
 // Runs an RpcServer on its own libuv loop thread, as meldd does, until stop().
 class ServerThread {
  public:
-  ServerThread(size_t max_connections = 1024) {
+  explicit ServerThread(RpcServerOptions options = {}) {
     std::atomic<bool> ready{false};
-    thread_ = std::thread([this, &ready, max_connections] {
+    thread_ = std::thread([this, &ready, options] {
       uv_loop_init(&loop_);
       {
         UvEventPort port(&loop_);
-        RpcServerOptions options;
-        options.max_connections = max_connections;
-        RpcServer server(port, kj::heap<TestMeld>(cancelled_), options);
+        RpcServer server(port, kj::heap<TestMeld>(cancelled_, hung_), options);
         EXPECT_TRUE(server.listen("127.0.0.1:0").is_ok());
         address_ = server.bound_address();
         server_ = &server;
@@ -105,6 +107,7 @@ class ServerThread {
 
   const std::string& address() const { return address_; }
   int cancelled() const { return cancelled_.load(); }
+  int hung() const { return hung_.load(); }
   size_t active_connections() const { return server_->active_connections(); }
 
  private:
@@ -113,6 +116,7 @@ class ServerThread {
   RpcServer* server_ = nullptr;
   std::string address_;
   std::atomic<int> cancelled_{0};
+  std::atomic<int> hung_{0};
   std::thread thread_;
 };
 
@@ -218,8 +222,33 @@ TEST(RpcServer, GarbageFromAClientClosesOnlyThatConnection) {
   EXPECT_FALSE(get.send().wait(good.getWaitScope()).getFound());
 }
 
+// A client that pipelines calls without waiting for answers gets only as many read as the flow
+// limit allows; the server stops reading its connection instead of buffering the rest.
+TEST(RpcServer, FlowLimitBoundsUnansweredCallsPerConnection) {
+  RpcServerOptions options;
+  options.flow_limit_bytes = 4096;
+  ServerThread server(options);
+  capnp::EzRpcClient client(server.address());
+  auto kv = client.getMain<api::Meld>().kvRequest().send().getKv();
+  kj::Vector<kj::Promise<void>> calls;
+  for (int i = 0; i < 1000; ++i) {
+    auto req = kv.putRequest();
+    req.setKey(bytes("hang"));
+    req.setValue(bytes(std::string(100, 'v')));
+    calls.add(req.send().ignoreResult());
+  }
+  // Give the server ample time to read everything it is willing to read.
+  auto& timer = client.getIoProvider().getTimer();
+  for (int i = 0; i < 20; ++i) timer.afterDelay(10 * kj::MILLISECONDS).wait(client.getWaitScope());
+  EXPECT_GT(server.hung(), 0);
+  // Each call is ~200 bytes on the wire: 4 KiB admits a few dozen, never the thousand.
+  EXPECT_LT(server.hung(), 100);
+}
+
 TEST(RpcServer, ConnectionsBeyondTheLimitAreRefused) {
-  ServerThread server(/*max_connections=*/1);
+  RpcServerOptions options;
+  options.max_connections = 1;
+  ServerThread server(options);
   capnp::EzRpcClient first(server.address());
   auto kv = first.getMain<api::Meld>().kvRequest().send().getKv();
   auto get = kv.getRequest();
