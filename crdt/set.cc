@@ -1,0 +1,147 @@
+#include "crdt/set.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "crdt/dot_kernel.h"
+
+namespace meld::crdt {
+namespace {
+
+// Shared validation of decoded dot maps: non-empty stores, dots covered, each dot used once.
+template <typename Entries>
+Status validate_entries(const Entries& entries, const CausalContext& context) {
+  std::vector<Dot> all;
+  for (const auto& [element, store] : entries) {
+    if (store.empty()) return Status::invalid_argument("set: element without dots");
+    for (const auto& entry : store) {
+      Dot dot = detail::dot_of(entry);
+      if (!context.contains(dot)) {
+        return Status::invalid_argument("set: dot " + to_string(dot) + " not in the context");
+      }
+      all.push_back(dot);
+    }
+  }
+  std::sort(all.begin(), all.end());
+  if (std::adjacent_find(all.begin(), all.end()) != all.end()) {
+    return Status::invalid_argument("set: a dot belongs to two elements");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<AwSet> AwSet::from_parts(Entries entries, CausalContext context) {
+  MELD_RETURN_IF_ERROR(validate_entries(entries, context));
+  AwSet s;
+  s.entries_ = std::move(entries);
+  s.context_ = std::move(context);
+  return s;
+}
+
+AwSet AwSet::add(Dot dot, std::string_view element) {
+  MELD_ASSERT(dot.counter != 0, "add with the null dot");
+  AwSet delta;
+  if (context_.contains(dot)) return delta;
+  // The delta replaces the dots this replica saw for the element by the new one.
+  auto it = entries_.find(element);
+  if (it != entries_.end()) detail::insert_dots(delta.context_, it->second);
+  delta.context_.insert(dot);
+  delta.entries_.emplace(std::string(element), std::set<Dot>{dot});
+  // Applying the delta here is cheaper than merge(): its context holds only dots this state
+  // already has, plus the new one.
+  context_.insert(dot);
+  if (it != entries_.end()) {
+    it->second = {dot};
+  } else {
+    entries_.emplace(std::string(element), std::set<Dot>{dot});
+  }
+  return delta;
+}
+
+AwSet AwSet::add(ReplicaId replica, std::string_view element) {
+  return add(context_.next_dot(replica), element);
+}
+
+AwSet AwSet::remove(std::string_view element) {
+  AwSet delta;
+  auto it = entries_.find(element);
+  if (it == entries_.end()) return delta;
+  detail::insert_dots(delta.context_, it->second);
+  entries_.erase(it);
+  return delta;
+}
+
+AwSet AwSet::remove(Dot dot, std::string_view element) {
+  MELD_ASSERT(dot.counter != 0, "remove with the null dot");
+  AwSet delta;
+  if (context_.contains(dot)) return delta;
+  auto it = entries_.find(element);
+  if (it != entries_.end()) {
+    detail::insert_dots(delta.context_, it->second);
+    entries_.erase(it);
+  }
+  delta.context_.insert(dot);
+  context_.insert(dot);
+  return delta;
+}
+
+void AwSet::merge(const AwSet& other) {
+  detail::join_map(entries_, context_, other.entries_, other.context_);
+  context_.merge(other.context_);
+}
+
+Result<RwSet> RwSet::from_parts(Entries entries, CausalContext context) {
+  MELD_RETURN_IF_ERROR(validate_entries(entries, context));
+  RwSet s;
+  s.entries_ = std::move(entries);
+  s.context_ = std::move(context);
+  return s;
+}
+
+bool RwSet::contains(std::string_view element) const {
+  auto it = entries_.find(element);
+  if (it == entries_.end()) return false;
+  for (const auto& [dot, is_add] : it->second) {
+    if (!is_add) return false;
+  }
+  return true;
+}
+
+RwSet RwSet::write(Dot dot, std::string_view element, bool add) {
+  MELD_ASSERT(dot.counter != 0, "update with the null dot");
+  RwSet delta;
+  if (context_.contains(dot)) return delta;
+  auto it = entries_.find(element);
+  if (it != entries_.end()) detail::insert_dots(delta.context_, it->second);
+  delta.context_.insert(dot);
+  delta.entries_.emplace(std::string(element), Tokens{{dot, add}});
+  context_.insert(dot);
+  if (it != entries_.end()) {
+    it->second = Tokens{{dot, add}};
+  } else {
+    entries_.emplace(std::string(element), Tokens{{dot, add}});
+  }
+  return delta;
+}
+
+RwSet RwSet::add(Dot dot, std::string_view element) {
+  return write(dot, element, true);
+}
+RwSet RwSet::add(ReplicaId replica, std::string_view element) {
+  return write(context_.next_dot(replica), element, true);
+}
+RwSet RwSet::remove(Dot dot, std::string_view element) {
+  return write(dot, element, false);
+}
+RwSet RwSet::remove(ReplicaId replica, std::string_view element) {
+  return write(context_.next_dot(replica), element, false);
+}
+
+void RwSet::merge(const RwSet& other) {
+  detail::join_map(entries_, context_, other.entries_, other.context_);
+  context_.merge(other.context_);
+}
+
+}  // namespace meld::crdt
