@@ -16,23 +16,36 @@ namespace {
 
 constexpr uint8_t kFormatVersion = 1;
 constexpr uint8_t kFlagZstd = 0x4;
-enum ValueMode : uint8_t { kValuesConstant = 0, kValuesDecimal = 1, kValuesXor = 2 };
+enum ValueMode : uint8_t {
+  kValuesConstant = 0,
+  kValuesDecimal = 1,
+  kValuesXor = 2,
+  kValuesBits = 3
+};
+constexpr uint8_t kExponentMultiply = 0x80;   // decimal exponent byte flag: m * 10^-e
+constexpr uint8_t kExponentCorrected = 0x40;  // decimal exponent byte flag: corrections follow
+constexpr uint8_t kExponentMask = 0x3f;
 
 constexpr int kDecimalExponentMax = 18;  // 10^18 is exact in a double, and so is any |m| <= 2^53
 constexpr double kExactIntegerMax = 9007199254740992.0;  // 2^53
 constexpr double kPow10[kDecimalExponentMax + 1] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,
                                                     1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13,
                                                     1e14, 1e15, 1e16, 1e17, 1e18};
+constexpr double kInversePow10[kDecimalExponentMax + 1] = {
+    1e0,   1e-1,  1e-2,  1e-3,  1e-4,  1e-5,  1e-6,  1e-7,  1e-8, 1e-9,
+    1e-10, 1e-11, 1e-12, 1e-13, 1e-14, 1e-15, 1e-16, 1e-17, 1e-18};
 // An exception costs its raw 8 bytes and a position; each extra decimal digit costs about
 // log2(10) bits on every sample whose value changed.
 constexpr double kExceptionBits = 72;
 constexpr double kBitsPerDecimalDigit = 3.33;
+constexpr double kCorrectionBits = 2;
 // Above this share of exceptions, Gorilla XOR coding of the values is smaller.
 constexpr size_t kExceptionShareMaxDenominator = 4;
 // Raw low bits must beat all-bytes coding by this factor to be chosen, because zstd also finds
 // repetitions in the high bytes that the entropy estimate does not see.
 constexpr double kLowBitsGainMin = 0.92;
 constexpr uint8_t kHighEscape = 255;
+constexpr uint8_t kColumnOffsets = 0x4;  // column header flag: residuals are offsets from a base
 constexpr size_t kRawPaddingBytes = 16;
 
 uint64_t zigzag(int64_t v) {
@@ -191,9 +204,14 @@ size_t varint_bytes(uint64_t v) {
   return static_cast<size_t>(std::bit_width(v | 1) + 6) / 7;
 }
 
-// Chooses the number of raw low bits for zigzagged residuals z: the k minimising
-// k bits per residual plus the empirical entropy of the high bytes.
-int choose_low_bits(const std::vector<uint64_t>& z) {
+struct LowBitsChoice {
+  int k;
+  double cost_bits;  // estimated size of the column's high bytes and low bits
+};
+
+// Chooses the number of raw low bits for the unsigned residuals z: the k minimising k bits per
+// residual plus the empirical entropy of the high bytes.
+LowBitsChoice choose_low_bits(const std::vector<uint64_t>& z) {
   uint64_t max = 0;
   for (uint64_t v : z) max |= v;
   const int width = std::bit_width(max);
@@ -224,12 +242,14 @@ int choose_low_bits(const std::vector<uint64_t>& z) {
       break;  // past the minimum: each further bit only moves entropy into raw bits
     }
   }
-  return best_cost < kLowBitsGainMin * zero_cost ? best_k : 0;
+  if (best_cost < kLowBitsGainMin * zero_cost) return {best_k, best_cost};
+  return {0, zero_cost};
 }
 
 struct ColumnScratch {
   std::vector<int64_t> terms[3];
   std::vector<uint64_t> zigzagged;
+  std::vector<uint64_t> offsets;
 };
 
 void encode_int_column(const int64_t* x, size_t n, ColumnScratch* s, std::string* packed,
@@ -249,25 +269,48 @@ void encode_int_column(const int64_t* x, size_t n, ColumnScratch* s, std::string
   }
   const std::vector<int64_t>& terms = s->terms[order];
   const size_t seeds = std::min<size_t>(static_cast<size_t>(order), n);
-  packed->push_back(static_cast<char>(order));
-  for (size_t i = 0; i < seeds; ++i) put_varint(zigzag(terms[i]), packed);
-
   uint64_t gcd = 0;
   for (size_t i = seeds; i < n && gcd != 1; ++i) {
     const auto r = static_cast<uint64_t>(terms[i]);
     gcd = std::gcd(gcd, terms[i] < 0 ? ~r + 1 : r);
   }
   if (gcd > static_cast<uint64_t>(INT64_MAX)) gcd = 1;  // residuals are all 0 or INT64_MIN
+
+  // Map the quotients to unsigned either by zigzag (robust to outliers) or as offsets from
+  // their minimum (frame of reference: no sign bit wasted on data that is all one sign).
+  const size_t residuals = n - seeds;
+  s->zigzagged.resize(residuals);
+  s->offsets.resize(residuals);
+  int64_t base = 0;
+  LowBitsChoice choice{0, 0};
+  bool use_offsets = false;
+  if (gcd != 0) {
+    base = INT64_MAX;
+    for (size_t i = seeds; i < n; ++i) {
+      const int64_t q = terms[i] / static_cast<int64_t>(gcd);
+      s->zigzagged[i - seeds] = zigzag(q);
+      base = std::min(base, q);
+    }
+    for (size_t i = 0; i < residuals; ++i) {
+      s->offsets[i] =
+          static_cast<uint64_t>(unzigzag(s->zigzagged[i])) - static_cast<uint64_t>(base);
+    }
+    choice = choose_low_bits(s->zigzagged);
+    const LowBitsChoice offset_choice = choose_low_bits(s->offsets);
+    if (offset_choice.cost_bits + 64 < choice.cost_bits) {
+      choice = offset_choice;
+      use_offsets = true;
+    }
+  }
+  packed->push_back(static_cast<char>(order | (use_offsets ? kColumnOffsets : 0)));
+  for (size_t i = 0; i < seeds; ++i) put_varint(zigzag(terms[i]), packed);
   put_varint(gcd, packed);
   if (gcd == 0) return;
-
-  s->zigzagged.resize(n - seeds);
-  for (size_t i = seeds; i < n; ++i) {
-    s->zigzagged[i - seeds] = zigzag(terms[i] / static_cast<int64_t>(gcd));
-  }
-  const int k = choose_low_bits(s->zigzagged);
+  if (use_offsets) put_varint(zigzag(base), packed);
+  const std::vector<uint64_t>& unsigned_residuals = use_offsets ? s->offsets : s->zigzagged;
+  const int k = choice.k;
   packed->push_back(static_cast<char>(k));
-  for (uint64_t z : s->zigzagged) {
+  for (uint64_t z : unsigned_residuals) {
     const uint64_t high = k == 64 ? 0 : z >> k;
     if (high >= kHighEscape) {
       packed->push_back(static_cast<char>(kHighEscape));
@@ -276,13 +319,16 @@ void encode_int_column(const int64_t* x, size_t n, ColumnScratch* s, std::string
       packed->push_back(static_cast<char>(high));
     }
   }
-  for (uint64_t z : s->zigzagged) low->write(z, k);
+  for (uint64_t z : unsigned_residuals) low->write(z, k);
 }
 
 Status decode_int_column(ByteReader* in, LowBitReader* low, size_t n, int64_t* out) {
-  uint8_t order = 0;
-  if (!in->byte(&order) || order > 2) return corrupt("bad column order");
-  const size_t seeds = std::min<size_t>(order, n);
+  uint8_t header = 0;
+  if (!in->byte(&header) || (header & ~(kColumnOffsets | 3)) != 0 || (header & 3) == 3) {
+    return corrupt("bad column header");
+  }
+  const int order = header & 3;
+  const size_t seeds = std::min<size_t>(static_cast<size_t>(order), n);
   int64_t seed[2] = {0, 0};
   for (size_t i = 0; i < seeds; ++i) {
     uint64_t z = 0;
@@ -296,6 +342,12 @@ Status decode_int_column(ByteReader* in, LowBitReader* low, size_t n, int64_t* o
   if (gcd == 0) {
     std::fill(r, r + residuals, 0);
   } else {
+    uint64_t base = 0;
+    if ((header & kColumnOffsets) != 0) {
+      uint64_t z = 0;
+      if (!in->varint(&z)) return corrupt("truncated column base");
+      base = static_cast<uint64_t>(unzigzag(z));
+    }
     uint8_t k = 0;
     if (!in->byte(&k) || k > 64) return corrupt("bad column low-bit count");
     if (in->remaining() < residuals) return corrupt("truncated column");
@@ -313,7 +365,9 @@ Status decode_int_column(ByteReader* in, LowBitReader* low, size_t n, int64_t* o
         return corrupt("residual overflow");
       }
       const uint64_t z = (k == 64 ? 0 : high << k) | low->read(k);
-      r[i] = static_cast<int64_t>(static_cast<uint64_t>(unzigzag(z)) * gcd);
+      const uint64_t q =
+          (header & kColumnOffsets) != 0 ? base + z : static_cast<uint64_t>(unzigzag(z));
+      r[i] = static_cast<int64_t>(q * gcd);
     }
   }
   // Integrate: order 1 is a prefix sum, order 2 a prefix sum of a prefix sum (wrapping).
@@ -339,28 +393,92 @@ Status decode_int_column(ByteReader* in, LowBitReader* low, size_t n, int64_t* o
 
 // ---- decimal values ----
 
-// m with m / 10^e == v exactly (same bits), if there is one with |m| <= 2^53.
-bool to_decimal(double v, int e, int64_t* m) {
+double decimal_value(int64_t m, int e, bool multiply) {
+  const auto d = static_cast<double>(m);
+  if (e == 0) return d;
+  return multiply ? d * kInversePow10[e] : d / kPow10[e];
+}
+
+// The float's bits as an integer that orders like the float (negative values flipped), so that
+// neighbouring floats are neighbouring integers. Its own inverse.
+int64_t ordered_bits(double v) {
+  const auto bits = std::bit_cast<int64_t>(v);
+  return bits >= 0 ? bits : bits ^ INT64_MAX;
+}
+double from_ordered_bits(int64_t i) {
+  return std::bit_cast<double>(i >= 0 ? i : i ^ INT64_MAX);
+}
+
+// m and a correction c in {-1, 0, 1} with v == the float c steps (ulps, in ordered_bits) from
+// decimal_value(m, e, multiply), if there are such with |m| <= 2^53. Division matches floats
+// parsed from decimal text; multiplication matches floats computed as an integer times a power
+// of ten (ALP's observation, e.g. microseconds * 1e-6); the correction absorbs the last-bit
+// rounding of other computations (x / 1000 / 1000, 0.1 + 0.2) and turns -0.0 into 0 and -1.
+bool to_decimal(double v, int e, bool multiply, int64_t* m, int64_t* correction) {
   const double scaled = v * kPow10[e];
   if (!(std::fabs(scaled) <= kExactIntegerMax)) return false;  // also NaN and infinities
-  const double rounded = std::nearbyint(scaled);
-  const auto candidate = static_cast<int64_t>(rounded);
-  // The decoder's exact computation, so that -0.0 (which becomes +0.0) is caught.
-  const double back =
-      e == 0 ? static_cast<double>(candidate) : static_cast<double>(candidate) / kPow10[e];
-  if (std::bit_cast<uint64_t>(back) != std::bit_cast<uint64_t>(v)) return false;
+  const auto candidate = static_cast<int64_t>(std::nearbyint(scaled));
+  const double back = decimal_value(candidate, e, multiply);
+  const auto c = static_cast<int64_t>(static_cast<uint64_t>(ordered_bits(v)) -
+                                      static_cast<uint64_t>(ordered_bits(back)));
+  if (c < -1 || c > 1) return false;
   *m = candidate;
+  *correction = c;
   return true;
 }
 
-// The smallest exponent at which v is a decimal, or -1.
-int min_decimal_exponent(double v) {
+// The smallest exponent at which v is a decimal (-1 if none), and its correction there.
+int min_decimal_exponent(double v, bool multiply, int64_t* correction) {
   int64_t m = 0;
   for (int e = 0; e <= kDecimalExponentMax; ++e) {
-    if (to_decimal(v, e, &m)) return e;
+    if (to_decimal(v, e, multiply, &m, correction)) return e;
     if (!(std::fabs(v * kPow10[e]) <= kExactIntegerMax)) return -1;
   }
   return -1;
+}
+
+struct DecimalChoice {
+  int exponent = 0;
+  bool multiply = false;
+};
+
+// Chooses the exponent and formula: more digits cost bits on every change, fewer leave
+// exceptions, corrections cost a little. Leaves each value's smallest exponent (-1: none) for
+// the chosen formula in *exponents.
+DecimalChoice choose_decimal(std::span<const Sample> samples, size_t changes,
+                             std::vector<int8_t>* exponents) {
+  const size_t n = samples.size();
+  DecimalChoice best;
+  double best_cost = 0;
+  int64_t correction = 0;
+  for (const bool multiply : {false, true}) {
+    size_t histogram[kDecimalExponentMax + 2] = {};  // last bin: no exponent works
+    size_t corrected[kDecimalExponentMax + 1] = {};
+    for (size_t i = 0; i < n; ++i) {
+      const int e = min_decimal_exponent(samples[i].value, multiply, &correction);
+      ++histogram[e < 0 ? kDecimalExponentMax + 1 : e];
+      if (e >= 0 && correction != 0) ++corrected[e];
+    }
+    size_t decimal_below = 0;
+    size_t corrected_below = 0;
+    for (int e = 0; e <= kDecimalExponentMax; ++e) {
+      decimal_below += histogram[e];
+      corrected_below += corrected[e];
+      const double cost = kExceptionBits * static_cast<double>(n - decimal_below) +
+                          kBitsPerDecimalDigit * e * static_cast<double>(changes + 1) +
+                          kCorrectionBits * static_cast<double>(corrected_below);
+      if ((e == 0 && !multiply) || cost < best_cost) {
+        best_cost = cost;
+        best = DecimalChoice{e, multiply};
+      }
+    }
+  }
+  exponents->resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    (*exponents)[i] =
+        static_cast<int8_t>(min_decimal_exponent(samples[i].value, best.multiply, &correction));
+  }
+  return best;
 }
 
 }  // namespace
@@ -370,10 +488,12 @@ struct BlockEncoder::Scratch {
   ColumnScratch columns;
   std::vector<int64_t> ints;
   std::vector<int8_t> exponents;
+  std::vector<int64_t> corrections;
   std::vector<uint32_t> exceptions;
   std::string packed;
   std::string compressed;
   std::string raw;
+  std::string xor_stream;
 };
 
 BlockEncoder::BlockEncoder(int zstd_level) : scratch_(new Scratch), zstd_level_(zstd_level) {
@@ -419,44 +539,32 @@ Status BlockEncoder::encode(std::span<const Sample> samples, std::string* out) {
   if (constant) {
     put_u64_le(first_bits, &s.packed);
   } else {
-    // Choose the exponent: more digits cost bits on every change, fewer leave exceptions.
-    s.exponents.resize(n);
-    size_t histogram[kDecimalExponentMax + 2] = {};  // last bin: no exponent works
-    for (size_t i = 0; i < n; ++i) {
-      const int e = min_decimal_exponent(samples[i].value);
-      s.exponents[i] = static_cast<int8_t>(e);
-      ++histogram[e < 0 ? kDecimalExponentMax + 1 : e];
-    }
-    int exponent = 0;
-    double best_cost = 0;
-    size_t decimal_below = 0;
-    for (int e = 0; e <= kDecimalExponentMax; ++e) {
-      decimal_below += histogram[e];
-      const double cost = kExceptionBits * static_cast<double>(n - decimal_below) +
-                          kBitsPerDecimalDigit * e * static_cast<double>(changes + 1);
-      if (e == 0 || cost < best_cost) {
-        best_cost = cost;
-        exponent = e;
-      }
-    }
+    const DecimalChoice decimal = choose_decimal(samples, changes, &s.exponents);
     s.exceptions.clear();
+    s.corrections.resize(n);
+    bool corrected = false;
     int64_t previous = 0;
     for (size_t i = 0; i < n; ++i) {
       int64_t m = 0;
-      if (s.exponents[i] >= 0 && s.exponents[i] <= exponent &&
-          to_decimal(samples[i].value, exponent, &m)) {
+      int64_t c = 0;
+      if (s.exponents[i] >= 0 && s.exponents[i] <= decimal.exponent &&
+          to_decimal(samples[i].value, decimal.exponent, decimal.multiply, &m, &c)) {
         previous = m;
       } else {
         s.exceptions.push_back(static_cast<uint32_t>(i));
+        c = 0;
       }
       s.ints[i] = previous;  // an exception repeats its predecessor, so differences stay small
+      s.corrections[i] = c;
+      corrected = corrected || c != 0;
     }
-    if (s.exceptions.size() * kExceptionShareMaxDenominator > n) {
-      mode = kValuesXor;
-    } else {
+    if (s.exceptions.size() * kExceptionShareMaxDenominator <= n) {
       mode = kValuesDecimal;
-      s.packed.push_back(static_cast<char>(exponent));
+      s.packed.push_back(static_cast<char>(decimal.exponent |
+                                           (decimal.multiply ? kExponentMultiply : 0) |
+                                           (corrected ? kExponentCorrected : 0)));
       encode_int_column(s.ints.data(), n, &s.columns, &s.packed, &low);
+      if (corrected) encode_int_column(s.corrections.data(), n, &s.columns, &s.packed, &low);
       put_varint(s.exceptions.size(), &s.packed);
       uint32_t last = 0;
       for (uint32_t pos : s.exceptions) {
@@ -464,16 +572,32 @@ Status BlockEncoder::encode(std::span<const Sample> samples, std::string* out) {
         last = pos;
         put_u64_le(std::bit_cast<uint64_t>(samples[pos].value), &s.packed);
       }
+    } else {
+      // Not decimal: the float bits as ordered integers through the integer pipeline (small
+      // steps of a smooth float become small integers), or Gorilla XOR, whichever is smaller.
+      const size_t packed_before = s.packed.size();
+      const size_t raw_before = s.raw.size();
+      const LowBitWriter low_before = low;
+      for (size_t i = 0; i < n; ++i) s.ints[i] = ordered_bits(samples[i].value);
+      encode_int_column(s.ints.data(), n, &s.columns, &s.packed, &low);
+      const size_t bits_bytes = s.packed.size() - packed_before + s.raw.size() - raw_before;
+      s.xor_stream.clear();
+      BitWriter writer(&s.xor_stream);
+      XorValueEncoder xor_values;
+      for (size_t i = 0; i < n; ++i) {
+        xor_values.append(std::bit_cast<uint64_t>(samples[i].value), i == 0, &writer);
+      }
+      mode = kValuesBits;
+      if (s.xor_stream.size() < bits_bytes) {
+        mode = kValuesXor;
+        s.packed.resize(packed_before);
+        s.raw.resize(raw_before);
+        low = low_before;
+      }
     }
   }
   low.flush();
-  if (mode == kValuesXor) {
-    BitWriter writer(&s.raw);
-    XorValueEncoder xor_values;
-    for (size_t i = 0; i < n; ++i) {
-      xor_values.append(std::bit_cast<uint64_t>(samples[i].value), i == 0, &writer);
-    }
-  }
+  if (mode == kValuesXor) s.raw.append(s.xor_stream);
 
   s.compressed.resize(ZSTD_compressBound(s.packed.size()));
   ZSTD_CCtx_reset(s.cctx, ZSTD_reset_session_and_parameters);
@@ -521,7 +645,6 @@ Status BlockDecoder::decode(std::string_view block, std::vector<Sample>* samples
     return corrupt("unknown format version");
   }
   const auto mode = static_cast<ValueMode>(flags & 0x3);
-  if (mode > kValuesXor) return corrupt("unknown value mode");
   if (!header.varint(&n) || n == 0 || n > kBlockSamplesMax) return corrupt("bad sample count");
   if (!header.varint(&stored_size) || stored_size > header.remaining()) {
     return corrupt("truncated packed section");
@@ -569,14 +692,28 @@ Status BlockDecoder::decode(std::string_view block, std::vector<Sample>* samples
     for (size_t i = 0; i < n; ++i) out[i].value = v;
   } else if (mode == kValuesDecimal) {
     uint8_t exponent = 0;
-    if (!in.byte(&exponent) || exponent > kDecimalExponentMax) return corrupt("bad exponent");
+    if (!in.byte(&exponent) || (exponent & kExponentMask) > kDecimalExponentMax) {
+      return corrupt("bad exponent");
+    }
+    const int e = exponent & kExponentMask;
     MELD_RETURN_IF_ERROR(decode_int_column(&in, &low, n, s.ints.data()));
     const int64_t* m = s.ints.data();
-    if (exponent == 0) {
+    if (e == 0) {
       for (size_t i = 0; i < n; ++i) out[i].value = static_cast<double>(m[i]);
+    } else if ((exponent & kExponentMultiply) != 0) {
+      const double scale = kInversePow10[e];
+      for (size_t i = 0; i < n; ++i) out[i].value = static_cast<double>(m[i]) * scale;
     } else {
-      const double scale = kPow10[exponent];
+      const double scale = kPow10[e];
       for (size_t i = 0; i < n; ++i) out[i].value = static_cast<double>(m[i]) / scale;
+    }
+    if ((exponent & kExponentCorrected) != 0) {
+      MELD_RETURN_IF_ERROR(decode_int_column(&in, &low, n, s.ints.data()));
+      for (size_t i = 0; i < n; ++i) {
+        const auto bits =
+            static_cast<uint64_t>(ordered_bits(out[i].value)) + static_cast<uint64_t>(s.ints[i]);
+        out[i].value = from_ordered_bits(static_cast<int64_t>(bits));
+      }
     }
     uint64_t exceptions = 0;
     if (!in.varint(&exceptions) || exceptions > n) return corrupt("bad exception count");
@@ -589,6 +726,9 @@ Status BlockDecoder::decode(std::string_view block, std::vector<Sample>* samples
       pos += step;
       out[pos].value = std::bit_cast<double>(bits);
     }
+  } else if (mode == kValuesBits) {
+    MELD_RETURN_IF_ERROR(decode_int_column(&in, &low, n, s.ints.data()));
+    for (size_t i = 0; i < n; ++i) out[i].value = from_ordered_bits(s.ints[i]);
   }
   if (in.remaining() != 0) return corrupt("trailing bytes in packed section");
 
