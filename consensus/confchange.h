@@ -60,8 +60,8 @@ Result<ConfChange> decode_conf_change(std::string_view bytes);
 
 // Applies `cc` to `config` and returns the new configuration, or invalid_argument when the change
 // is not allowed: node id 0; entering a joint configuration while joint, or from an empty one;
-// leaving when not joint; a simple change touching more than one voter; a change that leaves no
-// voter. The result always satisfies check_config_invariants.
+// leaving when not joint; a simple change while joint; a change that leaves no voter. The result
+// always satisfies check_config_invariants.
 Result<TrackerConfig> apply_conf_change(const TrackerConfig& config, const ConfChange& cc);
 
 // The invariants of a configuration: learners and voters are disjoint; learners_next is only used

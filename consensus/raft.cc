@@ -554,10 +554,12 @@ bool Raft::restore(const Snapshot& snap) {
   Result<TrackerConfig> cfg = config_from_conf_state(snap.meta.conf_state);
   if (!cfg.is_ok()) return false;
   const TrackerConfig& c = *cfg;
-  if (!c.voters.contains(config_.id) && c.learners.count(config_.id) == 0 &&
-      c.learners_next.count(config_.id) == 0) {
-    return false;  // a snapshot of a group we are not in
-  }
+  // A member refuses a snapshot of a configuration without it (it was removed). A node that
+  // knows no configuration yet is joining: the change that adds it may follow the snapshot.
+  bool member = c.voters.contains(config_.id) || c.learners.count(config_.id) > 0 ||
+                c.learners_next.count(config_.id) > 0;
+  bool joining = tracker_config_.voters.ids().empty() && tracker_config_.learners.empty();
+  if (!member && !joining) return false;
   if (log_.match_term(snap.meta.index, snap.meta.term)) {
     // §7: "If existing log entry has same index and term as snapshot's last included entry,
     // retain log entries following it": only the commit index moves.
@@ -617,6 +619,11 @@ void Raft::handle_heartbeat_response(const Message& m, Progress& pr) {
   if (m.lease_tick <= now_tick_) pr.lease_acked_tick = std::max(pr.lease_acked_tick, m.lease_tick);
   // A lagging follower gets an append even if it carries no new entry: if earlier messages were
   // lost, its rejection moves next back to where it really is.
+  if (pr.state == ProgressState::kReplicate && pr.inflights.full()) {
+    // The follower is alive but the window is full: acknowledgements were probably lost. Free
+    // one slot so that one append goes out; its answer (or rejection) resynchronizes.
+    pr.inflights.free_first_one();
+  }
   if (pr.match < log_.last_index()) maybe_send_append(m.from, true);
   if (m.context.empty() || pending_reads_.empty()) return;
   // Thesis §6.4 step 3: the heartbeat round for a ReadIndex request; a quorum of acks confirms

@@ -15,6 +15,11 @@
 //        answer rd.read_states once the state machine has applied through their index;
 //     4. raft.advance(rd);
 //   }
+//
+// Bootstrap and join: every initial member starts from a storage holding a snapshot (any index,
+// e.g. 1) whose ConfState names the initial voters. A node added later starts with empty storage
+// and no configuration; it accepts the leader's snapshot (the configuration) and then the log,
+// including the change that adds it.
 #pragma once
 
 #include <cstdint>

@@ -27,6 +27,11 @@ void Inflights::free_le(uint64_t index) {
   if (count_ == 0) start_ = 0;
 }
 
+void Inflights::free_first_one() {
+  if (count_ == 0) return;
+  free_le(ring_[start_].index);
+}
+
 void Inflights::reset() {
   start_ = 0;
   count_ = 0;

@@ -22,6 +22,8 @@ class Inflights {
   void add(uint64_t index, uint64_t bytes);
   // Drops every message whose last index is <= `index` (they were acknowledged).
   void free_le(uint64_t index);
+  // Drops the oldest message (its acknowledgement is presumed lost).
+  void free_first_one();
   void reset();
   bool full() const;
   size_t count() const { return count_; }

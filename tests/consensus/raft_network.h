@@ -29,20 +29,26 @@ struct Node {
 
 class Network {
  public:
-  // Nodes 1..voters are the initial voters; `tweak` adjusts each node's configuration.
+  // Nodes 1..voters are the initial voters, bootstrapped from a snapshot at index 1 that names
+  // them; `tweak` adjusts each node's configuration.
   explicit Network(size_t voters, const std::function<void(RaftConfig&)>& tweak = {},
                    uint64_t seed = 1) {
-    ConfState cs;
-    for (uint64_t id = 1; id <= voters; ++id) cs.voters.push_back(id);
-    for (uint64_t id = 1; id <= voters; ++id) add_node(id, cs, tweak, seed);
+    Snapshot bootstrap;
+    bootstrap.meta.index = 1;
+    bootstrap.meta.term = 1;
+    for (uint64_t id = 1; id <= voters; ++id) bootstrap.meta.conf_state.voters.push_back(id);
+    for (uint64_t id = 1; id <= voters; ++id) add_node(id, tweak, seed, &bootstrap);
   }
 
-  // Adds a node whose storage starts with `cs` (an empty ConfState for a node that will join).
-  void add_node(uint64_t id, const ConfState& cs, const std::function<void(RaftConfig&)>& tweak,
-                uint64_t seed = 1) {
+  // Adds a node; without `bootstrap` it starts empty, as a node joining an existing group does.
+  void add_node(uint64_t id, const std::function<void(RaftConfig&)>& tweak = {}, uint64_t seed = 1,
+                const Snapshot* bootstrap = nullptr) {
     Node n;
     n.storage = std::make_unique<MemoryStorage>();
-    n.storage->set_conf_state(cs);
+    if (bootstrap != nullptr) {
+      EXPECT_TRUE(n.storage->apply_snapshot(*bootstrap).is_ok());
+      n.storage->set_hard_state(HardState{bootstrap->meta.term, kNoNode, bootstrap->meta.index});
+    }
     n.rng = std::make_unique<SeededRng>(seed * 1000 + id);
     n.config.id = id;
     n.config.election_tick = 10;
