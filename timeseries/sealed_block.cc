@@ -44,6 +44,9 @@ constexpr size_t kExceptionShareMaxDenominator = 4;
 // Raw low bits must beat all-bytes coding by this factor to be chosen, because zstd also finds
 // repetitions in the high bytes that the entropy estimate does not see.
 constexpr double kLowBitsGainMin = 0.92;
+// A residual stream costs its header and zstd's per-stream overhead (a Huffman table, or a
+// repeat sequence for a run of one byte) on top of the entropy estimate.
+constexpr double kResidualStreamBits = 160;
 constexpr uint8_t kHighEscape = 255;
 constexpr uint8_t kColumnOffsets = 0x4;  // column header flag: residuals are offsets from a base
 constexpr size_t kRawPaddingBytes = 16;
@@ -252,63 +255,75 @@ struct ColumnScratch {
   std::vector<uint64_t> offsets;
 };
 
-void encode_int_column(const int64_t* x, size_t n, ColumnScratch* s, std::string* packed,
-                       LowBitWriter* low) {
+struct ColumnPlan {
   int order = 0;
-  uint64_t best_cost = UINT64_MAX;
-  for (int o = 0; o <= 2; ++o) {
-    s->terms[o].resize(n);
-    difference(x, n, o, s->terms[o].data());
-    uint64_t cost = 0;
-    for (size_t i = 0; i < n; ++i)
-      cost += static_cast<uint64_t>(std::bit_width(zigzag(s->terms[o][i])));
-    if (cost < best_cost) {
-      best_cost = cost;
-      order = o;
-    }
-  }
+  uint64_t gcd = 0;  // 0: every residual is 0
+  bool use_offsets = false;
+  int64_t base = 0;
+  int k = 0;
+  double cost_bits = 0;
+};
+
+// Plans the residuals of one differencing order (s->terms[order]): their GCD, then zigzag
+// (robust to outliers) or offsets from their minimum (frame of reference: no sign bit wasted on
+// data that is all one sign), whichever the entropy estimate prefers. Leaves the chosen
+// unsigned residuals in s->zigzagged or s->offsets.
+ColumnPlan plan_column(int order, size_t n, ColumnScratch* s) {
   const std::vector<int64_t>& terms = s->terms[order];
   const size_t seeds = std::min<size_t>(static_cast<size_t>(order), n);
-  uint64_t gcd = 0;
-  for (size_t i = seeds; i < n && gcd != 1; ++i) {
+  ColumnPlan plan;
+  plan.order = order;
+  for (size_t i = seeds; i < n && plan.gcd != 1; ++i) {
     const auto r = static_cast<uint64_t>(terms[i]);
-    gcd = std::gcd(gcd, terms[i] < 0 ? ~r + 1 : r);
+    plan.gcd = std::gcd(plan.gcd, terms[i] < 0 ? ~r + 1 : r);
   }
-  if (gcd > static_cast<uint64_t>(INT64_MAX)) gcd = 1;  // residuals are all 0 or INT64_MIN
-
-  // Map the quotients to unsigned either by zigzag (robust to outliers) or as offsets from
-  // their minimum (frame of reference: no sign bit wasted on data that is all one sign).
+  if (plan.gcd > static_cast<uint64_t>(INT64_MAX)) plan.gcd = 1;  // all 0 or INT64_MIN
+  for (size_t i = 0; i < seeds; ++i) plan.cost_bits += 8.0 * varint_bytes(zigzag(terms[i]));
+  if (plan.gcd == 0) return plan;
   const size_t residuals = n - seeds;
   s->zigzagged.resize(residuals);
   s->offsets.resize(residuals);
-  int64_t base = 0;
-  LowBitsChoice choice{0, 0};
-  bool use_offsets = false;
-  if (gcd != 0) {
-    base = INT64_MAX;
-    for (size_t i = seeds; i < n; ++i) {
-      const int64_t q = terms[i] / static_cast<int64_t>(gcd);
-      s->zigzagged[i - seeds] = zigzag(q);
-      base = std::min(base, q);
-    }
-    for (size_t i = 0; i < residuals; ++i) {
-      s->offsets[i] =
-          static_cast<uint64_t>(unzigzag(s->zigzagged[i])) - static_cast<uint64_t>(base);
-    }
-    choice = choose_low_bits(s->zigzagged);
-    const LowBitsChoice offset_choice = choose_low_bits(s->offsets);
-    if (offset_choice.cost_bits + 64 < choice.cost_bits) {
-      choice = offset_choice;
-      use_offsets = true;
-    }
+  plan.base = INT64_MAX;
+  for (size_t i = seeds; i < n; ++i) {
+    const int64_t q = terms[i] / static_cast<int64_t>(plan.gcd);
+    s->zigzagged[i - seeds] = zigzag(q);
+    plan.base = std::min(plan.base, q);
   }
-  packed->push_back(static_cast<char>(order | (use_offsets ? kColumnOffsets : 0)));
+  for (size_t i = 0; i < residuals; ++i) {
+    s->offsets[i] =
+        static_cast<uint64_t>(unzigzag(s->zigzagged[i])) - static_cast<uint64_t>(plan.base);
+  }
+  LowBitsChoice choice = choose_low_bits(s->zigzagged);
+  const LowBitsChoice offset_choice = choose_low_bits(s->offsets);
+  if (offset_choice.cost_bits + 64 < choice.cost_bits) {
+    choice = offset_choice;
+    plan.use_offsets = true;
+  }
+  plan.k = choice.k;
+  plan.cost_bits += choice.cost_bits + kResidualStreamBits;
+  return plan;
+}
+
+// Encodes a column with the differencing order (0, 1 or 2) whose plan is estimated smallest.
+void encode_int_column(const int64_t* x, size_t n, ColumnScratch* s, std::string* packed,
+                       LowBitWriter* low) {
+  ColumnPlan plan;
+  for (int order = 0; order <= 2; ++order) {
+    s->terms[order].resize(n);
+    difference(x, n, order, s->terms[order].data());
+    const ColumnPlan candidate = plan_column(order, n, s);
+    if (order == 0 || candidate.cost_bits < plan.cost_bits) plan = candidate;
+  }
+  if (plan.order != 2) plan = plan_column(plan.order, n, s);  // refill the scratch residuals
+  const std::vector<int64_t>& terms = s->terms[plan.order];
+  const size_t seeds = std::min<size_t>(static_cast<size_t>(plan.order), n);
+  packed->push_back(static_cast<char>(plan.order | (plan.use_offsets ? kColumnOffsets : 0)));
   for (size_t i = 0; i < seeds; ++i) put_varint(zigzag(terms[i]), packed);
-  put_varint(gcd, packed);
-  if (gcd == 0) return;
-  if (use_offsets) put_varint(zigzag(base), packed);
-  const std::vector<uint64_t>& unsigned_residuals = use_offsets ? s->offsets : s->zigzagged;
-  const int k = choice.k;
+  put_varint(plan.gcd, packed);
+  if (plan.gcd == 0) return;
+  if (plan.use_offsets) put_varint(zigzag(plan.base), packed);
+  const std::vector<uint64_t>& unsigned_residuals = plan.use_offsets ? s->offsets : s->zigzagged;
+  const int k = plan.k;
   packed->push_back(static_cast<char>(k));
   for (uint64_t z : unsigned_residuals) {
     const uint64_t high = k == 64 ? 0 : z >> k;
