@@ -186,6 +186,8 @@ class Network {
   void set_filter(std::function<bool(const Message&)> filter) { filter_ = std::move(filter); }
 
   std::map<uint64_t, Node>& nodes() { return nodes_; }
+  // Messages sent and not yet delivered, for tests that deliver them in their own order.
+  std::deque<Message>& queue() { return queue_; }
 
  private:
   std::map<uint64_t, Node> nodes_;
