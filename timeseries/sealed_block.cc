@@ -25,6 +25,7 @@ enum ValueMode : uint8_t {
 constexpr uint8_t kExponentMultiply = 0x80;   // decimal exponent byte flag: m * 10^-e
 constexpr uint8_t kExponentCorrected = 0x40;  // decimal exponent byte flag: corrections follow
 constexpr uint8_t kExponentMask = 0x3f;
+constexpr uint8_t kConstantRaw = 0xff;  // constant value byte: 8 raw bytes follow
 
 constexpr int kDecimalExponentMax = 18;  // 10^18 is exact in a double, and so is any |m| <= 2^53
 constexpr double kExactIntegerMax = 9007199254740992.0;  // 2^53
@@ -552,7 +553,17 @@ Status BlockEncoder::encode(std::span<const Sample> samples, std::string* out) {
   }
   ValueMode mode = kValuesConstant;
   if (constant) {
-    put_u64_le(first_bits, &s.packed);
+    // A decimal constant as its exponent and integer (a few bytes), anything else raw.
+    int64_t correction = 0;
+    const int e = min_decimal_exponent(samples[0].value, false, &correction);
+    int64_t m = 0;
+    if (e >= 0 && correction == 0 && to_decimal(samples[0].value, e, false, &m, &correction)) {
+      s.packed.push_back(static_cast<char>(e));
+      put_varint(zigzag(m), &s.packed);
+    } else {
+      s.packed.push_back(static_cast<char>(kConstantRaw));
+      put_u64_le(first_bits, &s.packed);
+    }
   } else {
     const DecimalChoice decimal = choose_decimal(samples, changes, &s.exponents);
     s.exceptions.clear();
@@ -701,8 +712,18 @@ Status BlockDecoder::decode(std::string_view block, std::vector<Sample>* samples
   }
 
   if (mode == kValuesConstant) {
+    uint8_t exponent = 0;
     uint64_t bits = 0;
-    if (!in.u64_le(&bits)) return corrupt("truncated constant value");
+    if (!in.byte(&exponent)) return corrupt("truncated constant value");
+    if (exponent == kConstantRaw) {
+      if (!in.u64_le(&bits)) return corrupt("truncated constant value");
+    } else if (exponent <= kDecimalExponentMax) {
+      uint64_t z = 0;
+      if (!in.varint(&z)) return corrupt("truncated constant value");
+      bits = std::bit_cast<uint64_t>(decimal_value(unzigzag(z), exponent, false));
+    } else {
+      return corrupt("bad constant exponent");
+    }
     const double v = std::bit_cast<double>(bits);
     for (size_t i = 0; i < n; ++i) out[i].value = v;
   } else if (mode == kValuesDecimal) {
