@@ -4,11 +4,16 @@
 #include <cstring>
 #include <limits>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "base/hash.h"
 
 namespace meld::jepsen {
+
+std::vector<bool> Model::redundant_info_ops(const std::vector<const Op*>& ops) const {
+  return std::vector<bool>(ops.size(), false);
+}
 
 // The register's state is empty for nil, else the value's 8 bytes.
 ModelState RegisterModel::init() const {
@@ -58,6 +63,27 @@ uint64_t RegisterModel::hash(const ModelState& state) const {
 std::string RegisterModel::describe(const ModelState& state) const {
   std::optional<int64_t> value = decode_register(state);
   return value.has_value() ? std::to_string(*value) : "nil";
+}
+
+// Between such an op and the next op that changes the state, the register holds its value:
+// no ok read can come there (none returned the value) and no cas can apply (none expected it),
+// so the next op is a write or nothing, and dropping the info op changes no result.
+std::vector<bool> RegisterModel::redundant_info_ops(const std::vector<const Op*>& ops) const {
+  std::unordered_set<int64_t> observed;
+  for (const Op* op : ops) {
+    if (op->function == OpFunction::kCas) observed.insert(op->expected);
+    if (op->function == OpFunction::kRead && op->outcome == OpOutcome::kOk &&
+        op->read_value.has_value()) {
+      observed.insert(*op->read_value);
+    }
+  }
+  std::vector<bool> redundant(ops.size(), false);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Op& op = *ops[i];
+    redundant[i] = op.outcome == OpOutcome::kInfo && op.function != OpFunction::kRead &&
+                   !observed.contains(op.value);
+  }
+  return redundant;
 }
 
 namespace {
@@ -380,9 +406,18 @@ Result<CheckResult> check_linearizability(const History& history, const Model& m
   CheckResult result;
   size_t ops_checked = 0;
   for (const auto* key : keys) {
+    std::vector<const Op*> all_ops;
+    all_ops.reserve(key->second.size());
+    for (size_t i : key->second) all_ops.push_back(&history[i]);
+    std::vector<bool> redundant = model.redundant_info_ops(all_ops);
+    MELD_ASSERT(redundant.size() == all_ops.size(), "redundant_info_ops: one flag per op");
     std::vector<const Op*> ops;
-    ops.reserve(key->second.size());
-    for (size_t i : key->second) ops.push_back(&history[i]);
+    std::vector<size_t> indices;  // into history, for each op of `ops`
+    for (size_t k = 0; k < all_ops.size(); ++k) {
+      if (redundant[k]) continue;
+      ops.push_back(all_ops[k]);
+      indices.push_back(key->second[k]);
+    }
     KeySearch search(ops, model);
     KeyResult key_result =
         search.run(options.max_states - result.states_explored, result.states_explored);
@@ -403,9 +438,9 @@ Result<CheckResult> check_linearizability(const History& history, const Model& m
         result.outcome = CheckOutcome::kNotLinearizable;
         result.key = key->first;
         for (uint32_t local : key_result.longest_prefix) {
-          result.longest_prefix.push_back(key->second[local]);
+          result.longest_prefix.push_back(indices[local]);
         }
-        result.unplaced_op = key->second[key_result.unplaced];
+        result.unplaced_op = indices[key_result.unplaced];
         result.state_after_prefix = model.describe(key_result.state_after_prefix);
         result.explanation =
             explain_violation(history, result, ops.size(), options.explain_tail_ops);

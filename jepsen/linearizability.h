@@ -43,6 +43,11 @@ class Model {
   virtual uint64_t hash(const ModelState& state) const = 0;
   // For explanations: "7", "nil".
   virtual std::string describe(const ModelState& state) const = 0;
+  // One flag per op of `ops` (one key's ok and info ops): true for an info op the search may
+  // leave out because any linearization that includes it stays valid without it. An info op
+  // that never took effect is otherwise a candidate at every later step of the search. The
+  // default leaves out none.
+  virtual std::vector<bool> redundant_info_ops(const std::vector<const Op*>& ops) const;
 };
 
 // A read/write/compare-and-set register whose initial value is "no value" (nil). A read of nil
@@ -54,6 +59,9 @@ class RegisterModel final : public Model {
   bool equal(const ModelState& a, const ModelState& b) const override;
   uint64_t hash(const ModelState& state) const override;
   std::string describe(const ModelState& state) const override;
+  // An info write or cas whose value no ok read returned and no cas expected: taking effect, it
+  // can only have been overwritten by a write before anyone looked.
+  std::vector<bool> redundant_info_ops(const std::vector<const Op*>& ops) const override;
 };
 
 struct CheckOptions {

@@ -236,6 +236,27 @@ TEST(Linearizability, CheapKeysAreDecidedBeforeAnExpensiveKeySpendsTheBudget) {
   EXPECT_EQ(result.key, "cheap");
 }
 
+// Lost replies of writes nobody read never need to take effect, so they are left out of the
+// search instead of being retried at every step.
+TEST(Linearizability, InfoWritesNobodyObservedDoNotWidenTheSearch) {
+  constexpr int kLost = 50;
+  constexpr int kSteps = 200;
+  History history;
+  for (int i = 0; i < kLost; ++i) {
+    history.push_back(write_op(1000 + i, "k", 1000 + i, 0, 1, OpOutcome::kInfo));
+  }
+  for (int i = 0; i < kSteps; ++i) {
+    history.push_back(write_op(0, "k", i, 4 * i + 2, 4 * i + 3));
+    history.push_back(read_op(0, "k", i, 4 * i + 4, 4 * i + 5));
+  }
+  CheckResult result = check(history);
+  EXPECT_EQ(result.outcome, CheckOutcome::kLinearizable);
+  EXPECT_EQ(result.states_explored, uint64_t{2 * kSteps});
+  // Read once, a lost write's value makes it a candidate again, and it must take effect.
+  history.push_back(read_op(0, "k", 1000, 4 * kSteps + 2, 4 * kSteps + 3));
+  EXPECT_EQ(check(history).outcome, CheckOutcome::kLinearizable);
+}
+
 TEST(Linearizability, RejectsAMalformedHistory) {
   RegisterModel model;
   Result<CheckResult> result = check_linearizability({write_op(0, "k", 1, 5, 4)}, model);
