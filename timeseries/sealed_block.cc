@@ -45,10 +45,14 @@ constexpr size_t kExceptionShareMaxDenominator = 4;
 // Raw low bits must beat all-bytes coding by this factor to be chosen, because zstd also finds
 // repetitions in the high bytes that the entropy estimate does not see.
 constexpr double kLowBitsGainMin = 0.92;
+constexpr double kTableBitsPerSymbol = 4;
 // A residual stream costs its header and zstd's per-stream overhead (a Huffman table, or a
 // repeat sequence for a run of one byte) on top of the entropy estimate.
 constexpr double kResidualStreamBits = 160;
 constexpr uint8_t kHighEscape = 255;
+constexpr uint8_t kLowBitsRice = 0x80;  // column k byte flag: Rice-coded residuals
+// A Rice quotient this large is written as this many zero bits and then the residual in full.
+constexpr int kRiceUnaryMax = 32;
 constexpr uint8_t kColumnOffsets = 0x4;  // column header flag: residuals are offsets from a base
 constexpr size_t kRawPaddingBytes = 16;
 
@@ -127,6 +131,23 @@ class LowBitReader {
     pos_bits_ += static_cast<size_t>(bit_count);
     return bit_count == 64 ? v : v & ((uint64_t{1} << bit_count) - 1);
   }
+  // A unary count: zero bits up to a one bit, both consumed. -1 after kRiceUnaryMax zero bits
+  // (then those are consumed and the full value follows). May read past the end: check
+  // within_bounds() after each value.
+  int read_unary() {
+    const uint8_t* p = data_ + (pos_bits_ >> 3);
+    const int shift = static_cast<int>(pos_bits_ & 7);
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    const int zeros = std::countr_zero((word >> shift) | (uint64_t{1} << kRiceUnaryMax));
+    if (zeros >= kRiceUnaryMax) {
+      pos_bits_ += kRiceUnaryMax;
+      return -1;
+    }
+    pos_bits_ += static_cast<size_t>(zeros) + 1;
+    return zeros;
+  }
+  bool within_bounds() const { return pos_bits_ <= size_bits_; }
   size_t position_bits() const { return pos_bits_; }
 
  private:
@@ -210,8 +231,29 @@ size_t varint_bytes(uint64_t v) {
 
 struct LowBitsChoice {
   int k;
-  double cost_bits;  // estimated size of the column's high bytes and low bits
+  double cost_bits;  // estimated size of the column's high parts and low bits
+  bool rice = false;
 };
+
+// The best Rice code for z: each residual as (z >> k) in unary, then its k low bits, all in the
+// raw section; no table, so it wins over zstd on short, high-entropy columns (a Gaussian random
+// walk's steps cost ~0.1 bit above their entropy).
+LowBitsChoice choose_rice(const std::vector<uint64_t>& z) {
+  long double sum = 0;
+  for (uint64_t v : z) sum += v;
+  const auto mean = static_cast<uint64_t>(sum / static_cast<long double>(z.size()));
+  const int center = std::max(0, static_cast<int>(std::bit_width(mean)) - 1);
+  LowBitsChoice best{0, 0, true};
+  for (int k = std::max(0, center - 2); k <= std::min(64, center + 2); ++k) {
+    double bits = 0;
+    for (uint64_t v : z) {
+      const uint64_t q = k == 64 ? 0 : v >> k;
+      bits += q < kRiceUnaryMax ? static_cast<double>(q + 1 + k) : kRiceUnaryMax + 64.0;
+    }
+    if (k == std::max(0, center - 2) || bits < best.cost_bits) best = LowBitsChoice{k, bits, true};
+  }
+  return best;
+}
 
 // Chooses the number of raw low bits for the unsigned residuals z: the k minimising k bits per
 // residual plus the empirical entropy of the high bytes.
@@ -246,8 +288,13 @@ LowBitsChoice choose_low_bits(const std::vector<uint64_t>& z) {
       break;  // past the minimum: each further bit only moves entropy into raw bits
     }
   }
-  if (best_cost < kLowBitsGainMin * zero_cost) return {best_k, best_cost};
-  return {0, zero_cost};
+  const int k = best_cost < kLowBitsGainMin * zero_cost ? best_k : 0;
+  // What the entropy estimate leaves out: zstd's Huffman table, about one weight per symbol.
+  std::fill(std::begin(histogram), std::end(histogram), 0);
+  for (uint64_t v : z) ++histogram[std::min<uint64_t>(k == 64 ? 0 : v >> k, kHighEscape)];
+  size_t symbols = 0;
+  for (const uint32_t count : histogram) symbols += count != 0 ? 1 : 0;
+  return {k, (k == best_k ? best_cost : zero_cost) + kTableBitsPerSymbol * symbols, false};
 }
 
 struct ColumnScratch {
@@ -262,6 +309,7 @@ struct ColumnPlan {
   bool use_offsets = false;
   int64_t base = 0;
   int k = 0;
+  bool rice = false;  // high parts in unary in the raw section instead of bytes
   double cost_bits = 0;
 };
 
@@ -300,8 +348,17 @@ ColumnPlan plan_column(int order, size_t n, ColumnScratch* s) {
     choice = offset_choice;
     plan.use_offsets = true;
   }
+  choice.cost_bits += kResidualStreamBits;
+  for (const bool offsets : {false, true}) {
+    const LowBitsChoice rice = choose_rice(offsets ? s->offsets : s->zigzagged);
+    if (rice.cost_bits + (offsets ? 64 : 0) < choice.cost_bits) {
+      choice = rice;
+      plan.use_offsets = offsets;
+    }
+  }
   plan.k = choice.k;
-  plan.cost_bits += choice.cost_bits + kResidualStreamBits;
+  plan.rice = choice.rice;
+  plan.cost_bits += choice.cost_bits;
   return plan;
 }
 
@@ -325,7 +382,20 @@ void encode_int_column(const int64_t* x, size_t n, ColumnScratch* s, std::string
   if (plan.use_offsets) put_varint(zigzag(plan.base), packed);
   const std::vector<uint64_t>& unsigned_residuals = plan.use_offsets ? s->offsets : s->zigzagged;
   const int k = plan.k;
-  packed->push_back(static_cast<char>(k));
+  packed->push_back(static_cast<char>(k | (plan.rice ? kLowBitsRice : 0)));
+  if (plan.rice) {
+    for (uint64_t z : unsigned_residuals) {
+      const uint64_t q = k == 64 ? 0 : z >> k;
+      if (q < kRiceUnaryMax) {
+        low->write(uint64_t{1} << q, static_cast<int>(q) + 1);
+        low->write(z, k);
+      } else {
+        low->write(0, kRiceUnaryMax);
+        low->write(z, 64);
+      }
+    }
+    return;
+  }
   for (uint64_t z : unsigned_residuals) {
     const uint64_t high = k == 64 ? 0 : z >> k;
     if (high >= kHighEscape) {
@@ -364,26 +434,46 @@ Status decode_int_column(ByteReader* in, LowBitReader* low, size_t n, int64_t* o
       if (!in->varint(&z)) return corrupt("truncated column base");
       base = static_cast<uint64_t>(unzigzag(z));
     }
-    uint8_t k = 0;
-    if (!in->byte(&k) || k > 64) return corrupt("bad column low-bit count");
-    if (in->remaining() < residuals) return corrupt("truncated column");
-    if (!low->has(residuals * k)) return corrupt("truncated low bits");
-    for (size_t i = 0; i < residuals; ++i) {
-      uint8_t b = 0;
-      if (!in->byte(&b)) return corrupt("truncated column");
-      uint64_t high = b;
-      if (b == kHighEscape) {
-        uint64_t extra = 0;
-        if (!in->varint(&extra) || extra > UINT64_MAX - kHighEscape) return corrupt("bad escape");
-        high += extra;
+    uint8_t k_byte = 0;
+    if (!in->byte(&k_byte) || (k_byte & ~kLowBitsRice) > 64) {
+      return corrupt("bad column low-bit count");
+    }
+    const int k = k_byte & ~kLowBitsRice;
+    const bool offsets = (header & kColumnOffsets) != 0;
+    if ((k_byte & kLowBitsRice) != 0) {
+      for (size_t i = 0; i < residuals; ++i) {
+        uint64_t z = 0;
+        const int q = low->read_unary();
+        if (q < 0) {
+          z = low->read(64);
+        } else {
+          z = (k == 64 ? 0 : uint64_t(q) << k) | low->read(k);
+          if (k != 64 && k != 0 && (uint64_t(q) >> (64 - k)) != 0)
+            return corrupt("residual overflow");
+        }
+        if (!low->within_bounds()) return corrupt("truncated low bits");
+        const uint64_t v = offsets ? base + z : static_cast<uint64_t>(unzigzag(z));
+        r[i] = static_cast<int64_t>(v * gcd);
       }
-      if (k == 64 ? high != 0 : (k != 0 && (high >> (64 - k)) != 0)) {
-        return corrupt("residual overflow");
+    } else {
+      if (in->remaining() < residuals) return corrupt("truncated column");
+      if (!low->has(residuals * k)) return corrupt("truncated low bits");
+      for (size_t i = 0; i < residuals; ++i) {
+        uint8_t b = 0;
+        if (!in->byte(&b)) return corrupt("truncated column");
+        uint64_t high = b;
+        if (b == kHighEscape) {
+          uint64_t extra = 0;
+          if (!in->varint(&extra) || extra > UINT64_MAX - kHighEscape) return corrupt("bad escape");
+          high += extra;
+        }
+        if (k == 64 ? high != 0 : (k != 0 && (high >> (64 - k)) != 0)) {
+          return corrupt("residual overflow");
+        }
+        const uint64_t z = (k == 64 ? 0 : high << k) | low->read(k);
+        const uint64_t q = offsets ? base + z : static_cast<uint64_t>(unzigzag(z));
+        r[i] = static_cast<int64_t>(q * gcd);
       }
-      const uint64_t z = (k == 64 ? 0 : high << k) | low->read(k);
-      const uint64_t q =
-          (header & kColumnOffsets) != 0 ? base + z : static_cast<uint64_t>(unzigzag(z));
-      r[i] = static_cast<int64_t>(q * gcd);
     }
   }
   // Integrate: order 1 is a prefix sum, order 2 a prefix sum of a prefix sum (wrapping).
