@@ -725,11 +725,14 @@ Status BlockEncoder::encode(std::span<const Sample> samples, std::string* out) {
   const std::string_view stored =
       use_zstd ? std::string_view(s.compressed.data(), compressed) : std::string_view(s.packed);
 
+  MELD_ASSERT(s.packed.size() <= kBlockPackedBytesMax, "packed section above the decoder's cap");
+  const size_t out_before = out->size();
   out->push_back(static_cast<char>((kFormatVersion << 4) | (use_zstd ? kFlagZstd : 0) | mode));
   put_varint(n, out);
   put_varint(stored.size(), out);
   out->append(stored);
   out->append(s.raw);
+  MELD_ASSERT(out->size() - out_before <= kBlockBytesMax, "block above the decoder's cap");
   return Status::ok();
 }
 
