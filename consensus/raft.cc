@@ -167,6 +167,7 @@ void Raft::become_pre_candidate() {
   votes_.clear();
   lead_ = kNoNode;
   role_ = Role::kPreCandidate;
+  reset_randomized_election_timeout();
 }
 
 // §5.2: increment the term, vote for self.
@@ -283,7 +284,9 @@ void Raft::tick() {
 
 void Raft::tick_election() {
   ++election_elapsed_;
-  if (election_elapsed_ >= randomized_election_timeout_) {
+  // A node that cannot campaign keeps counting, so that its lease on the last leader expires and
+  // it grants votes to others (thesis §4.2.3 only protects a live leader).
+  if (promotable() && election_elapsed_ >= randomized_election_timeout_) {
     election_elapsed_ = 0;
     campaign(config_.pre_vote, false);
   }
@@ -303,13 +306,20 @@ void Raft::tick_heartbeat() {
         return it != progress_.end() && it->second.recent_active ? 1 : 0;
       });
       for (auto& [id, pr] : progress_) pr.recent_active = id == config_.id;
-      if (active != VoteResult::kWon) {
+      // A leader handing off after its removal serves no reads or proposals, so it may outlive
+      // a quorum loss: it is the one node that can tell the remaining voters the change
+      // committed.
+      bool handing_off = !tracker_config_.voters.contains(config_.id);
+      if (active != VoteResult::kWon && !handing_off) {
         become_follower(term_, kNoNode);
         return;
       }
     }
-    // Thesis §3.10: a transfer that did not finish within an election timeout is abandoned.
+    // Thesis §3.10: a transfer that did not finish within an election timeout is abandoned;
+    // a leader that is no longer a voter tries again with another target.
     abort_leader_transfer();
+    if (!tracker_config_.voters.contains(config_.id)) hand_off_leadership();
+    if (role_ != Role::kLeader) return;
   }
   for (auto& [id, pr] : progress_) {
     if (pr.state != ProgressState::kSnapshot) continue;
@@ -490,9 +500,7 @@ Status Raft::step_follower(const Message& m) {
       return Status::ok();
     case MessageType::kReadIndexResp:
       if (m.from != lead_) return Status::ok();  // from a former leader: the host retries
-      if (m.index > log_.last_index() + (1ULL << 40)) {
-        return Status::invalid_argument("raft: impossible read index");
-      }
+      // The index may be past our log: the host serves the read once it has applied that far.
       if (read_states_.size() < config_.max_pending_reads) {
         read_states_.push_back(ReadState{m.index, m.context});
       }
@@ -552,14 +560,11 @@ void Raft::handle_snapshot(const Message& m) {
 bool Raft::restore(const Snapshot& snap) {
   if (snap.empty() || snap.meta.index <= log_.committed()) return false;
   Result<TrackerConfig> cfg = config_from_conf_state(snap.meta.conf_state);
-  if (!cfg.is_ok()) return false;
+  if (!cfg.is_ok() || cfg->voters.incoming.empty()) return false;
   const TrackerConfig& c = *cfg;
-  // A member refuses a snapshot of a configuration without it (it was removed). A node that
-  // knows no configuration yet is joining: the change that adds it may follow the snapshot.
-  bool member = c.voters.contains(config_.id) || c.learners.count(config_.id) > 0 ||
-                c.learners_next.count(config_.id) > 0;
-  bool joining = tracker_config_.voters.ids().empty() && tracker_config_.learners.empty();
-  if (!member && !joining) return false;
+  // The snapshot's configuration may not include us: a joining (or re-added) node learns the
+  // configuration this way, and the change that adds it follows in the log. A node that is not a
+  // voter there never campaigns, so installing it is safe either way.
   if (log_.match_term(snap.meta.index, snap.meta.term)) {
     // §7: "If existing log entry has same index and term as snapshot's last included entry,
     // retain log entries following it": only the commit index moves.
@@ -965,12 +970,9 @@ void Raft::apply_config(const TrackerConfig& config) {
     if (added && id == config_.id) pr.match = last;
     pr.is_learner = config.learners.count(id) > 0 || config.learners_next.count(id) > 0;
   }
-  is_learner_ = progress_.count(config_.id) > 0 && progress_.at(config_.id).is_learner;
   if (role_ != Role::kLeader) return;
   if (!config.voters.contains(config_.id)) {
-    // Thesis §4.2.2: a leader that is no longer part of the configuration steps down once the
-    // change is committed (here: applied).
-    become_follower(term_, kNoNode);
+    hand_off_leadership();
     return;
   }
   if (lead_transferee_ != kNoNode && !config.voters.contains(lead_transferee_)) {
@@ -979,6 +981,35 @@ void Raft::apply_config(const TrackerConfig& config) {
   // The quorum changed: the commit index may move, and new members need the log.
   maybe_commit();
   bcast_append();
+}
+
+// Thesis §4.2.2: a leader removed from the voters steps down once the change is committed (here:
+// applied). Stepping down silently can leave the remaining voters unaware that the change
+// committed, with a log too short to win the removed leader's vote: with two voters left that
+// blocks elections for good. So the leader hands off instead: it stops accepting proposals, brings
+// the most up-to-date remaining voter level with its log (which carries the commit index) and
+// sends it kTimeoutNow; it becomes a follower when that voter's higher term reaches it.
+void Raft::hand_off_leadership() {
+  uint64_t target = kNoNode;
+  uint64_t target_match = 0;
+  for (uint64_t id : tracker_config_.voters.ids()) {
+    auto it = progress_.find(id);
+    if (id == config_.id || it == progress_.end()) continue;
+    if (target == kNoNode || it->second.match > target_match) {
+      target = id;
+      target_match = it->second.match;
+    }
+  }
+  if (target == kNoNode) {
+    become_follower(term_, kNoNode);
+    return;
+  }
+  lead_transferee_ = target;
+  if (target_match == log_.last_index()) {
+    send_timeout_now(target);
+  } else {
+    maybe_send_append(target, true);
+  }
 }
 
 void Raft::apply_committed_conf_change(const Entry& e) {

@@ -16,6 +16,14 @@
 //     4. raft.advance(rd);
 //   }
 //
+// Membership changes take effect when their entry is applied (etcd's rule), not when appended
+// (the thesis' rule). A leader removed from the voters hands leadership to the most up-to-date
+// remaining voter before it steps down (see hand_off_leadership). Known limitation, shared with
+// etcd: if that leader crashes before handing off, and the remaining voters have not learned that
+// the change committed, they may be unable to elect anyone (their stale configuration still needs
+// the removed node's vote, which their shorter log cannot get). Transfer leadership away before
+// removing the leader, and keep three or more voters.
+//
 // Bootstrap and join: every initial member starts from a storage holding a snapshot (any index,
 // e.g. 1) whose ConfState names the initial voters. A node added later starts with empty storage
 // and no configuration; it accepts the leader's snapshot (the configuration) and then the log,
@@ -91,8 +99,10 @@ struct RaftConfig {
   // ReadIndex requests waiting at the leader (for the no-op to commit, or for a heartbeat
   // quorum); read_index() past it returns resource_exhausted.
   size_t max_pending_reads = 4096;
-  // A follower stuck in the Snapshot state this many ticks (the snapshot was lost) is probed again.
-  uint64_t snapshot_timeout_ticks = 100;
+  // A follower stuck in the Snapshot state this many ticks (the snapshot or its answer was lost)
+  // is probed again, which re-sends the snapshot if still needed. A host whose transport reports
+  // the outcome through report_snapshot() may raise it above its longest transfer.
+  uint64_t snapshot_timeout_ticks = 50;
   bool pre_vote = true;      // thesis §9.6
   bool check_quorum = true;  // thesis §6.2: a leader without a quorum for election_tick steps down
   ReadOnlyOption read_only_option = ReadOnlyOption::kSafe;
@@ -247,6 +257,7 @@ class Raft {
   bool committed_in_current_term() const;
   Status append_entry(Entry e);
   void abort_leader_transfer() { lead_transferee_ = kNoNode; }
+  void hand_off_leadership();
   void send_timeout_now(uint64_t to);
 
   void apply_config(const TrackerConfig& config);
@@ -264,7 +275,6 @@ class Raft {
   uint64_t vote_ = kNoNode;
   uint64_t lead_ = kNoNode;
   Role role_ = Role::kFollower;
-  bool is_learner_ = false;
 
   TrackerConfig tracker_config_;
   ProgressMap progress_;
