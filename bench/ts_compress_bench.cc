@@ -21,9 +21,11 @@
 #include <time.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <random>
 #include <string>
@@ -97,6 +99,24 @@ double seconds_since(Clock::time_point start) {
   return Clock::now() - start;
 }
 
+// Parses "--name value" pairs after the first argument into *flags (known names only).
+bool parse_flags(const std::vector<std::string>& args,
+                 std::initializer_list<std::pair<const char*, uint64_t*>> flags) {
+  if ((args.size() - 1) % 2 != 0) return false;
+  for (size_t i = 1; i + 1 < args.size(); i += 2) {
+    bool known = false;
+    for (const auto& [name, value] : flags) {
+      if (args[i] != name) continue;
+      const std::string& text = args[i + 1];
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *value);
+      if (ec != std::errc() || end != text.data() + text.size()) return false;
+      known = true;
+    }
+    if (!known) return false;
+  }
+  return true;
+}
+
 int fail(const Status& s) {
   std::fprintf(stderr, "ts-compress: %s\n", s.to_string().c_str());
   return 1;
@@ -106,16 +126,14 @@ int fail(const Status& s) {
 
 MELD_BENCH(ts_compress, "ts-compress",
            "FILE [--zstd-level L]: sealed-block codec size and speed on a VM JSON-lines export") {
-  if (args.empty()) {
-    std::fprintf(stderr, "usage: meld-bench ts-compress FILE [--zstd-level L]\n");
+  uint64_t zstd_level = 9;
+  if (args.empty() || !parse_flags(args, {{"--zstd-level", &zstd_level}}) || zstd_level < 1 ||
+      zstd_level > 19) {
+    std::fprintf(stderr, "usage: meld-bench ts-compress FILE [--zstd-level 1..19]\n");
     return 2;
   }
-  int zstd_level = 9;
-  for (size_t i = 1; i + 1 < args.size(); i += 2) {
-    if (args[i] == "--zstd-level") zstd_level = std::stoi(args[i + 1]);
-  }
   const std::string& path = args[0];
-  ts::BlockEncoder encoder(zstd_level);
+  ts::BlockEncoder encoder(static_cast<int>(zstd_level));
   std::string blocks;
   std::vector<size_t> block_ends;           // end offset of each block in `blocks`
   std::vector<size_t> series_block_counts;  // blocks per series, in file order
@@ -185,9 +203,9 @@ MELD_BENCH(ts_compress, "ts-compress",
 
   std::fprintf(stderr,
                "# file %s: %zu series, %zu blocks (<= %u samples, within one week), zstd level "
-               "%d, one thread, rates per CPU-second\n",
+               "%llu, one thread, rates per CPU-second\n",
                path.c_str(), series_block_counts.size(), block_ends.size(), ts::kBlockSamplesMax,
-               zstd_level);
+               static_cast<unsigned long long>(zstd_level));
   report("samples", std::to_string(samples));
   report("bytes_per_sample", static_cast<double>(blocks.size()) / static_cast<double>(samples));
   report("encode_samples_per_s", static_cast<double>(samples) / encode_s);
@@ -247,22 +265,14 @@ class Output {
 
 MELD_BENCH(ts_generate_tsbs, "ts-generate-tsbs",
            "OUT [--hosts N] [--hours H] [--seed S]: write a TSBS cpu-only-like data set") {
-  if (args.empty()) {
-    std::fprintf(stderr,
-                 "usage: meld-bench ts-generate-tsbs OUT [--hosts N] [--hours H] [--seed S]\n");
-    return 2;
-  }
   uint64_t hosts = 4000;
   uint64_t hours = 3;
   uint64_t seed = 1;
-  for (size_t i = 1; i + 1 < args.size(); i += 2) {
-    const uint64_t v = std::stoull(args[i + 1]);
-    if (args[i] == "--hosts")
-      hosts = v;
-    else if (args[i] == "--hours")
-      hours = v;
-    else if (args[i] == "--seed")
-      seed = v;
+  if (args.empty() ||
+      !parse_flags(args, {{"--hosts", &hosts}, {"--hours", &hours}, {"--seed", &seed}})) {
+    std::fprintf(stderr,
+                 "usage: meld-bench ts-generate-tsbs OUT [--hosts N] [--hours H] [--seed S]\n");
+    return 2;
   }
   if (hosts == 0 || hosts > kTsbsHostsMax || hours == 0 || hours > kTsbsHoursMax) {
     std::fprintf(stderr, "ts-generate-tsbs: need 1 <= hosts <= %llu and 1 <= hours <= %llu\n",
