@@ -40,11 +40,12 @@ constexpr double kInversePow10[kDecimalExponentMax + 1] = {
 constexpr double kExceptionBits = 72;
 constexpr double kBitsPerDecimalDigit = 3.33;
 constexpr double kCorrectionBits = 2;
-// Above this share of exceptions, Gorilla XOR coding of the values is smaller.
+// Above this share of exceptions, the float-bits modes (ordered bits or Gorilla XOR) win.
 constexpr size_t kExceptionShareMaxDenominator = 4;
 // Raw low bits must beat all-bytes coding by this factor to be chosen, because zstd also finds
 // repetitions in the high bytes that the entropy estimate does not see.
 constexpr double kLowBitsGainMin = 0.92;
+// What zstd's Huffman table costs per distinct high byte, roughly; weighed against Rice codes.
 constexpr double kTableBitsPerSymbol = 4;
 // A residual stream costs its header and zstd's per-stream overhead (a Huffman table, or a
 // repeat sequence for a run of one byte) on top of the entropy estimate.
