@@ -124,6 +124,18 @@ void set_bench(uint64_t size) {
   report("set_removes_per_s", kSetOps / seconds_since(start));
   report("set_size_after", static_cast<double>(set.size()));
 
+  // The replication path: another replica's add and remove deltas merged into this set.
+  crdt::AwSet remote;
+  std::vector<crdt::AwSet> deltas;
+  deltas.reserve(2 * kSetOps);
+  for (const auto& e : fresh) deltas.push_back(remote.add(kReplica + 1, e));
+  for (const auto& e : fresh) deltas.push_back(remote.remove(e));
+  start = Clock::now();
+  for (const auto& d : deltas) set.merge(d);
+  report("set_delta_merges_per_s (another replica's adds, then its removes)",
+         deltas.size() / seconds_since(start));
+  report("set_size_after_merges", static_cast<double>(set.size()));
+
   start = Clock::now();
   std::string bytes = crdt::encode(set);
   double encode_s = seconds_since(start);

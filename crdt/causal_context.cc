@@ -1,6 +1,8 @@
 #include "crdt/causal_context.h"
 
 #include <iterator>
+#include <limits>
+#include <optional>
 #include <utility>
 
 namespace meld::crdt {
@@ -38,9 +40,9 @@ bool CausalContext::contains(Dot dot) const {
 
 Dot CausalContext::next_dot(ReplicaId replica) const {
   uint64_t max = covered(replica);
-  // The cloud is ordered by (replica, counter): the last dot before (replica + 1, 0) is the
-  // largest of this replica, if any.
-  auto it = cloud_.lower_bound(Dot{replica + 1, 0});
+  // The cloud is ordered by (replica, counter): the last dot up to (replica, max) is the largest
+  // of this replica, if any.
+  auto it = cloud_.upper_bound(Dot{replica, std::numeric_limits<uint64_t>::max()});
   if (it != cloud_.begin() && std::prev(it)->replica == replica) max = std::prev(it)->counter;
   return Dot{replica, max + 1};
 }
@@ -70,28 +72,26 @@ void CausalContext::merge(const CausalContext& other) {
     if (n > mine) mine = n;
   }
   cloud_.insert(other.cloud_.begin(), other.cloud_.end());
-  compact();
+  // Only the replicas other names can have changed; the rest of the cloud is already compact.
+  for (const auto& [replica, n] : other.vector_) compact(replica);
+  std::optional<ReplicaId> last;
+  for (Dot dot : other.cloud_) {
+    if (last != dot.replica) compact(dot.replica);
+    last = dot.replica;
+  }
 }
 
-void CausalContext::compact() {
-  // One pass suffices: the cloud is sorted by (replica, counter), so a replica's dots arrive in
-  // increasing order and each either extends the vector, is covered by it, or stays.
-  for (auto it = cloud_.begin(); it != cloud_.end();) {
-    auto entry = vector_.find(it->replica);
-    uint64_t n = entry == vector_.end() ? 0 : entry->second;
-    if (it->counter <= n + 1) {
-      if (it->counter == n + 1) {
-        if (entry == vector_.end()) {
-          vector_.emplace(it->replica, it->counter);
-        } else {
-          entry->second = it->counter;
-        }
-      }
-      it = cloud_.erase(it);
-    } else {
-      ++it;
-    }
+void CausalContext::compact(ReplicaId replica) {
+  // The cloud is sorted by (replica, counter): this replica's dots come in increasing order and
+  // each either extends the vector, is covered by it, or stays.
+  auto entry = vector_.find(replica);
+  uint64_t n = entry == vector_.end() ? 0 : entry->second;
+  auto it = cloud_.lower_bound(Dot{replica, 0});
+  while (it != cloud_.end() && it->replica == replica && it->counter <= n + 1) {
+    if (it->counter == n + 1) n = it->counter;
+    it = cloud_.erase(it);
   }
+  if (n != 0) vector_[replica] = n;
 }
 
 }  // namespace meld::crdt

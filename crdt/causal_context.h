@@ -53,7 +53,7 @@ class CausalContext {
   Dot next_dot(ReplicaId replica) const;
   // Records dot (dot.counter > 0) and compacts. Returns false if it was already present.
   bool insert(Dot dot);
-  // Union with other, then compaction. Cost O(|vector| + |cloud| of both).
+  // Union with other, then compaction. Cost O((|vector| + |cloud|) of other × log of this).
   void merge(const CausalContext& other);
   bool empty() const { return vector_.empty() && cloud_.empty(); }
 
@@ -66,7 +66,7 @@ class CausalContext {
 
  private:
   uint64_t covered(ReplicaId replica) const;
-  void compact();
+  void compact(ReplicaId replica);
 
   std::map<ReplicaId, uint64_t> vector_;
   std::set<Dot> cloud_;

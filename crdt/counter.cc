@@ -1,6 +1,7 @@
 #include "crdt/counter.h"
 
 #include <iterator>
+#include <limits>
 #include <utility>
 
 namespace meld::crdt {
@@ -56,7 +57,7 @@ DotCounter<Amount> DotCounter<Amount>::increment(Dot dot, Amount amount) {
 template <typename Amount>
 DotCounter<Amount> DotCounter<Amount>::increment(ReplicaId replica, Amount amount) {
   uint64_t max = covered(replica);
-  auto it = pending_.lower_bound(Dot{replica + 1, 0});
+  auto it = pending_.upper_bound(Dot{replica, std::numeric_limits<uint64_t>::max()});
   if (it != pending_.begin() && std::prev(it)->first.replica == replica) {
     max = std::prev(it)->first.counter;
   }

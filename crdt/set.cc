@@ -32,11 +32,43 @@ Status validate_entries(const Entries& entries, const CausalContext& context) {
 
 }  // namespace
 
+AwSet::AwSet(const AwSet& other) : entries_(other.entries_), context_(other.context_) {
+  rebuild_owners();
+}
+
+AwSet& AwSet::operator=(const AwSet& other) {
+  if (this != &other) {
+    entries_ = other.entries_;
+    context_ = other.context_;
+    rebuild_owners();
+  }
+  return *this;
+}
+
+void AwSet::rebuild_owners() {
+  owners_.clear();
+  for (const auto& [element, dots] : entries_) {
+    for (Dot dot : dots) owners_.emplace(dot, &element);
+  }
+}
+
+void AwSet::insert_entry(std::string element, std::set<Dot> dots) {
+  auto [it, inserted] = entries_.emplace(std::move(element), std::move(dots));
+  MELD_ASSERT(inserted, "insert_entry over an existing element");
+  for (Dot dot : it->second) owners_.emplace(dot, &it->first);
+}
+
+void AwSet::erase_entry(Entries::iterator it) {
+  for (Dot dot : it->second) owners_.erase(dot);
+  entries_.erase(it);
+}
+
 Result<AwSet> AwSet::from_parts(Entries entries, CausalContext context) {
   MELD_RETURN_IF_ERROR(validate_entries(entries, context));
   AwSet s;
   s.entries_ = std::move(entries);
   s.context_ = std::move(context);
+  s.rebuild_owners();
   return s;
 }
 
@@ -46,17 +78,16 @@ AwSet AwSet::add(Dot dot, std::string_view element) {
   if (context_.contains(dot)) return delta;
   // The delta replaces the dots this replica saw for the element by the new one.
   auto it = entries_.find(element);
-  if (it != entries_.end()) detail::insert_dots(delta.context_, it->second);
+  if (it != entries_.end()) {
+    detail::insert_dots(delta.context_, it->second);
+    erase_entry(it);
+  }
   delta.context_.insert(dot);
-  delta.entries_.emplace(std::string(element), std::set<Dot>{dot});
+  delta.insert_entry(std::string(element), std::set<Dot>{dot});
   // Applying the delta here is cheaper than merge(): its context holds only dots this state
   // already has, plus the new one.
   context_.insert(dot);
-  if (it != entries_.end()) {
-    it->second = {dot};
-  } else {
-    entries_.emplace(std::string(element), std::set<Dot>{dot});
-  }
+  insert_entry(std::string(element), std::set<Dot>{dot});
   return delta;
 }
 
@@ -69,7 +100,7 @@ AwSet AwSet::remove(std::string_view element) {
   auto it = entries_.find(element);
   if (it == entries_.end()) return delta;
   detail::insert_dots(delta.context_, it->second);
-  entries_.erase(it);
+  erase_entry(it);
   return delta;
 }
 
@@ -80,7 +111,7 @@ AwSet AwSet::remove(Dot dot, std::string_view element) {
   auto it = entries_.find(element);
   if (it != entries_.end()) {
     detail::insert_dots(delta.context_, it->second);
-    entries_.erase(it);
+    erase_entry(it);
   }
   delta.context_.insert(dot);
   context_.insert(dot);
@@ -88,7 +119,29 @@ AwSet AwSet::remove(Dot dot, std::string_view element) {
 }
 
 void AwSet::merge(const AwSet& other) {
-  detail::join_map(entries_, context_, other.entries_, other.context_);
+  // Only elements the other state holds, or whose dots its context covers, can change.
+  std::set<std::string, std::less<>> touched;
+  for (const auto& [element, dots] : other.entries_) touched.insert(element);
+  for (const auto& [replica, n] : other.context_.vector()) {
+    for (auto it = owners_.lower_bound(Dot{replica, 1});
+         it != owners_.end() && it->first.replica == replica && it->first.counter <= n; ++it) {
+      touched.insert(*it->second);
+    }
+  }
+  for (Dot dot : other.context_.cloud()) {
+    auto it = owners_.find(dot);
+    if (it != owners_.end()) touched.insert(*it->second);
+  }
+  const std::set<Dot> none;
+  for (const std::string& element : touched) {
+    auto mine = entries_.find(element);
+    auto theirs = other.entries_.find(element);
+    std::set<Dot> joined = mine == entries_.end() ? std::set<Dot>() : mine->second;
+    detail::join_store(joined, context_, theirs == other.entries_.end() ? none : theirs->second,
+                       other.context_);
+    if (mine != entries_.end()) erase_entry(mine);
+    if (!joined.empty()) insert_entry(element, std::move(joined));
+  }
   context_.merge(other.context_);
 }
 

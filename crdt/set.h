@@ -18,8 +18,10 @@
 // Mutators return the delta to ship and apply it locally; merge is the join. A remove without a
 // dot (AwSet only) needs no id: removing the observed dots is idempotent by itself.
 //
-// Plain values: copy freely; not thread-safe. Costs: mutators and contains O(log n); merge
-// O(n + m) in the sizes of both states.
+// Plain values: copy freely; not thread-safe. Costs: mutators and contains O(log n). AwSet::merge
+// costs O(k log n) where k is the number of the other state's entries plus the dots of this state
+// its context covers: a delta from a mutator touches one element, so shipping it into a big set is
+// cheap (AwSet keeps an index from dot to element for this). RwSet::merge is O(n + m).
 #pragma once
 
 #include <cstddef>
@@ -39,6 +41,12 @@ class AwSet {
   using Entries = std::map<std::string, std::set<Dot>, std::less<>>;
 
   AwSet() = default;
+  AwSet(const AwSet& other);
+  AwSet& operator=(const AwSet& other);
+  AwSet(AwSet&&) noexcept = default;
+  AwSet& operator=(AwSet&&) noexcept = default;
+  ~AwSet() = default;
+
   // invalid_argument unless every element has dots, all covered by context, no dot shared by two
   // elements.
   static Result<AwSet> from_parts(Entries entries, CausalContext context);
@@ -56,11 +64,20 @@ class AwSet {
   const Entries& entries() const { return entries_; }
   const CausalContext& context() const { return context_; }
 
-  friend bool operator==(const AwSet&, const AwSet&) = default;
+  friend bool operator==(const AwSet& a, const AwSet& b) {
+    return a.entries_ == b.entries_ && a.context_ == b.context_;
+  }
 
  private:
+  void insert_entry(std::string element, std::set<Dot> dots);
+  void erase_entry(Entries::iterator it);
+  void rebuild_owners();
+
   Entries entries_;
   CausalContext context_;
+  // Which element each present dot belongs to (a dot belongs to one element forever). Points at
+  // keys of entries_, whose nodes stay put while the entry exists; rebuilt on copy.
+  std::map<Dot, const std::string*> owners_;
 };
 
 class RwSet {
