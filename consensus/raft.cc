@@ -134,6 +134,7 @@ void Raft::reset(uint64_t term) {
   heartbeat_elapsed_ = 0;
   reset_randomized_election_timeout();
   abort_leader_transfer();
+  sent_timeout_now_in_term_ = false;
   votes_.clear();
   uint64_t last = log_.last_index();
   for (auto& [id, pr] : progress_) {
@@ -650,6 +651,7 @@ void Raft::handle_heartbeat_response(const Message& m, Progress& pr) {
 // ---- reads ---------------------------------------------------------------------------------
 
 Status Raft::read_index(std::string ctx) {
+  if (ctx.empty()) return Status::invalid_argument("raft: read_index needs a non-empty context");
   if (role_ != Role::kLeader) {
     if (lead_ == kNoNode) return Status::unavailable("raft: no known leader to read from");
     Message m;
@@ -659,7 +661,6 @@ Status Raft::read_index(std::string ctx) {
     send(std::move(m));
     return Status::ok();
   }
-  if (ctx.empty()) return Status::invalid_argument("raft: read_index needs a non-empty context");
   if (lead_transferee_ != kNoNode) {
     return Status::unavailable("raft: leadership transfer in progress");
   }
@@ -727,7 +728,8 @@ void Raft::release_pending_reads() {
 }
 
 bool Raft::lease_valid() const {
-  if (role_ != Role::kLeader || !committed_in_current_term() || lead_transferee_ != kNoNode) {
+  if (role_ != Role::kLeader || !committed_in_current_term() || lead_transferee_ != kNoNode ||
+      sent_timeout_now_in_term_) {
     return false;
   }
   if (config_.mutation == Mutation::kLeaseWithoutCheckQuorum) return true;
@@ -919,6 +921,9 @@ Status Raft::transfer_leadership(uint64_t to) {
 }
 
 void Raft::send_timeout_now(uint64_t to) {
+  // The forced election may happen whenever the message arrives, even after the transfer was
+  // abandoned, and it overrides the followers' leases.
+  sent_timeout_now_in_term_ = true;
   Message m;
   m.type = MessageType::kTimeoutNow;
   m.to = to;

@@ -24,6 +24,13 @@
 // the removed node's vote, which their shorter log cannot get). Transfer leadership away before
 // removing the leader, and keep three or more voters.
 //
+// Snapshots travel whole in one kSnap message (Message::snapshot). Cutting them into bounded
+// chunks with a rate limit is the transport's job (net/), which reports the outcome through
+// report_snapshot(); this library does not chunk.
+//
+// The host must drain every Ready: messages and read states accumulate between ready() calls
+// (heartbeats every heartbeat_tick ticks, one answer per message stepped).
+//
 // Bootstrap and join: every initial member starts from a storage holding a snapshot (any index,
 // e.g. 1) whose ConfState names the initial voters. A node added later starts with empty storage
 // and no configuration; it accepts the leader's snapshot (the configuration) and then the log,
@@ -56,7 +63,10 @@ enum class ReadOnlyOption {
   // Lease reads (thesis §6.4.1): the leader serves the read at once while its lease holds, i.e. a
   // quorum acknowledged a message it sent less than election_tick - max_clock_drift_ticks ticks
   // ago. Relies on bounded clock drift and on CheckQuorum (followers refuse votes while they
-  // heard from a leader within election_tick); only allowed with check_quorum.
+  // heard from a leader within election_tick); only allowed with check_quorum. Nodes also
+  // refuse votes for election_tick ticks after they start, since they may have acknowledged a
+  // leader before a restart. An election forced by kTimeoutNow ignores leases, so once a leader
+  // has sent kTimeoutNow in its term it serves no more lease reads in that term (ReadIndex only).
   kLeaseBased,
 };
 
@@ -174,15 +184,17 @@ class Raft {
   // with N = leader() (0 if unknown); unavailable during a leadership transfer;
   // resource_exhausted when the uncommitted bytes would pass max_uncommitted_entries_bytes.
   Status propose(std::string data);
-  // Proposes a membership change (leader only). Same errors as propose(), plus
-  // failed_precondition-like unavailable while an earlier change is not applied yet, and
-  // invalid_argument when `cc` is not valid against the current configuration.
+  // Proposes a membership change (leader only); it takes effect on each node when applied. Same
+  // errors as propose(), plus unavailable while an earlier change is not applied yet (thesis
+  // §4.1: one change at a time), and invalid_argument when `cc` is not valid against the current
+  // configuration (see apply_conf_change) or exceeds kMaxConfChanges/kMaxConfChangeContextBytes.
   Status propose_conf_change(const ConfChange& cc);
   // Requests a linearizable read (thesis §6.4). When confirmed, a ReadState{index, ctx} appears in
   // a later Ready. On a follower the request is forwarded to the leader (unavailable if none is
   // known); a lost forward is not retried: the host retries on a timeout. Errors: already_exists
-  // for a context already pending at the leader, resource_exhausted past max_pending_reads,
-  // unavailable while a leadership transfer is pending.
+  // for a context already pending at the leader, invalid_argument for an empty context,
+  // resource_exhausted past max_pending_reads, unavailable while a leadership transfer is
+  // pending.
   Status read_index(std::string ctx);
   // Hands leadership to `to` (thesis §3.10): catch it up, then send kTimeoutNow. Proposals are
   // refused until the transfer completes or aborts after election_tick ticks. Errors:
@@ -286,6 +298,7 @@ class Raft {
   uint64_t now_tick_ = 1;  // logical clock for leases; starts at 1 so 0 means "never acked"
 
   uint64_t lead_transferee_ = kNoNode;
+  bool sent_timeout_now_in_term_ = false;  // disables lease reads for the rest of the term
   uint64_t pending_conf_index_ = 0;
   uint64_t uncommitted_bytes_ = 0;
   bool pending_bcast_ = false;

@@ -86,7 +86,7 @@ enum class MessageType : uint8_t {
   kPreVoteResp,    //
   kHeartbeat,      // empty AppendEntries carrying the commit index and a ReadIndex context
   kHeartbeatResp,  //
-  kSnap,           // InstallSnapshot (§7)
+  kSnap,           // InstallSnapshot (§7): the whole snapshot; the transport chunks it
   kReadIndex,      // follower -> leader: please confirm a read index (thesis §6.4)
   kReadIndexResp,  // leader -> follower: the read index for the request's context
   kTimeoutNow,     // leader -> transferee: start an election now (thesis §3.10)

@@ -308,6 +308,22 @@ TEST(LeaseRead, MutationServesWithoutAQuorumLease) {
   EXPECT_TRUE(net.raft(1).lease_valid());
 }
 
+TEST(LeaseRead, NoLeaseReadsInATermOnceTimeoutNowWasSent) {
+  Network net(3, [](RaftConfig& c) { lease_config(c); });
+  net.tick_all(12);
+  net.elect(1);
+  net.tick_all(1);
+  ASSERT_TRUE(net.raft(1).lease_valid());
+  // The transfer target never gets the message in time; the transfer is abandoned.
+  net.set_filter([](const Message& m) { return m.type != MessageType::kTimeoutNow; });
+  ASSERT_TRUE(net.raft(1).transfer_leadership(2).is_ok());
+  net.deliver();
+  net.tick_all(11);
+  ASSERT_EQ(net.raft(1).lead_transferee(), kNoNode);
+  ASSERT_EQ(net.raft(1).role(), Role::kLeader);
+  EXPECT_FALSE(net.raft(1).lease_valid()) << "a delayed kTimeoutNow could still depose us";
+}
+
 TEST(LeaseRead, RequiresCheckQuorumAndADriftBelowTheElectionTimeout) {
   MemoryStorage storage;
   SeededRng rng(1);
