@@ -1,6 +1,7 @@
-// Random schedules (delivery order, loss, duplication, partitions, crash-restarts) against the
-// safety properties of Figure 3: election safety and state machine safety, plus convergence once
-// the network heals. A small, fast stand-in until tests/sim exists.
+// Random schedules (delivery order, loss, duplication, partitions, crash-restarts, membership
+// changes, compaction) against the safety properties of Figure 3 (election safety, state machine
+// safety), read linearizability (§6.4), and convergence once the network heals. A small, fast
+// stand-in until tests/sim exists.
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
@@ -57,6 +58,7 @@ void run_schedule(uint64_t seed, size_t voters, const std::function<void(RaftCon
   SeededRng rng(seed);
   std::map<uint64_t, uint64_t> leader_of_term;
   std::map<uint64_t, Entry> applied_at;
+  std::map<std::string, uint64_t> read_floor;  // read context -> lowest admissible read index
   int proposals = 0;
   for (int step = 0; step < 600; ++step) {
     uint64_t node = 1 + rng.uniform(spare);
@@ -76,7 +78,14 @@ void run_schedule(uint64_t seed, size_t voters, const std::function<void(RaftCon
         net.raft(leader).propose("v" + std::to_string(proposals++)).ignore();
       }
     } else if (dice < 91) {
-      net.raft(node).read_index("r" + std::to_string(step)).ignore();
+      // A linearizable read must see every write committed before it started: its read index
+      // may not be below any commit index some node already knew (§6.4).
+      std::string ctx = "r" + std::to_string(step);
+      uint64_t known_committed = 0;
+      for (auto& [id, n] : net.nodes()) {
+        known_committed = std::max(known_committed, n.raft->committed());
+      }
+      if (net.raft(node).read_index(ctx).is_ok()) read_floor[ctx] = known_committed;
     } else if (dice < 93) {
       uint64_t leader = net.leader();
       if (leader != kNoNode) {
@@ -99,6 +108,14 @@ void run_schedule(uint64_t seed, size_t voters, const std::function<void(RaftCon
     }
     for (auto& [id, n] : net.nodes()) net.process_ready(id);
     check_safety(net, leader_of_term, applied_at);
+    for (auto& [id, n] : net.nodes()) {
+      for (const ReadState& r : n.reads) {
+        auto it = read_floor.find(r.context);
+        RC_ASSERT(it != read_floor.end());
+        RC_ASSERT(r.index >= it->second);
+      }
+      n.reads.clear();
+    }
   }
   // Liveness once the network is reliable again: a leader emerges and every member converges.
   // 120 ticks cover the snapshot timeout (a snapshot lost in the chaos is re-sent after it).
