@@ -5,8 +5,6 @@
 #include <limits>
 #include <utility>
 
-#include "base/log.h"
-
 namespace meld::consensus {
 namespace {
 
@@ -1017,20 +1015,14 @@ void Raft::hand_off_leadership() {
   }
 }
 
+// A committed change that does not decode or is invalid against the configuration is a no-op.
+// Every node applies the same entries to the same configuration, so all of them skip it alike;
+// the application sees the entry and may report it.
 void Raft::apply_committed_conf_change(const Entry& e) {
   Result<ConfChange> cc = decode_conf_change(e.data);
-  if (!cc.is_ok()) {
-    log::warn("raft.conf_change.malformed", {{"index", e.index}, {"error", cc.status().message()}});
-    return;
-  }
+  if (!cc.is_ok()) return;
   Result<TrackerConfig> next = apply_conf_change(tracker_config_, *cc);
-  if (!next.is_ok()) {
-    // Every node rejects the same entry the same way, so configurations stay identical.
-    log::warn("raft.conf_change.rejected",
-              {{"index", e.index}, {"error", next.status().message()}});
-    return;
-  }
-  apply_config(*next);
+  if (next.is_ok()) apply_config(*next);
 }
 
 // ---- Ready ---------------------------------------------------------------------------------

@@ -156,7 +156,8 @@ struct Ready {
   // toward commitment as soon as it appends.
   std::vector<Message> messages;
   // Committed entries to apply in order, after this Ready's entries are durable. Entries of type
-  // kConfChange have already taken effect inside Raft by the time advance() returns.
+  // kConfChange take effect inside Raft when advance() is called; one that does not decode or is
+  // invalid against the configuration at that point is skipped by every node alike.
   std::vector<Entry> committed_entries;
   std::vector<ReadState> read_states;  // serve when applied index >= ReadState::index
 

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <string>
 
-#include "base/log.h"
-
 namespace meld::consensus {
 
 RaftLog::RaftLog(const Storage* storage)
@@ -71,11 +69,7 @@ std::optional<uint64_t> RaftLog::maybe_append(uint64_t index, uint64_t log_term,
     }
   }
   if (conflict < ents.size()) {
-    if (ents[conflict].index <= committed_) {
-      log::error("raft.append.conflict_below_commit",
-                 {{"index", ents[conflict].index}, {"committed", committed_}});
-      return std::nullopt;
-    }
+    if (ents[conflict].index <= committed_) return std::nullopt;
     truncate_and_append(
         std::vector<Entry>(ents.begin() + static_cast<std::ptrdiff_t>(conflict), ents.end()));
   }
