@@ -1,5 +1,5 @@
 // Dots and causal contexts: the bookkeeping every delta-state CRDT here shares (Almeida, Shoker,
-// Baquero, "Delta State Replicated Data Types", §5.1; Bieniusa et al., "An optimized conflict-free
+// Baquero, "Delta State Replicated Data Types"; Bieniusa et al., "An optimized conflict-free
 // replicated set"; Riak's ORSWOT).
 //
 // A dot (origin, n) names one update: the n-th update issued by `origin`. An origin is either a

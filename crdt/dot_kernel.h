@@ -1,4 +1,4 @@
-// The join of dot stores under causal contexts (Almeida et al., §5.2, "DotSet", "DotFun",
+// The join of dot stores under causal contexts (Almeida et al., "DotSet", "DotFun",
 // "DotMap"): an entry survives a join if both sides have it, or if the side lacking it has not
 // seen its dot (so it was not removed there, just not yet received). Internal to crdt/.
 #pragma once

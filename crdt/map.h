@@ -7,14 +7,16 @@
 // key by key as the product of their own lattices and are not reset by a remove: a removed key's
 // value stays (hidden) so that a concurrent or later update continues from it, which keeps merge a
 // join without coordination. The cost is that a removed key's value is not reclaimed; a causal map
-// that resets nested values on remove (Almeida et al., §7.5) would need every nested type to be a
+// that resets nested values on remove (Almeida et al.) would need every nested type to be a
 // pure dot store, which the folded counters here are not.
 //
-// Retry safety: update() and remove() with a dot are no-ops on the key set when the dot was
-// applied; a value delta is itself a join of a nested mutator's delta, so its own dots make it
-// count once.
+// Retry safety: update() with an applied dot leaves the key set alone, and its value delta is a
+// join of a nested mutator's delta, whose own dots make it count once; remove() deletes only the
+// key dots it observed, so repeating it at one replica changes nothing (a remove retried later
+// through another replica removes what that replica has observed by then; AwSet::remove(Dot, ...)
+// is the dotted form that rules this out, the map has none yet).
 //
-// Plain values: copy freely; not thread-safe.
+// Plain values: copy freely; not thread-safe. merge is O(n + m) in the keys of both maps.
 #pragma once
 
 #include <compare>

@@ -9,7 +9,7 @@
 // when a caller reuses one) fall back to comparing the value bytes, so merge stays deterministic.
 // A retried write carries its original timestamp, so it is idempotent.
 //
-// MvRegister keeps every concurrently written value (Almeida et al., §7.4): a write replaces the
+// MvRegister keeps every concurrently written value (Almeida et al.): a write replaces the
 // values it saw; values written concurrently survive side by side until a later write sees them.
 //
 // Plain values: copy freely; not thread-safe.

@@ -1,4 +1,4 @@
-// Sets of byte strings as delta-state CRDTs over a causal context (Almeida et al., §7.2).
+// Sets of byte strings as delta-state CRDTs over a causal context (Almeida et al.).
 //
 // AwSet is the add-wins observed-remove set without tombstones (Bieniusa et al.; Riak's ORSWOT):
 // each present element keeps the dots of the adds that made it present; a remove deletes those
