@@ -28,8 +28,8 @@ struct Request {
 };
 
 constexpr int kReplicas = 3;
-constexpr int kMaxRequests = 16;
-constexpr int kMaxSteps = 60;
+constexpr int kMaxRequests = 24;
+constexpr int kMaxSteps = 90;
 // Client sessions that issue the requests; their ids share the dot space with replicas.
 constexpr ReplicaId kSessions[] = {0x5e55'0001, 0x5e55'0002};
 // A session no history uses, for the one extra request a delta law applies.
