@@ -77,11 +77,7 @@ AwSet AwSet::add(Dot dot, std::string_view element) {
   AwSet delta;
   if (context_.contains(dot)) return delta;
   // The delta replaces the dots this replica saw for the element by the new one.
-  auto it = entries_.find(element);
-  if (it != entries_.end()) {
-    detail::insert_dots(delta.context_, it->second);
-    erase_entry(it);
-  }
+  drop_into(element, delta);
   delta.context_.insert(dot);
   delta.insert_entry(std::string(element), std::set<Dot>{dot});
   // Applying the delta here is cheaper than merge(): its context holds only dots this state
@@ -91,16 +87,20 @@ AwSet AwSet::add(Dot dot, std::string_view element) {
   return delta;
 }
 
+void AwSet::drop_into(std::string_view element, AwSet& delta) {
+  auto it = entries_.find(element);
+  if (it == entries_.end()) return;
+  detail::insert_dots(delta.context_, it->second);
+  erase_entry(it);
+}
+
 AwSet AwSet::add(ReplicaId replica, std::string_view element) {
   return add(context_.next_dot(replica), element);
 }
 
 AwSet AwSet::remove(std::string_view element) {
   AwSet delta;
-  auto it = entries_.find(element);
-  if (it == entries_.end()) return delta;
-  detail::insert_dots(delta.context_, it->second);
-  erase_entry(it);
+  drop_into(element, delta);
   return delta;
 }
 
@@ -108,11 +108,7 @@ AwSet AwSet::remove(Dot dot, std::string_view element) {
   MELD_ASSERT(dot.counter != 0, "remove with the null dot");
   AwSet delta;
   if (context_.contains(dot)) return delta;
-  auto it = entries_.find(element);
-  if (it != entries_.end()) {
-    detail::insert_dots(delta.context_, it->second);
-    erase_entry(it);
-  }
+  drop_into(element, delta);
   delta.context_.insert(dot);
   context_.insert(dot);
   return delta;

@@ -71,6 +71,8 @@ class AwSet {
  private:
   void insert_entry(std::string element, std::set<Dot> dots);
   void erase_entry(Entries::iterator it);
+  // Drops element here, recording its dots in delta's context so the delta removes it elsewhere.
+  void drop_into(std::string_view element, AwSet& delta);
   void rebuild_owners();
 
   Entries entries_;
