@@ -65,7 +65,6 @@ class SimNetwork {
   void isolate(const std::set<uint64_t>& group, const std::set<uint64_t>& all);
   void heal();
   bool connected(uint64_t from, uint64_t to) const;
-  bool partitioned() const { return !cuts_.empty(); }
 
   // Loss and duplication after construction (the simulator turns them off to let a run settle).
   void set_loss(double loss_probability, double duplicate_probability);
