@@ -40,7 +40,7 @@ constexpr uint64_t kMaxClockDriftTicks = 2;
 constexpr int64_t kDriftPermille = 80;
 constexpr int64_t kSettleTicks = 400;
 constexpr int64_t kOpTimeoutTicks = 20;
-constexpr size_t kClients = 6;
+constexpr size_t kClients = 8;
 constexpr size_t kKeys = 3;
 constexpr size_t kMaxHistoryOps = 1'000'000;
 constexpr int kMaxReadyRounds = 64;
@@ -86,6 +86,9 @@ struct Scenario {
   // vote; and whether election timeouts take only two values, so that candidates often collide.
   uint32_t strike_new_leader_percent = 0;
   uint32_t crash_after_vote_percent = 0;
+  // Permille chance (leaders commit often) that a leader is crashed or isolated right after its
+  // commit index moves, before the followers learn it.
+  uint32_t strike_after_commit_permille = 0;
   bool coarse_election_timeouts = false;
   // Lease seeds: percent chance to isolate a leader two ticks after each of its CheckQuorum
   // checks (every election_tick of its ticks), once the heartbeats of the check were acked: it
@@ -108,6 +111,7 @@ struct Scenario {
     s += " batch=" + std::to_string(raft.batch_append);
     s += " strike=" + std::to_string(strike_new_leader_percent) +
          " crash_after_vote=" + std::to_string(crash_after_vote_percent) +
+         " strike_after_commit_permille=" + std::to_string(strike_after_commit_permille) +
          " coarse_timeouts=" + std::to_string(coarse_election_timeouts);
     return s;
   }
@@ -139,21 +143,25 @@ Scenario choose_scenario(const SimOptions& options) {
   sc.one_way_weight = static_cast<uint32_t>(rng.between(0, 2));
   sc.transfer_weight = static_cast<uint32_t>(rng.between(0, 2));
   sc.membership_weight = static_cast<uint32_t>(rng.between(0, 2));
-  sc.op_gap_ticks = rng.between(1, 3);
+  // Lease seeds keep clients busy: a stale lease read shows only if it follows a write acked by
+  // the new leader within the few ticks that the old leader's CheckQuorum leaves.
+  sc.op_gap_ticks = sc.lease_reads ? 1 : rng.between(1, 3);
   sc.compact_threshold = static_cast<uint64_t>(rng.between(16, 200));
   sc.strike_new_leader_percent =
-      rng.uniform(2) == 0 ? 0 : static_cast<uint32_t>(rng.between(10, 60));
+      rng.uniform(3) == 0 ? 0 : static_cast<uint32_t>(rng.between(20, 70));
   sc.crash_after_vote_percent =
       rng.uniform(2) == 0 ? 0 : static_cast<uint32_t>(rng.between(10, 50));
   sc.coarse_election_timeouts = rng.uniform(3) == 0;
-  sc.isolate_after_check_percent = sc.lease_reads ? static_cast<uint32_t>(rng.between(5, 30)) : 0;
+  sc.strike_after_commit_permille =
+      rng.uniform(2) == 0 ? 0 : static_cast<uint32_t>(rng.between(5, 50));
+  sc.isolate_after_check_percent = sc.lease_reads ? static_cast<uint32_t>(rng.between(20, 60)) : 0;
 
   consensus::RaftConfig& rc = sc.raft;
   rc.election_tick = kElectionTicks;
   rc.heartbeat_tick = 1;
   constexpr size_t kInflight[] = {2, 16, 256};
   rc.max_inflight_msgs = kInflight[rng.uniform(3)];
-  rc.max_size_per_msg = rng.uniform(2) == 0 ? 128 : 1 << 20;
+  rc.max_size_per_msg = rng.uniform(2) == 0 ? 64 : 1 << 20;  // 64: one entry per message
   rc.max_uncommitted_entries_bytes = rng.uniform(2) == 0 ? 1024 : 64 << 20;
   rc.batch_append = rng.uniform(2) == 0;
   rc.read_only_option =
@@ -576,7 +584,15 @@ void Simulation::pump(Node& n) {
               "node " + std::to_string(n.id) + " cannot persist its Ready: " + s.to_string());
       return;
     }
-    if (rd.hard_state) record_commits(n, *rd.hard_state);
+    if (rd.hard_state) {
+      bool advanced = rd.hard_state->commit > n.recorded_commit;
+      record_commits(n, *rd.hard_state);
+      if (advanced && !settling_ && !n.strike_us && n.raft->role() == Role::kLeader &&
+          fault_rng_.uniform(1000) < sc_.strike_after_commit_permille) {
+        n.strike_us = now_us_ + fault_rng_.between(0, kTickUs);
+        n.strike_crash = fault_rng_.uniform(2) == 0;
+      }
+    }
     for (const Entry& e : rd.entries) {
       auto lead = leader_of_term_.find(e.term);
       if (e.type == EntryType::kNormal && e.data.empty() && lead != leader_of_term_.end() &&
@@ -734,7 +750,7 @@ void Simulation::observe_roles() {
     if (inserted) {
       trace(Ev::kLeader, id, term);
       if (!settling_ && fault_rng_.uniform(100) < sc_.strike_new_leader_percent) {
-        n.strike_us = now_us_ + fault_rng_.between(0, 3 * kTickUs);
+        n.strike_us = now_us_ + fault_rng_.between(0, 8 * kTickUs);
         n.strike_crash = fault_rng_.uniform(2) == 0;
       }
     } else if (it->second != id) {
