@@ -3,7 +3,11 @@
 // advance), its network (sim_network.h), disks (sim_disk.h), per-node clocks, a fault schedule
 // (crashes that lose unsynced writes, symmetric and asymmetric partitions, leadership transfers,
 // membership changes) and clients that write, compare-and-set and read (ReadIndex, or leases in
-// some seeds) while a Jepsen-style history records what they observed.
+// some seeds) while a Jepsen-style history records what they observed. Rare paths are forced
+// (FoundationDB's BUGGIFY), each in a share of the seeds: a new leader is crashed or isolated
+// within a few ticks, a node crashes right after granting a vote, a leader fails right after its
+// commit index moves, a lease holder is isolated just after a CheckQuorum check, and election
+// timeouts take only two values so that candidates collide.
 //
 // A run has a chaos phase of `steps` ticks, then a settle phase that heals the network, restarts
 // every node and stops the faults and the clients. Invariants are checked after every event:
