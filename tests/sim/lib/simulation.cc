@@ -278,7 +278,7 @@ class Simulation {
   void apply_entry(Node& n, const Entry& e);
   void install_snapshot(Node& n, const consensus::Snapshot& snap);
   void serve_reads(Node& n);
-  void maybe_compact(Node& n, bool conf_changed);
+  void maybe_compact(Node& n);
 
   // Invariants.
   void observe_roles();
@@ -632,12 +632,10 @@ void Simulation::complete_sync(Node& n) {
   }
   // 4. Apply.
   if (rd.snapshot) install_snapshot(n, *rd.snapshot);
-  bool conf_changed = false;
   for (const Entry& e : rd.committed_entries) {
     if (violated()) return;
     if (e.index <= n.sm.applied_index()) continue;
     apply_entry(n, e);
-    conf_changed |= e.type == EntryType::kConfChange;
   }
   for (const consensus::ReadState& rs : rd.read_states) {
     if (rs.context.size() < 2 || rs.context[0] != 'r') continue;
@@ -647,7 +645,7 @@ void Simulation::complete_sync(Node& n) {
   }
   n.raft->advance(rd);
   serve_reads(n);
-  maybe_compact(n, conf_changed);
+  maybe_compact(n);
 }
 
 void Simulation::send(const Message& m) {
@@ -721,16 +719,13 @@ void Simulation::serve_reads(Node& n) {
 }
 
 // Snapshots the state machine and compacts the log through the applied index once
-// compact_threshold applied entries pile up, and after every membership change: Raft sends the
-// latest snapshot to a follower that needs one, and a node added after that snapshot refuses a
-// snapshot of a group it is not in (§7), so it could never catch up. The log is always compacted
-// right to the snapshot: Raft restarts from the snapshot's membership and re-applies the
-// committed entries after first_index() - 1, so a snapshot newer than that would apply
-// membership changes twice.
-void Simulation::maybe_compact(Node& n, bool conf_changed) {
+// compact_threshold applied entries pile up. The log is always compacted right to the snapshot:
+// Raft restarts from the snapshot's membership and re-applies the committed entries after
+// first_index() - 1, so a snapshot newer than that would apply membership changes twice.
+void Simulation::maybe_compact(Node& n) {
   const consensus::MemoryStorage& storage = n.disk->storage();
   uint64_t applied = n.sm.applied_index();
-  if (applied < storage.first_index() + sc_.compact_threshold && !conf_changed) return;
+  if (applied < storage.first_index() + sc_.compact_threshold) return;
   Compaction c{applied, n.raft->conf_state(), n.sm.encode(), applied};
   Status s = n.disk->write(DiskBatch{std::nullopt, {}, std::nullopt, std::move(c)});
   if (!s.is_ok()) {
