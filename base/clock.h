@@ -21,21 +21,4 @@ class SystemClock final : public Clock {
   int64_t wall_ms() const override;
 };
 
-// A clock that tests advance by hand.
-class ManualClock final : public Clock {
- public:
-  explicit ManualClock(int64_t start_ms = 0) : mono_ms_(start_ms), wall_ms_(start_ms) {}
-  int64_t monotonic_ms() const override { return mono_ms_; }
-  int64_t wall_ms() const override { return wall_ms_; }
-  void advance_ms(int64_t d) {
-    mono_ms_ += d;
-    wall_ms_ += d;
-  }
-  void set_wall_ms(int64_t w) { wall_ms_ = w; }
-
- private:
-  int64_t mono_ms_;
-  int64_t wall_ms_;
-};
-
 }  // namespace meld

@@ -29,7 +29,6 @@ class UvEventPort final : public kj::EventPort {
   UvEventPort(const UvEventPort&) = delete;
   UvEventPort& operator=(const UvEventPort&) = delete;
 
-  kj::EventLoop& kj_loop() { return kj_loop_; }
   kj::WaitScope& wait_scope() { return wait_scope_; }
   uv_loop_t* uv_loop() const { return loop_; }
 

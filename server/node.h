@@ -67,9 +67,8 @@ class Node {
   const NodeInfo& info() const { return info_; }
 
  private:
-  Node(uv_loop_t* loop) : loop_(loop), rng_(os_random_u64()), port_(loop), executor_(loop) {}
+  Node(uv_loop_t* loop) : rng_(os_random_u64()), port_(loop), executor_(loop) {}
 
-  uv_loop_t* loop_;
   SystemClock clock_;
   SeededRng rng_;  // reconnect jitter
   net::UvEventPort port_;
