@@ -10,6 +10,7 @@ namespace {
 
 using testing::Network;
 using testing::payloads;
+using testing::vote_request;
 
 // ---- PreVote and CheckQuorum (thesis §9.6, §6.2, §4.2.3) -----------------------------------
 
@@ -56,13 +57,8 @@ TEST(CheckQuorum, FollowerInLeaseIgnoresVoteRequests) {
   Network net(3);
   net.elect(1);
   uint64_t term = net.raft(1).term();
-  Message vote;
-  vote.type = MessageType::kVote;
-  vote.from = 3;
+  Message vote = vote_request(3, term + 1, /*last_index=*/100, /*last_term=*/term);
   vote.to = 2;
-  vote.term = term + 1;
-  vote.index = 100;
-  vote.log_term = term;
   ASSERT_TRUE(net.raft(2).step(vote).is_ok());
   EXPECT_EQ(net.raft(2).term(), term) << "a vote request inside the lease must be ignored";
   EXPECT_EQ(net.raft(2).vote(), 1u);

@@ -206,4 +206,16 @@ inline std::vector<std::string> payloads(const std::vector<Entry>& entries) {
   return out;
 }
 
+// A vote (or pre-vote) request from `from` whose log ends at (last_index, last_term).
+inline Message vote_request(uint64_t from, uint64_t term, uint64_t last_index, uint64_t last_term,
+                            MessageType type = MessageType::kVote) {
+  Message m;
+  m.type = type;
+  m.from = from;
+  m.term = term;
+  m.index = last_index;
+  m.log_term = last_term;
+  return m;
+}
+
 }  // namespace meld::consensus::testing

@@ -10,6 +10,7 @@ namespace {
 
 using testing::Network;
 using testing::payloads;
+using testing::vote_request;
 
 // A standalone node whose storage holds `terms[i]` at index i+1, for message-level tests.
 struct Solo {
@@ -48,17 +49,6 @@ struct Solo {
   SeededRng rng;
   std::unique_ptr<Raft> raft;
 };
-
-Message vote_request(uint64_t from, uint64_t term, uint64_t last_index, uint64_t last_term,
-                     MessageType type = MessageType::kVote) {
-  Message m;
-  m.type = type;
-  m.from = from;
-  m.term = term;
-  m.index = last_index;
-  m.log_term = last_term;
-  return m;
-}
 
 // ---- §5.1 terms ----------------------------------------------------------------------------
 
