@@ -177,20 +177,9 @@ RC_GTEST_PROP(GorillaChunkProperty, CorruptedChunksFailCleanlyOrDecodeToSomethin
   const std::vector<Sample> in = *gen_series(240);
   GorillaChunk chunk(ChunkLimits{.samples_max = kChunkSamplesMax, .bytes_max = kChunkBytesMax});
   for (const Sample& s : in) RC_ASSERT(chunk.append(s).is_ok());
-  std::string bytes(chunk.bytes());
-  const auto flips = *rc::gen::container<std::vector<std::pair<size_t, uint8_t>>>(
-      rc::gen::pair(rc::gen::arbitrary<size_t>(), rc::gen::inRange<uint8_t>(1, 255)));
-  for (const auto& [pos, mask] : flips) bytes[pos % bytes.size()] ^= static_cast<char>(mask);
-  const size_t cut = *rc::gen::inRange<size_t>(0, bytes.size() + 1);
+  const std::string bytes = corrupt(std::string(chunk.bytes()));
   std::vector<Sample> out;
-  const Status s = decode_chunk(std::string_view(bytes).substr(0, cut), &out);
-  if (s.is_ok()) {
-    RC_ASSERT(out.size() <= kChunkSamplesMax);
-    for (size_t i = 1; i < out.size(); ++i)
-      RC_ASSERT(out[i].timestamp_ms > out[i - 1].timestamp_ms);
-  } else {
-    RC_ASSERT(s.code() == StatusCode::kCorruption);
-  }
+  check_corrupted_decode(decode_chunk(bytes, &out), out, kChunkSamplesMax);
 }
 
 }  // namespace

@@ -8,8 +8,10 @@
 #include <bit>
 #include <cstdint>
 #include <set>
+#include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "timeseries/sample.h"
 
 namespace meld::ts {
@@ -63,6 +65,28 @@ inline rc::Gen<std::vector<Sample>> gen_series(uint32_t max_samples) {
     }
     return series;
   });
+}
+
+// Inside a rapidcheck property: flips arbitrary bits of an encoding and cuts it at an arbitrary
+// length.
+inline std::string corrupt(std::string bytes) {
+  const auto flips = *rc::gen::container<std::vector<std::pair<size_t, uint8_t>>>(
+      rc::gen::pair(rc::gen::arbitrary<size_t>(), rc::gen::inRange<uint8_t>(1, 255)));
+  for (const auto& [pos, mask] : flips) bytes[pos % bytes.size()] ^= static_cast<char>(mask);
+  bytes.resize(*rc::gen::inRange<size_t>(0, bytes.size() + 1));
+  return bytes;
+}
+
+// What a decoder may make of corrupted input: a corruption error, or at most max_samples samples
+// in strictly increasing time order.
+inline void check_corrupted_decode(const Status& s, const std::vector<Sample>& out,
+                                   size_t max_samples) {
+  if (!s.is_ok()) {
+    RC_ASSERT(s.code() == StatusCode::kCorruption);
+    return;
+  }
+  RC_ASSERT(out.size() <= max_samples);
+  for (size_t i = 1; i < out.size(); ++i) RC_ASSERT(out[i].timestamp_ms > out[i - 1].timestamp_ms);
 }
 
 }  // namespace meld::ts
