@@ -50,7 +50,12 @@ Status RpcServer::listen(const std::string& host_port) {
   }
   sockaddr_storage bound{};
   int len = sizeof bound;
-  uv_tcp_getsockname(listener_, reinterpret_cast<sockaddr*>(&bound), &len);
+  rc = uv_tcp_getsockname(listener_, reinterpret_cast<sockaddr*>(&bound), &len);
+  if (rc != 0) {
+    close();
+    return Status::unavailable("cannot read the bound address of " + host_port + ": " +
+                               uv_strerror(rc));
+  }
   bound_address_ = format_address(reinterpret_cast<sockaddr*>(&bound));
   log::info("rpc.listen", {{"address", bound_address_}});
   return Status::ok();

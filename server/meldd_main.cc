@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/assert.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "server/node.h"
@@ -54,11 +55,11 @@ int main(int argc, char** argv) {
   Signals signals{};
   signals.node = node->get();
   for (uv_signal_t* s : {&signals.sigint, &signals.sigterm}) {
-    uv_signal_init(&loop, s);
+    MELD_ASSERT(uv_signal_init(&loop, s) == 0, "uv_signal_init");
     s->data = &signals;
   }
-  uv_signal_start(&signals.sigint, on_signal, SIGINT);
-  uv_signal_start(&signals.sigterm, on_signal, SIGTERM);
+  MELD_ASSERT(uv_signal_start(&signals.sigint, on_signal, SIGINT) == 0, "uv_signal_start");
+  MELD_ASSERT(uv_signal_start(&signals.sigterm, on_signal, SIGTERM) == 0, "uv_signal_start");
 
   const auto& info = (*node)->info();
   std::printf("meldd ready: node=%s rpc=%s peer=%s data=%s\n",
