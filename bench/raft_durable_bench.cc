@@ -1,12 +1,12 @@
 // Committed proposals/s of Raft on the durable log: 3 nodes in this process, each with its own
 // Engine (own data directory, fsync on every commit group) holding the RaftLogStores of all
 // groups. Node 1 leads every group. The host loop runs in rounds: every node collects the Ready of
-// each of its groups and stages it (snapshot, entries, hard state) into one batch per group, and
-// the committed entries with the applied index (state machine writes in the kv family) into a
-// second batch per group; all batches go to their engine's commit thread at once, so the batches of
-// all groups on a node share fsyncs. Once every batch of the round is durable, the messages are
-// sent (in-process, no serialization), the leader's applied proposals counted and each Raft
-// advanced. A proposal's latency runs from propose() to the durable apply at the leader.
+// each of its groups and stages it into one batch per group: snapshot, entries and hard state,
+// plus the committed entries' state machine writes (kv family) with the applied index. All
+// batches go to their engine's commit thread at once, so the batches of all groups on a node
+// share fsyncs. Once every batch of the round is durable, the messages are sent (in-process, no
+// serialization), the leader's applied proposals counted and each Raft advanced. A proposal's
+// latency runs from propose() to the durable apply at the leader.
 #include <stdlib.h>
 
 #include <algorithm>
@@ -225,18 +225,18 @@ class Cluster {
         if (applied >= r.store->first_index() + kCompactEveryEntries) {
           MELD_RETURN_IF_ERROR(r.store->compact(applied - kCompactEveryEntries / 2, &log));
         }
-        MELD_RETURN_IF_ERROR(commit(n, std::move(log), &latch));
         if (!rd.committed_entries.empty()) {
-          WriteBatch sm;
+          // The state machine's writes and the applied index join the Ready's own batch: one
+          // atomic write, so they are durable no earlier than the entries they apply.
           for (const Entry& e : rd.committed_entries) {
             if (e.type == EntryType::kNormal && !e.data.empty()) {
-              sm.put(Family::kKv, "g" + std::to_string(g) + "/" + std::to_string(e.index), e.data);
+              log.put(Family::kKv, "g" + std::to_string(g) + "/" + std::to_string(e.index), e.data);
             }
           }
-          MELD_RETURN_IF_ERROR(
-              r.store->set_applied({rd.committed_entries.back().index, r.raft->conf_state()}, &sm));
-          MELD_RETURN_IF_ERROR(commit(n, std::move(sm), &latch));
+          MELD_RETURN_IF_ERROR(r.store->set_applied(
+              {rd.committed_entries.back().index, r.raft->conf_state()}, &log));
         }
+        MELD_RETURN_IF_ERROR(commit(n, std::move(log), &latch));
         readies.push_back({n, g, std::move(rd)});
       }
     }
