@@ -103,7 +103,9 @@ class RaftLogStore final : public consensus::Storage {
   const AppliedState& applied_state() const { return applied_; }
 
   // The write operations below stage into *batch (see the rule above) and leave the store and
-  // the batch unchanged when they return an error.
+  // the batch unchanged when they return an error. Removing entries (a replaced suffix,
+  // compact, apply_snapshot) stages one delete per entry: compact long logs in steps to keep a
+  // batch under the Engine's max_batch_bytes.
 
   // Appends entries (Ready::entries), replacing the stored suffix from entries[0].index on: keys
   // past the new last index are deleted. Entries at or before the truncation point are skipped.
