@@ -112,6 +112,14 @@ Status Raft::load(const InitialState& state) {
   Result<TrackerConfig> cfg = config_from_conf_state(state.conf_state);
   if (!cfg.is_ok()) return cfg.status();
   log_.commit_to(hs.commit);
+  if (config_.applied != 0) {
+    if (config_.applied + 1 < log_.first_index() || config_.applied > hs.commit) {
+      return Status::invalid_argument("raft: applied index " + std::to_string(config_.applied) +
+                                      " outside [first index - 1, commit " +
+                                      std::to_string(hs.commit) + "]");
+    }
+    log_.applied_to(config_.applied);
+  }
   become_follower(hs.term, kNoNode);
   vote_ = hs.vote;
   apply_config(*cfg);

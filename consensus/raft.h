@@ -125,6 +125,13 @@ struct RaftConfig {
   // out when ready() is called (one message for every proposal since the last Ready). When false
   // each proposal is sent on its own at once.
   bool batch_append = true;
+  // The index the host's state machine has already applied (etcd's Config.Applied), e.g. read
+  // back from a durable applied index at restart: committed entries are handed out from
+  // applied + 1 on. 0: from the storage's first index (everything after the snapshot is
+  // re-applied). The storage's initial_state().conf_state must then be the membership as of
+  // this index. create() returns invalid_argument when it lies outside
+  // [first_index() - 1, hard state commit].
+  uint64_t applied = 0;
   Mutation mutation = Mutation::kNone;  // TEST-ONLY, see Mutation
 };
 
