@@ -190,14 +190,13 @@ double extrapolated_rate(std::span<const Sample> window, int64_t range_start_ms,
   extrapolate_to += duration_to_start;
   extrapolate_to += duration_to_end;
   double factor = extrapolate_to / sampled_interval;
-  if (is_rate) factor /= static_cast<double>(range_ms) / 1000;
+  // Go's Duration.Seconds(): whole seconds plus the nanoseconds / 1e9, rounded the same way.
+  if (is_rate) {
+    factor /= static_cast<double>(range_ms / 1000) +
+              static_cast<double>((range_ms % 1000) * 1'000'000) / 1e9;
+  }
   return result * factor;
 }
-
-struct LoadedSeries {
-  Labels labels;
-  std::vector<Sample> samples;
-};
 
 using Vectors = std::vector<SeriesPoints>;
 
@@ -237,11 +236,11 @@ class Evaluator {
                                       " samples and points (limit samples_max)");
   }
 
-  // The matching series with their samples in [start - window_ms, end].
-  Result<std::vector<LoadedSeries>> load(std::span<const Matcher> matchers, int64_t window_ms) {
-    const int64_t mint = saturating_sub(start_ms_, window_ms);
+  // The series matching matchers for a window of window_ms before each step.
+  Result<std::vector<SourceSeries>> select(std::span<const Matcher> matchers, int64_t window_ms) {
     const size_t series_left = limits_.series_max - stats_.series_selected;
-    auto selected = source_.select(matchers, mint, end_ms_, series_left);
+    auto selected =
+        source_.select(matchers, saturating_sub(start_ms_, window_ms), end_ms_, series_left);
     if (!selected.is_ok()) return selected.status();
     if (selected->size() > series_left) {
       return Status::resource_exhausted("query selects more than " +
@@ -249,39 +248,43 @@ class Evaluator {
                                         " series (limit series_max)");
     }
     stats_.series_selected += selected->size();
-    std::vector<LoadedSeries> out;
-    out.reserve(selected->size());
-    for (SourceSeries& s : *selected) {
-      const size_t used = stats_.samples_loaded + stats_.points_computed;
-      const size_t samples_left = limits_.samples_max - std::min(used, limits_.samples_max);
-      auto samples = source_.samples(s.ref, mint, end_ms_, samples_left);
-      if (!samples.is_ok()) return samples.status();
-      if (samples->size() > samples_left) return exhausted_samples();
-      stats_.samples_loaded += samples->size();
-      for (size_t i = 0; i < samples->size(); ++i) {
-        const int64_t t = (*samples)[i].timestamp_ms;
-        if (t < mint || t > end_ms_ || (i > 0 && t <= (*samples)[i - 1].timestamp_ms)) {
-          return Status::internal("series source returned samples out of order or range for " +
-                                  s.labels.to_string());
-        }
+    return selected;
+  }
+
+  // One selected series' samples in [start - window_ms, end]. Series are loaded one at a time,
+  // so memory holds one series' samples plus the points computed so far.
+  Result<std::vector<Sample>> load(const SourceSeries& series, int64_t window_ms) {
+    const int64_t mint = saturating_sub(start_ms_, window_ms);
+    const size_t used = stats_.samples_loaded + stats_.points_computed;
+    const size_t samples_left = limits_.samples_max - std::min(used, limits_.samples_max);
+    auto samples = source_.samples(series.ref, mint, end_ms_, samples_left);
+    if (!samples.is_ok()) return samples;
+    if (samples->size() > samples_left) return exhausted_samples();
+    stats_.samples_loaded += samples->size();
+    for (size_t i = 0; i < samples->size(); ++i) {
+      const int64_t t = (*samples)[i].timestamp_ms;
+      if (t < mint || t > end_ms_ || (i > 0 && t <= (*samples)[i - 1].timestamp_ms)) {
+        return Status::internal("series source returned samples out of order or range for " +
+                                series.labels.to_string());
       }
-      out.push_back({std::move(s.labels), std::move(samples).value()});
     }
-    return out;
+    return samples;
   }
 
   Result<Vectors> eval_selector(const SelectorExpr& sel) {
-    auto loaded = load(sel.matchers, limits_.lookback_ms);
-    if (!loaded.is_ok()) return loaded.status();
+    auto selected = select(sel.matchers, limits_.lookback_ms);
+    if (!selected.is_ok()) return selected.status();
     Vectors out;
-    for (LoadedSeries& s : *loaded) {
+    for (SourceSeries& s : *selected) {
+      auto samples = load(s, limits_.lookback_ms);
+      if (!samples.is_ok()) return samples.status();
       SeriesPoints points{std::move(s.labels), {}};
       size_t upto = 0;  // samples with timestamp <= t
       for (size_t i = 0; i < step_count_; ++i) {
         const int64_t t = step_time(i);
-        while (upto < s.samples.size() && s.samples[upto].timestamp_ms <= t) ++upto;
+        while (upto < samples->size() && (*samples)[upto].timestamp_ms <= t) ++upto;
         if (upto == 0) continue;
-        const Sample& latest = s.samples[upto - 1];
+        const Sample& latest = (*samples)[upto - 1];
         if (latest.timestamp_ms < saturating_sub(t, limits_.lookback_ms)) continue;
         if (is_stale_marker(latest.value)) continue;
         points.points.push_back({t, latest.value});
@@ -295,8 +298,8 @@ class Evaluator {
   }
 
   Result<Vectors> eval_range_function(const RangeFunctionExpr& call) {
-    auto loaded = load(call.matchers, call.range_ms);
-    if (!loaded.is_ok()) return loaded.status();
+    auto selected = select(call.matchers, call.range_ms);
+    if (!selected.is_ok()) return selected.status();
     Reduce reduce = Reduce::kSum;
     switch (call.function) {
       case RangeFunction::kMinOverTime:
@@ -321,17 +324,20 @@ class Evaluator {
         call.function == RangeFunction::kRate || call.function == RangeFunction::kIncrease;
     Accumulator acc(reduce, call.parameter);
     Vectors out;
-    for (LoadedSeries& s : *loaded) {
-      std::erase_if(s.samples, [](const Sample& x) { return is_stale_marker(x.value); });
+    for (const SourceSeries& s : *selected) {
+      auto loaded = load(s, call.range_ms);
+      if (!loaded.is_ok()) return loaded.status();
+      std::vector<Sample>& samples = *loaded;
+      std::erase_if(samples, [](const Sample& x) { return is_stale_marker(x.value); });
       SeriesPoints points{s.labels.without_metric_name(), {}};
       size_t lo = 0;  // first sample with timestamp >= t - range
       size_t hi = 0;  // first sample with timestamp > t
       for (size_t i = 0; i < step_count_; ++i) {
         const int64_t t = step_time(i);
         const int64_t range_start = saturating_sub(t, call.range_ms);
-        while (hi < s.samples.size() && s.samples[hi].timestamp_ms <= t) ++hi;
-        while (lo < hi && s.samples[lo].timestamp_ms < range_start) ++lo;
-        const std::span<const Sample> window(s.samples.data() + lo, hi - lo);
+        while (hi < samples.size() && samples[hi].timestamp_ms <= t) ++hi;
+        while (lo < hi && samples[lo].timestamp_ms < range_start) ++lo;
+        const std::span<const Sample> window(samples.data() + lo, hi - lo);
         if (is_rate_family) {
           if (window.size() < 2) continue;
           points.points.push_back({t, extrapolated_rate(window, range_start, t, call.range_ms,
