@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,42 @@ TEST(Matcher, ExactValueOnlyForEquality) {
   EXPECT_EQ(matcher(MatchOp::kEqual, "a", "v").exact_value(), "v");
   EXPECT_FALSE(matcher(MatchOp::kNotEqual, "a", "v").exact_value().has_value());
   EXPECT_FALSE(matcher(MatchOp::kRegexMatch, "a", "v").exact_value().has_value());
+}
+
+TEST(Matcher, LiteralAlternationsAreValueSets) {
+  const Matcher set = matcher(MatchOp::kRegexMatch, "a", R"(x|y\.z|)");
+  ASSERT_TRUE(set.literal_values().has_value());
+  const std::vector<std::string> values(set.literal_values()->begin(), set.literal_values()->end());
+  EXPECT_EQ(values, (std::vector<std::string>{"x", "y.z", ""}));
+  // The set is exactly what the regex matches.
+  for (std::string_view v : {"x", "y.z", "", "y", "yaz", "x|", "xy"}) {
+    const bool in_set = std::find(values.begin(), values.end(), v) != values.end();
+    EXPECT_EQ(set.matches(v), in_set) << v;
+  }
+  EXPECT_TRUE(matcher(MatchOp::kRegexNoMatch, "a", "api").literal_values().has_value());
+  for (std::string_view re : {"a.", "a*", "(a|b)", R"(\d)", "[ab]", "a{2}", "(?i)a"}) {
+    EXPECT_FALSE(matcher(MatchOp::kRegexMatch, "a", std::string(re)).literal_values()) << re;
+  }
+  EXPECT_FALSE(matcher(MatchOp::kEqual, "a", "x").literal_values().has_value());
+  // An escaped backslash is a literal backslash.
+  EXPECT_EQ(matcher(MatchOp::kRegexMatch, "a", R"(a\\)").literal_values()->front(), "a\\");
+}
+
+TEST(Matcher, ValueBoundsEncloseEveryMatch) {
+  const Matcher m = matcher(MatchOp::kRegexMatch, "host", "host_1[0-9]");
+  std::string min;
+  std::string max;
+  ASSERT_TRUE(m.value_bounds(&min, &max));
+  EXPECT_LE(min, "host_10");
+  EXPECT_GE(max, "host_19");
+  EXPECT_GT(min, "host_0");
+  EXPECT_LT(max, "host_2");
+  // A leading .* leaves no useful bound: whatever RE2 returns must still enclose the matches.
+  if (matcher(MatchOp::kRegexMatch, "a", ".*x").value_bounds(&min, &max)) {
+    EXPECT_LE(min, "x");
+    EXPECT_GE(max, "\xf4\x8f\xbf\xbfx");
+  }
+  EXPECT_FALSE(matcher(MatchOp::kEqual, "a", "x").value_bounds(&min, &max));
 }
 
 TEST(Matcher, BadRegexesAndNamesAreInvalidArgument) {
