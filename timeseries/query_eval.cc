@@ -34,6 +34,13 @@ class CompensatedSum {
     sum_ = t;
   }
   double result() const { return std::isinf(sum_) ? sum_ : sum_ + c_; }
+  // The same sum multiplied by factor (a power of two: exact).
+  CompensatedSum scaled(double factor) const {
+    CompensatedSum out;
+    out.sum_ = sum_ * factor;
+    out.c_ = c_ * factor;
+    return out;
+  }
 
  private:
   double sum_ = 0;
@@ -65,6 +72,9 @@ double quantile_of(double q, std::vector<double>* values) {
          (*values)[static_cast<size_t>(upper)] * weight;
 }
 
+constexpr double kScaleDown = 0x1p-64;
+constexpr double kScaleUp = 0x1p64;
+
 enum class Reduce { kSum, kMin, kMax, kAvg, kCount, kQuantile };
 
 // Folds the values of one group (or one window) in order into one result.
@@ -75,8 +85,7 @@ class Accumulator {
   void reset() {
     count_ = 0;
     sum_ = CompensatedSum();
-    all_finite_ = true;
-    mean_ = 0;
+    overflowed_ = false;
     values_.clear();
   }
 
@@ -87,10 +96,7 @@ class Accumulator {
         sum_.add(v);
         break;
       case Reduce::kAvg:
-        sum_.add(v);
-        all_finite_ = all_finite_ && std::isfinite(v);
-        // Incremental mean, used only when the sum of finite values overflows.
-        mean_ += v / static_cast<double>(count_) - mean_ / static_cast<double>(count_);
+        add_to_average(v);
         break;
       case Reduce::kMin:
         // Prometheus: any number replaces a NaN.
@@ -109,15 +115,32 @@ class Accumulator {
 
   size_t count() const { return count_; }
 
+  // The average of finite values must not overflow when their sum does: from the first add that
+  // takes a finite sum past the float64 range, the sum continues scaled down by 2^-64 (exact for
+  // all but subnormal values, which cannot matter next to a sum that large). Infinite inputs
+  // still make the sum infinite (or NaN), as they must.
+  void add_to_average(double v) {
+    if (overflowed_) {
+      sum_.add(v * kScaleDown);
+      return;
+    }
+    const CompensatedSum before = sum_;
+    sum_.add(v);
+    if (std::isinf(sum_.result()) && std::isfinite(v) && std::isfinite(before.result())) {
+      overflowed_ = true;
+      sum_ = before.scaled(kScaleDown);
+      sum_.add(v * kScaleDown);
+    }
+  }
+
   // The result; count() must be > 0.
   double result() {
     switch (reduce_) {
       case Reduce::kSum:
         return sum_.result();
       case Reduce::kAvg: {
-        const double sum = sum_.result();
-        if (!std::isfinite(sum) && all_finite_) return mean_;
-        return sum / static_cast<double>(count_);
+        if (overflowed_) return sum_.result() / static_cast<double>(count_) * kScaleUp;
+        return sum_.result() / static_cast<double>(count_);
       }
       case Reduce::kMin:
       case Reduce::kMax:
@@ -135,8 +158,7 @@ class Accumulator {
   double q_;
   size_t count_ = 0;
   CompensatedSum sum_;
-  bool all_finite_ = true;
-  double mean_ = 0;
+  bool overflowed_ = false;  // sum_ holds the sum times kScaleDown
   double extreme_ = 0;
   std::vector<double> values_;
 };
