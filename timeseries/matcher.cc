@@ -2,6 +2,7 @@
 
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "timeseries/promql_lexer.h"
@@ -248,24 +249,18 @@ Result<std::vector<Matcher>> parse_selector(std::string_view text) {
 }
 
 std::string format_selector(std::span<const Matcher> matchers) {
-  std::string out;
-  size_t i = 0;
-  if (!matchers.empty() && matchers[0].name() == kMetricNameLabel &&
-      matchers[0].op() == MatchOp::kEqual && is_metric_name(matchers[0].value())) {
-    out = matchers[0].value();
-    i = 1;
-    bool later_name = false;
-    for (size_t k = 1; k < matchers.size(); ++k)
-      later_name |= matchers[k].name() == kMetricNameLabel;
-    if (later_name) {
-      out.clear();
-      i = 0;
-    }
-  }
-  if (i == matchers.size() && !out.empty()) return out;
+  // `m{...}` when the first matcher is the only one on the metric name and an exact name.
+  const auto names_metric = [](const Matcher& m) { return m.name() == kMetricNameLabel; };
+  const bool name_first = !matchers.empty() && names_metric(matchers[0]) &&
+                          matchers[0].op() == MatchOp::kEqual &&
+                          is_metric_name(matchers[0].value()) &&
+                          std::none_of(matchers.begin() + 1, matchers.end(), names_metric);
+  std::string out = name_first ? matchers[0].value() : "";
+  const size_t first = name_first ? 1 : 0;
+  if (name_first && matchers.size() == 1) return out;
   out += '{';
-  for (size_t k = i; k < matchers.size(); ++k) {
-    if (k > i) out += ',';
+  for (size_t k = first; k < matchers.size(); ++k) {
+    if (k > first) out += ',';
     out += matchers[k].to_string();
   }
   return out + '}';

@@ -118,6 +118,8 @@ TEST(QueryParser, ErrorsNameTheProblemAndColumn) {
             "column 2: a range selector is only allowed as a range function's argument");
   EXPECT_EQ(parse_error("irate(m[5m])"),
             "column 1: unknown function 'irate' (supported: rate, increase, *_over_time)");
+  EXPECT_EQ(parse_error(R"({a="b"} (m))"),
+            "column 9: unexpected '(' after the end of the expression");
   EXPECT_EQ(parse_error("quantile(m)"), "column 10: expected a number, found identifier 'm'");
   EXPECT_EQ(parse_error("sum(0.5, m)"), "column 5: expected a metric name or '{', found number");
   EXPECT_EQ(parse_error("sum(m, n)"), "column 6: sum takes one argument(s)");
