@@ -38,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -194,7 +195,8 @@ class MemorySeriesSource final : public SeriesSource {
     Labels labels;
     std::vector<Sample> samples;
   };
-  std::vector<Stored> series_;
+  std::vector<Stored> series_;  // a series' ref is its index
+  std::set<Labels> known_;
 };
 
 // Prometheus' stale marker: the NaN that ends a series.

@@ -533,10 +533,8 @@ Status MemorySeriesSource::add(Labels labels, std::vector<Sample> samples) {
     MELD_ASSERT(samples[i - 1].timestamp_ms < samples[i].timestamp_ms,
                 "samples are not strictly increasing");
   }
-  for (const Stored& s : series_) {
-    if (s.labels == labels) {
-      return Status::already_exists("series " + labels.to_string() + " added twice");
-    }
+  if (!known_.insert(labels).second) {
+    return Status::already_exists("series " + labels.to_string() + " added twice");
   }
   series_.push_back({std::move(labels), std::move(samples)});
   return Status::ok();

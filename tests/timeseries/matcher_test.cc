@@ -3,6 +3,7 @@
 #include "timeseries/matcher.h"
 
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 
 #include <algorithm>
 #include <string>
@@ -88,6 +89,30 @@ TEST(Matcher, LiteralAlternationsAreValueSets) {
   EXPECT_FALSE(matcher(MatchOp::kEqual, "a", "x").literal_values().has_value());
   // An escaped backslash is a literal backslash.
   EXPECT_EQ(matcher(MatchOp::kRegexMatch, "a", R"(a\\)").literal_values()->front(), "a\\");
+}
+
+// Law: a regex that literal_values() reads as a set matches exactly the values in the set, and
+// every value it matches lies within value_bounds().
+RC_GTEST_PROP(MatcherProperty, LiteralSetsAndBoundsAgreeWithTheRegex, ()) {
+  const auto gen_text = rc::gen::container<std::string>(rc::gen::element('a', 'b', '.', '|', '\\'));
+  const std::string pattern = *gen_text;
+  auto m = Matcher::make(MatchOp::kRegexMatch, "l", pattern);
+  RC_PRE(m.is_ok());  // a trailing backslash does not compile
+  std::string min;
+  std::string max;
+  const bool bounded = m->value_bounds(&min, &max);
+  const auto values = m->literal_values();
+  for (int i = 0; i < 20; ++i) {
+    const std::string v = *rc::gen::container<std::string>(rc::gen::element('a', 'b', '.', '|'));
+    if (values) {
+      const bool in_set = std::find(values->begin(), values->end(), v) != values->end();
+      RC_ASSERT(m->matches(v) == in_set);
+    }
+    if (bounded && m->matches(v)) RC_ASSERT(min <= v && v <= max);
+  }
+  if (values) {
+    for (const std::string& v : *values) RC_ASSERT(m->matches(v));
+  }
 }
 
 TEST(Matcher, ValueBoundsEncloseEveryMatch) {
