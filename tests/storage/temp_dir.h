@@ -1,0 +1,35 @@
+// A fresh directory under the system temp directory for one test, removed with everything in it
+// when the object goes away.
+#pragma once
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+#include "base/assert.h"
+
+namespace meld::storage {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "meld-storage-test-XXXXXX").string();
+    MELD_ASSERT(mkdtemp(pattern.data()) != nullptr, "mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string sub(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace meld::storage
