@@ -40,6 +40,7 @@ constexpr uint64_t kMaxTotalWalBytes = 256 << 20;
 constexpr size_t kInfoLogFilesMax = 4;
 constexpr size_t kInfoLogFileBytesMax = 8 << 20;
 constexpr double kBloomBitsPerKey = 10;
+constexpr size_t kMaxSuccessiveCrdtMerges = 64;
 
 size_t family_index(Family family) {
   size_t index = static_cast<size_t>(family);
@@ -284,6 +285,11 @@ Result<std::unique_ptr<Engine>> Engine::open_database(const Options& options,
     if (family == Family::kBigSet) {
       cf.merge_operator = new_big_set_merge_operator();
       cf.compaction_filter_factory = new_big_set_compaction_filter_factory();
+    }
+    if (family == Family::kCrdtState || family == Family::kBigSet) {
+      // A read joins every operand of its key still in the memtables; a hot key (a counter, a set's
+      // context) would make that a memtable's worth. Past this many, the write joins them.
+      cf.max_successive_merges = kMaxSuccessiveCrdtMerges;
     }
     if (family == Family::kTs) {
       // Sealed time-series blocks are cold and compress well; ZSTD only where it was built in.
