@@ -40,8 +40,8 @@ namespace meld::storage {
 std::shared_ptr<rocksdb::MergeOperator> new_big_set_merge_operator();
 
 // "meld.big_set_reclaim": drops element keys whose value holds no element (a removed element),
-// which compactions turn into deletions. A merge result is filtered by the compaction after the
-// one that produced it (RocksDB filters values, not merge results).
+// which compactions turn into deletions. RocksDB filters stored values, so a key whose operands
+// a compaction merges may be dropped only by a later compaction.
 std::shared_ptr<rocksdb::CompactionFilterFactory> new_big_set_compaction_filter_factory();
 
 }  // namespace meld::storage
