@@ -35,9 +35,10 @@
 // remote delta does no read; contains is one point read. None reads the whole set.
 //
 // Retry safety: add(dot, e) and remove(dot, e) with a client's request id, and merge() of any
-// delta, are no-ops when their dots were seen: any order, duplicates and replays through any
+// delta, change nothing when their dots were seen: any order, duplicates and replays through any
 // replica give the state crdt::AwSet gives in memory (tests/storage/big_set_test.cc), with the
-// window of crdt/causal_context.h.
+// window of crdt/causal_context.h. Memory: the set's causal context, O(origins + out-of-order
+// dots), is held by the object.
 //
 // Preconditions: one BigSet object per set name per engine (the lock is per object), and nothing
 // else writes the big_set family. A remote BigSetDelta must name every dot of its state's context
