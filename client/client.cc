@@ -279,11 +279,22 @@ Result<ScanPage> Client::kv_scan(std::string_view start, std::string_view end, u
 }
 
 Result<int64_t> Client::counter_add(std::string_view name, int64_t delta) {
+  return send_counter_add(name, delta, RequestId{});
+}
+
+Result<int64_t> Client::counter_add(std::string_view name, int64_t delta, RequestId id) {
+  if (id.sequence == 0) return Status::invalid_argument("request id sequence must be > 0");
+  return send_counter_add(name, delta, id);
+}
+
+Result<int64_t> Client::send_counter_add(std::string_view name, int64_t delta, RequestId id) {
   MELD_RETURN_IF_ERROR(check_key("counter name", name));
   return impl_->call([&] {
     auto request = impl_->counters.addRequest();
     request.setName(as_data(name));
     request.setDelta(delta);
+    request.setRequestSession(id.session);
+    request.setRequestSequence(id.sequence);
     return request.send().then(
         [](capnp::Response<api::Counters::AddResults>&& r) -> Result<int64_t> {
           return r.getValue();

@@ -62,6 +62,13 @@ struct WriteResult {
   std::vector<ItemError> errors;
 };
 
+// Names one retry-safe update. A session is a random 64-bit id (base/rng.h os_random_u64()) that
+// numbers its updates 1, 2, 3, ... without gaps; a retry reuses its number and its arguments.
+struct RequestId {
+  uint64_t session = 0;
+  uint64_t sequence = 0;
+};
+
 struct KeyValue {
   std::string key;
   std::string value;
@@ -127,6 +134,10 @@ class Client {
 
   // Adds delta (negative to decrement) and returns the counter's value after the write.
   Result<int64_t> counter_add(std::string_view name, int64_t delta);
+  // The same, retry-safe: the add named id counts once however often it is sent, so a caller that
+  // did not get an answer sends the same (name, delta, id) again. id.sequence must be > 0; see
+  // RequestId. resource_exhausted when the counter holds too many out-of-order requests.
+  Result<int64_t> counter_add(std::string_view name, int64_t delta, RequestId id);
   // A counter never written reads 0.
   Result<int64_t> counter_get(std::string_view name);
 
@@ -151,6 +162,8 @@ class Client {
  private:
   struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);
+  // Both counter_add()s; a zero id.sequence sends a plain add.
+  Result<int64_t> send_counter_add(std::string_view name, int64_t delta, RequestId id);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -14,6 +14,7 @@ const maxKeyBytes :UInt32 = 4096;              # kv keys, counter names, set nam
 const maxValueBytes :UInt32 = 1048576;         # kv values (1 MiB)
 const maxScanEntries :UInt32 = 1000;           # entries per scan / list call
 const maxSetMembersPerCall :UInt32 = 10000;    # members in one add / remove call
+const maxPendingRequests :UInt32 = 256;        # out-of-order request ids a counter holds
 const maxSeriesPerWrite :UInt32 = 10000;       # series in one metrics write
 const maxSamplesPerWrite :UInt32 = 100000;     # samples in one metrics write, all series together
 const maxReadSamples :UInt32 = 100000;         # samples returned by one metrics read
@@ -48,7 +49,13 @@ interface Kv {
 # Counters with PN-counter semantics: increments and decrements commute.
 interface Counters {
   # Adds delta (negative to decrement); value is the counter after this write became durable.
-  add @0 (name :Data, delta :Int64) -> (value :Int64);
+  # A nonzero requestSequence makes the add retry-safe: (requestSession, requestSequence) names
+  # it, and the same id applied again, however often, counts once. A session is a random 64-bit
+  # id; it numbers its requests 1, 2, 3, ... and resends the same delta on a retry. A request
+  # that is not its session's next is refused (resource_exhausted) while the counter already
+  # holds maxPendingRequests such out-of-order requests.
+  add @0 (name :Data, delta :Int64, requestSession :UInt64, requestSequence :UInt64)
+      -> (value :Int64);
   get @1 (name :Data) -> (value :Int64);
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/hash.h"
+#include "crdt/codec.h"
 #include "server/keys.h"
 
 namespace meld::server {
@@ -132,7 +133,28 @@ class CountersImpl final : public api::Counters::Server {
     std::string key = keys::counter(as_view(params.getName()));
     check_name("counter name", as_view(params.getName()));
     storage::WriteBatch batch;
-    batch.merge(Family::kCrdt, key, storage::encode_int64(params.getDelta()));
+    if (params.getRequestSequence() == 0) {
+      batch.merge(Family::kCrdt, key, storage::encode_int64(params.getDelta()));
+    } else {
+      // The read bounds the out-of-order requests a counter keeps; it sees committed requests
+      // only, so the bound can be passed by the adds in flight. A retry of an applied request
+      // writes nothing.
+      crdt::Dot dot{params.getRequestSession(), params.getRequestSequence()};
+      crdt::PnCounter requests = read_requests(key);
+      if (requests.has_applied(dot)) {
+        context.getResults().setValue(read(key));
+        return kj::READY_NOW;
+      }
+      auto prefix = requests.prefixes().find(dot.replica);
+      uint64_t next = prefix == requests.prefixes().end() ? 1 : prefix->second.counter + 1;
+      if (dot.counter != next && requests.pending().size() >= api::MAX_PENDING_REQUESTS) {
+        fail(Status::resource_exhausted(
+            "counter holds " + std::to_string(requests.pending().size()) +
+            " out-of-order requests, limit " + std::to_string(api::MAX_PENDING_REQUESTS)));
+      }
+      batch.merge(Family::kCrdtState, key,
+                  crdt::encode(crdt::PnCounter().increment(dot, params.getDelta())));
+    }
     return commit(engine_, std::move(batch)).then([this, key, context]() mutable {
       context.getResults().setValue(read(key));
     });
@@ -145,13 +167,26 @@ class CountersImpl final : public api::Counters::Server {
   }
 
  private:
+  // The counter: the sum of its plain adds (crdt family) and of its adds with request ids
+  // (crdt_state family), wrapping like each of them.
   int64_t read(const std::string& key) {
+    uint64_t sum = static_cast<uint64_t>(read_requests(key).value());
     auto stored = engine_.get(Family::kCrdt, key);
     check_ok(stored.status());
-    if (!stored->has_value()) return 0;
+    if (!stored->has_value()) return static_cast<int64_t>(sum);
     auto value = storage::decode_int64(**stored);
     check_ok(value.status());
-    return *value;
+    return static_cast<int64_t>(sum + static_cast<uint64_t>(*value));
+  }
+
+  // The adds with request ids applied to the counter so far.
+  crdt::PnCounter read_requests(const std::string& key) {
+    auto stored = engine_.get(Family::kCrdtState, key);
+    check_ok(stored.status());
+    if (!stored->has_value()) return crdt::PnCounter();
+    auto requests = crdt::decode<crdt::PnCounter>(**stored);
+    check_ok(requests.status());
+    return std::move(requests).value();
   }
 
   storage::Engine& engine_;

@@ -1,6 +1,8 @@
 // The client RPC services of the single-node slice, on the storage engine:
 //   Kv        the kv column family, one RocksDB key per user key
-//   Counters  the crdt family, an int64-add merge operator per counter (PN-counter semantics)
+//   Counters  the crdt family, an int64-add merge operator per counter (PN-counter semantics);
+//             adds with a request id go to the crdt_state family as PnCounter deltas merged by
+//             meld.crdt_join, so a retried request counts once (crdt/counter.h)
 //   Sets      the crdt family, one key per member, so a set of any size costs O(1) per operation
 //   Metrics   the ts family, one key per (series, timestamp), exact label match on read
 //   Admin     node status

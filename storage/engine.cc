@@ -20,13 +20,16 @@
 
 #include "base/bounded_queue.h"
 #include "base/log.h"
+#include "crdt/codec.h"
+#include "storage/big_set_format.h"
+#include "storage/crdt_join.h"
 #include "storage/int64_add.h"
 
 namespace meld::storage {
 namespace {
 
-constexpr std::array<std::string_view, kFamilyCount> kFamilyNames = {"raft_log", "kv", "crdt", "ts",
-                                                                     "meta"};
+constexpr std::array<std::string_view, kFamilyCount> kFamilyNames = {
+    "raft_log", "kv", "crdt", "ts", "meta", "crdt_state", "big_set"};
 
 // Memtable bounds: per family, and for all families together (RocksDB flushes the largest
 // memtable when the total passes db_write_buffer_size).
@@ -37,6 +40,7 @@ constexpr uint64_t kMaxTotalWalBytes = 256 << 20;
 constexpr size_t kInfoLogFilesMax = 4;
 constexpr size_t kInfoLogFileBytesMax = 8 << 20;
 constexpr double kBloomBitsPerKey = 10;
+constexpr size_t kMaxSuccessiveCrdtMerges = 64;
 
 size_t family_index(Family family) {
   size_t index = static_cast<size_t>(family);
@@ -120,6 +124,14 @@ void WriteBatch::append(Op op, Family family, std::string_view key, std::string_
   ++count_;
   if (family == Family::kCrdt && op == Op::kMerge && value.size() != 8) {
     has_malformed_int64_ = true;
+  }
+  if ((family == Family::kCrdtState || family == Family::kBigSet) && op != Op::kDelete &&
+      malformed_crdt_.empty()) {
+    Result<crdt::Value> decoded = crdt::decode<crdt::Value>(value);
+    if (!decoded.is_ok()) {
+      malformed_crdt_ = std::string(family_name(family)) + " value for a " +
+                        std::to_string(key.size()) + "-byte key: " + decoded.status().to_string();
+    }
   }
 }
 
@@ -267,6 +279,18 @@ Result<std::unique_ptr<Engine>> Engine::open_database(const Options& options,
     rocksdb::ColumnFamilyOptions cf = base;
     auto family = static_cast<Family>(i);
     if (family == Family::kCrdt) cf.merge_operator = new_int64_add_operator();
+    if (family == Family::kCrdtState) {
+      cf.merge_operator = new_crdt_join_operator(crdt::DecodeLimits{});
+    }
+    if (family == Family::kBigSet) {
+      cf.merge_operator = new_big_set_merge_operator();
+      cf.compaction_filter_factory = new_big_set_compaction_filter_factory();
+    }
+    if (family == Family::kCrdtState || family == Family::kBigSet) {
+      // A read joins every operand of its key still in the memtables; a hot key (a counter, a set's
+      // context) would make that a memtable's worth. Past this many, the write joins them.
+      cf.max_successive_merges = kMaxSuccessiveCrdtMerges;
+    }
     if (family == Family::kTs) {
       // Sealed time-series blocks are cold and compress well; ZSTD only where it was built in.
       std::vector<rocksdb::CompressionType> supported = rocksdb::GetSupportedCompressions();
@@ -362,6 +386,9 @@ Status Engine::enqueue(WriteBatch batch, std::function<void(Status)> done, bool 
   if (batch.has_malformed_int64_) {
     return Status::invalid_argument(
         "write batch merges a crdt operand that is not an 8-byte int64");
+  }
+  if (!batch.malformed_crdt_.empty()) {
+    return Status::invalid_argument("write batch holds a malformed CRDT: " + batch.malformed_crdt_);
   }
   Pending pending{std::move(batch.rep_), std::move(done), sync_caller};
   bool queued = sync_caller ? impl_->queue_.push(std::move(pending))

@@ -18,12 +18,15 @@
 namespace meld::storage {
 
 // One column family per kind of data. The crdt family merges with "meld.int64_add" (see
-// encode_int64) and may also hold plain values under keys that are never merged; the others have
-// no merge operator.
-enum class Family : uint8_t { kRaftLog = 0, kKv, kCrdt, kTs, kMeta };
-inline constexpr size_t kFamilyCount = 5;
+// encode_int64) and may also hold plain values under keys that are never merged. The crdt_state
+// family holds CRDT states (crdt::encode() outputs, puts and merge operands alike) and merges them
+// with "meld.crdt_join" (storage/crdt_join.h). The big_set family belongs to storage::BigSet
+// (storage/big_set.h), which alone writes it. The others have no merge operator.
+enum class Family : uint8_t { kRaftLog = 0, kKv, kCrdt, kTs, kMeta, kCrdtState, kBigSet };
+inline constexpr size_t kFamilyCount = 7;
 
-// The column family name on disk: "raft_log", "kv", "crdt", "ts", "meta".
+// The column family name on disk: "raft_log", "kv", "crdt", "ts", "meta", "crdt_state",
+// "big_set".
 std::string_view family_name(Family family);
 
 // The crdt family's value and operand encoding: an 8-byte little-endian two's-complement int64.
@@ -79,6 +82,9 @@ class WriteBatch {
   // Keys and values are copied. In the crdt family, merge operands must be encode_int64() output,
   // or commit() rejects the batch with invalid_argument: a malformed operand would fail every
   // later flush that meets it, and with it every write and reopen. Puts there may store any value.
+  // In the crdt_state and big_set families, puts and merge operands alike must decode with
+  // crdt::decode<crdt::Value>() under the default crdt::DecodeLimits, or commit() rejects the
+  // batch with invalid_argument (the check decodes the value, so it costs what a decode costs).
   void put(Family family, std::string_view key, std::string_view value);
   void del(Family family, std::string_view key);
   void merge(Family family, std::string_view key, std::string_view operand);
@@ -99,6 +105,8 @@ class WriteBatch {
   std::string rep_;
   size_t count_ = 0;
   bool has_malformed_int64_ = false;
+  // The first crdt_state or big_set value that does not decode: why, or empty.
+  std::string malformed_crdt_;
 };
 
 struct Stats {
@@ -135,7 +143,8 @@ class Engine {
   // batches; done(status) then runs via the executor once the batch is durable (per
   // Options::sync) or failed. Callbacks of one group run in commit order. Returns, without ever
   // calling done: resource_exhausted when queue_capacity batches are waiting; invalid_argument
-  // for a batch over max_batch_bytes or a malformed crdt merge operand; unavailable after
+  // for a batch over max_batch_bytes or a malformed crdt, crdt_state or big_set value (see
+  // WriteBatch::put); unavailable after
   // close(). Any thread.
   Status commit(WriteBatch batch, std::function<void(Status)> done);
 

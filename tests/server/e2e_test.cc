@@ -77,6 +77,42 @@ TEST_F(NodeTest, KvPutGetDeleteAndPagedScan) {
   EXPECT_EQ(std::count(seen.begin(), seen.end(), "k07"), 0);
 }
 
+TEST_F(NodeTest, CounterAddWithARequestIdCountsOnceHoweverOftenItIsRetried) {
+  auto c = connect_to(*node_);
+  const client::RequestId first{0x5e5510, 1}, second{0x5e5510, 2}, other{0x07e4, 1};
+  EXPECT_EQ(*c->counter_add("retried", 5, first), 5);
+  EXPECT_EQ(*c->counter_add("retried", 5, first), 5);  // a retry: no effect
+  EXPECT_EQ(*c->counter_add("retried", -2, second), 3);
+  EXPECT_EQ(*c->counter_add("retried", 10), 13);  // plain adds and request ids mix
+  EXPECT_EQ(*c->counter_add("retried", 1, other), 14);
+  EXPECT_EQ(c->counter_add("retried", 1, client::RequestId{7, 0}).status().code(),
+            StatusCode::kInvalidArgument);
+  // After a restart the applied ids are still recognised, through a new connection.
+  ASSERT_EQ(node_->stop(), 0) << node_->log();
+  ASSERT_TRUE(node_->start().is_ok()) << node_->log();
+  auto again = connect_to(*node_);
+  EXPECT_EQ(*again->counter_add("retried", -2, second), 14);
+  EXPECT_EQ(*again->counter_add("retried", 5, first), 14);
+  EXPECT_EQ(*again->counter_get("retried"), 14);
+}
+
+TEST_F(NodeTest, CounterRefusesOutOfOrderRequestsPastTheLimitButTakesTheNextInOrder) {
+  auto c = connect_to(*node_);
+  const uint64_t session = 0xabc;
+  // Request 1 is missing, so requests 2, 4, 6, ... all wait out of order.
+  for (uint64_t i = 1; i <= api::MAX_PENDING_REQUESTS; ++i) {
+    ASSERT_TRUE(c->counter_add("gaps", 1, client::RequestId{session, 2 * i}).is_ok()) << i;
+  }
+  auto refused = c->counter_add("gaps", 1, client::RequestId{session, 3});
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted)
+      << refused.status().to_string();
+  // The session's next request is always taken (it folds request 2 in with it).
+  EXPECT_EQ(*c->counter_add("gaps", 1, client::RequestId{session, 1}),
+            static_cast<int64_t>(api::MAX_PENDING_REQUESTS) + 1);
+  EXPECT_EQ(*c->counter_add("gaps", 1, client::RequestId{session, 3}),
+            static_cast<int64_t>(api::MAX_PENDING_REQUESTS) + 2);
+}
+
 TEST_F(NodeTest, KvBinaryKeysAndValuesRoundTrip) {
   auto c = connect_to(*node_);
   std::string key("\x00\xff\x01k", 4), value("\x00\x01\x02\xfe", 4);

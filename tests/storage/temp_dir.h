@@ -1,10 +1,12 @@
-// A fresh directory under /tmp for one test, removed with everything in it at the end.
+// A fresh directory under the system temp directory for one test, removed with everything in it
+// when the object goes away.
 #pragma once
 
 #include <stdlib.h>
 
 #include <filesystem>
 #include <string>
+#include <system_error>
 
 #include "base/assert.h"
 
