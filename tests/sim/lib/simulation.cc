@@ -716,6 +716,7 @@ void Simulation::install_snapshot(Node& n, const consensus::Snapshot& snap) {
   }
   n.sm = std::move(*sm);
   ++result_.snapshots_installed;
+  if (snap.data.size() > sc_.raft.max_snapshot_chunk_bytes) ++result_.chunked_snapshots_installed;
   record_applied(n, snap.meta.index, n.sm.digest(), "installed a snapshot at");
 }
 

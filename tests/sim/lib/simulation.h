@@ -58,8 +58,9 @@ struct SimResult {
   uint64_t trace_hash = 0;
   uint64_t events = 0;
   uint64_t messages_delivered = 0;
-  uint64_t snapshot_chunks_delivered = 0;  // kSnap messages stepped by their recipient
-  uint64_t snapshots_installed = 0;        // snapshots a node received in full and installed
+  uint64_t snapshot_chunks_delivered = 0;    // kSnap messages stepped by their recipient
+  uint64_t snapshots_installed = 0;          // snapshots a node received in full and installed
+  uint64_t chunked_snapshots_installed = 0;  // of those, the ones larger than one chunk
   int64_t simulated_us = 0;
   size_t history_ops = 0;
   bool linearizability_unknown = false;  // the checker ran out of budget
