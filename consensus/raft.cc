@@ -915,8 +915,9 @@ void Raft::send_snapshot_chunk(uint64_t to, Progress& pr) {
 }
 
 uint64_t Raft::snapshot_chunk_count(const Snapshot& snap) const {
+  uint64_t size = snap.data.size();
   uint64_t chunk_bytes = config_.max_snapshot_chunk_bytes;
-  return std::max<uint64_t>(1, (snap.data.size() + chunk_bytes - 1) / chunk_bytes);
+  return std::max<uint64_t>(1, size / chunk_bytes + (size % chunk_bytes != 0 ? 1 : 0));
 }
 
 void Raft::send_heartbeat(uint64_t to, const std::string& ctx) {

@@ -29,9 +29,9 @@
 // identified by the snapshot's (index, term), and the last one is marked done. The follower
 // assembles the chunks in order in a buffer of at most max_snapshot_bytes, answers each with a
 // cumulative acknowledgement (kSnapResp) that lets the leader send the next one (one chunk is in
-// flight at a time, so a network that reorders never makes a gap), and installs the snapshot
-// when the last chunk arrives (Ready::snapshot). A lost chunk stalls the transfer until
-// snapshot_timeout_ticks pass without progress; the leader then probes again and restarts the
+// flight at a time, so that even a network that reorders delivers them in order), and installs
+// the snapshot when the last chunk arrives (Ready::snapshot). A lost chunk stalls the transfer
+// until snapshot_timeout_ticks pass without progress; the leader then probes again and restarts the
 // transfer, and the follower, still holding the chunks it has, acknowledges them at once, so the
 // transfer resumes where it stopped. A term change discards a partial snapshot on both sides. The
 // host sends kSnap like any other message; rate limiting, if any, is the transport's.
