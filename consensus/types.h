@@ -109,8 +109,9 @@ std::string_view message_type_name(MessageType type);
 //                  snapshot.data.size()) of the whole snapshot; snapshot_done marks the last chunk
 //   kSnapResp:     index/log_term = the snapshot's (index, term); snapshot_offset = how many bytes
 //                  of it the follower holds, in order (a cumulative acknowledgement); reject = the
-//                  follower refuses the snapshot (over its max_snapshot_bytes). The last chunk is
-//                  answered with kAppResp instead, as a whole snapshot was.
+//                  follower refuses the snapshot (over its max_snapshot_bytes). The last chunk,
+//                  and any chunk of a snapshot the follower's log already covers, is answered
+//                  with kAppResp instead, as a whole snapshot was.
 //   kReadIndex(Resp): context = the request's context; index = the read index (response)
 // lease_tick is the leader's tick count when it sent a kApp/kHeartbeat, echoed in the response;
 // it only serves lease reads.
