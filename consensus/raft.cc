@@ -361,10 +361,10 @@ Status Raft::step(const Message& m) {
       become_follower(m.term, is_from_leader(m.type) ? m.from : kNoNode);
     }
   } else if (m.term < term_) {
-    if ((config_.check_quorum || config_.pre_vote) &&
-        (m.type == MessageType::kApp || m.type == MessageType::kHeartbeat)) {
+    if ((config_.check_quorum || config_.pre_vote) && is_from_leader(m.type)) {
       // A stale leader (e.g. after a partition healed) learns the new term from this response
-      // and steps down; without it, CheckQuorum/PreVote could leave it isolated forever.
+      // and steps down; without it, CheckQuorum/PreVote could leave it isolated forever. For a
+      // snapshot chunk this is Figure 13 step 1, "reply immediately if term < currentTerm".
       Message resp;
       resp.type = MessageType::kAppResp;
       resp.to = m.from;

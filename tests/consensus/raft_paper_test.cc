@@ -596,8 +596,11 @@ TEST(RaftPaper, S7_TermChangeDiscardsAPartialSnapshot) {
   hb.from = 3;
   hb.term = 3;
   answer(node, hb);
-  // The old leader's chunks are stale now, and the new leader's continuation finds nothing held.
-  EXPECT_TRUE(node.step(chunk(snap, 16, 1, 2)).empty());
+  // The old leader's chunks are stale now (Figure 13 step 1: the reply carries the newer term),
+  // and the new leader's continuation finds nothing held.
+  Message stale = answer(node, chunk(snap, 16, 1, 2));
+  EXPECT_EQ(stale.type, MessageType::kAppResp);
+  EXPECT_EQ(stale.term, 3u);
   Message resp = answer(node, chunk(snap, 16, 3, 3));
   EXPECT_EQ(resp.snapshot_offset, 0u);
   EXPECT_EQ(resp.to, 3u);
