@@ -85,6 +85,12 @@ Result<std::unique_ptr<Raft>> Raft::create(const RaftConfig& config, const Stora
   if (config.max_pending_reads == 0) {
     return Status::invalid_argument("raft: max_pending_reads is 0");
   }
+  if (config.snapshot_timeout_ticks == 0 || config.max_snapshot_chunk_bytes == 0 ||
+      config.max_snapshot_bytes == 0) {
+    return Status::invalid_argument(
+        "raft: snapshot_timeout_ticks, max_snapshot_chunk_bytes and max_snapshot_bytes must be > "
+        "0");
+  }
   if (config.read_only_option == ReadOnlyOption::kLeaseBased) {
     if (!config.check_quorum) {
       return Status::invalid_argument("raft: lease-based reads require check_quorum");
@@ -134,6 +140,8 @@ void Raft::reset(uint64_t term) {
   if (term_ != term) {
     term_ = term;
     vote_ = kNoNode;
+    // A partial snapshot belongs to the leader of the old term (§7 Figure 13 is per leader).
+    incoming_snapshot_.reset();
   }
   lead_ = kNoNode;
   election_elapsed_ = 0;
@@ -361,10 +369,10 @@ Status Raft::step(const Message& m) {
       become_follower(m.term, is_from_leader(m.type) ? m.from : kNoNode);
     }
   } else if (m.term < term_) {
-    if ((config_.check_quorum || config_.pre_vote) &&
-        (m.type == MessageType::kApp || m.type == MessageType::kHeartbeat)) {
+    if ((config_.check_quorum || config_.pre_vote) && is_from_leader(m.type)) {
       // A stale leader (e.g. after a partition healed) learns the new term from this response
-      // and steps down; without it, CheckQuorum/PreVote could leave it isolated forever.
+      // and steps down; without it, CheckQuorum/PreVote could leave it isolated forever. For a
+      // snapshot chunk this is Figure 13 step 1, "reply immediately if term < currentTerm".
       Message resp;
       resp.type = MessageType::kAppResp;
       resp.to = m.from;
@@ -432,6 +440,8 @@ Status Raft::step_leader(const Message& m) {
     case MessageType::kHeartbeatResp:
       handle_heartbeat_response(m, pr);
       return Status::ok();
+    case MessageType::kSnapResp:
+      return handle_snapshot_response(m, pr);
     case MessageType::kReadIndex:
       handle_read_index_request(m.from, m.context);
       return Status::ok();
@@ -555,31 +565,89 @@ void Raft::handle_heartbeat(const Message& m) {
   send(std::move(resp));
 }
 
+// One chunk of InstallSnapshot (§7 Figure 13; thesis §5.1 Figure 5.3). Every chunk is a sign of
+// life from the leader (step_follower resets the election timer). The chunks of one snapshot are
+// appended in order; anything else is answered with how much we hold, so that the leader sends
+// the right chunk next.
 void Raft::handle_snapshot(const Message& m) {
+  const SnapshotMeta& meta = m.snapshot.meta;
+  if (meta.index <= log_.committed() || log_.match_term(meta.index, meta.term)) {
+    // Our log already covers the snapshot. Figure 13 step 6: "If existing log entry has same
+    // index and term as snapshot's last included entry, retain log entries following it": only
+    // the commit index moves. Answered at any chunk, so the leader stops sending the rest.
+    incoming_snapshot_.reset();
+    if (meta.index > log_.committed()) log_.commit_to(meta.index);
+    Message resp;
+    resp.type = MessageType::kAppResp;
+    resp.to = m.from;
+    resp.index = log_.committed();
+    send(std::move(resp));
+    return;
+  }
+  IncomingSnapshot* in = incoming_snapshot_ ? &*incoming_snapshot_ : nullptr;
+  bool same = in != nullptr && in->from == m.from && in->term == m.term &&
+              in->meta.index == meta.index && in->meta.term == meta.term;
+  if (!same) {
+    // Figure 13 step 2: a new snapshot starts at offset 0, and replaces a partial one unless
+    // that one is newer (then this is a stale chunk of an earlier transfer). A chunk of a
+    // snapshot we hold nothing of, past offset 0, is acknowledged as 0 bytes held.
+    bool newer_partial =
+        in != nullptr && in->from == m.from && in->term == m.term && in->meta.index > meta.index;
+    if (m.snapshot_offset != 0 || newer_partial) {
+      send_snapshot_ack(m.from, meta, 0, false);
+      return;
+    }
+    incoming_snapshot_ = IncomingSnapshot{m.from, m.term, meta, {}};
+    in = &*incoming_snapshot_;
+  }
+  uint64_t held = in->data.size();
+  if (m.snapshot_offset == held) {
+    if (m.snapshot.data.size() > config_.max_snapshot_bytes - held) {
+      // Past the buffer's bound: refuse the snapshot rather than grow without limit.
+      incoming_snapshot_.reset();
+      send_snapshot_ack(m.from, meta, 0, true);
+      return;
+    }
+    in->data.append(m.snapshot.data);
+    if (m.snapshot_done) {
+      // Figure 13 steps 5, 7 and 8: the snapshot is complete; discard the log and install it.
+      Snapshot snap{in->meta, std::move(in->data)};
+      incoming_snapshot_.reset();
+      Message resp;
+      resp.type = MessageType::kAppResp;
+      resp.to = m.from;
+      resp.index = restore(snap) ? log_.last_index() : log_.committed();
+      send(std::move(resp));
+      return;
+    }
+  }
+  // A duplicate (offset below what we hold) or a chunk after a lost one (above it) is ignored.
+  send_snapshot_ack(m.from, meta, in->data.size(), false);
+}
+
+void Raft::send_snapshot_ack(uint64_t to, const SnapshotMeta& meta, uint64_t held_bytes,
+                             bool reject) {
   Message resp;
-  resp.type = MessageType::kAppResp;
-  resp.to = m.from;
-  resp.index = restore(m.snapshot) ? log_.last_index() : log_.committed();
+  resp.type = MessageType::kSnapResp;
+  resp.to = to;
+  resp.index = meta.index;
+  resp.log_term = meta.term;
+  resp.snapshot_offset = held_bytes;
+  resp.reject = reject;
   send(std::move(resp));
 }
 
-// §7: install a snapshot unless our log already covers it.
+// §7 Figure 13 steps 7-8: discard the log and take the snapshot's state and configuration.
+// Precondition: the snapshot is past our commit index. False if its configuration is malformed.
 bool Raft::restore(const Snapshot& snap) {
-  if (snap.empty() || snap.meta.index <= log_.committed()) return false;
+  MELD_ASSERT(snap.meta.index > log_.committed(), "restoring a snapshot the log covers");
   Result<TrackerConfig> cfg = config_from_conf_state(snap.meta.conf_state);
   if (!cfg.is_ok() || cfg->voters.incoming.empty()) return false;
-  const TrackerConfig& c = *cfg;
   // The snapshot's configuration may not include us: a joining (or re-added) node learns the
   // configuration this way, and the change that adds it follows in the log. A node that is not a
   // voter there never campaigns, so installing it is safe either way.
-  if (log_.match_term(snap.meta.index, snap.meta.term)) {
-    // §7: "If existing log entry has same index and term as snapshot's last included entry,
-    // retain log entries following it": only the commit index moves.
-    log_.commit_to(snap.meta.index);
-    return false;
-  }
   log_.restore(snap);
-  apply_config(c);
+  apply_config(*cfg);
   return true;
 }
 
@@ -623,6 +691,33 @@ void Raft::handle_append_response(const Message& m, Progress& pr) {
   while (maybe_send_append(m.from, false)) {
   }
   if (m.from == lead_transferee_ && pr.match == log_.last_index()) send_timeout_now(m.from);
+}
+
+Status Raft::handle_snapshot_response(const Message& m, Progress& pr) {
+  pr.recent_active = true;
+  if (pr.state != ProgressState::kSnapshot || pr.snapshot == nullptr ||
+      m.index != pr.snapshot->meta.index || m.log_term != pr.snapshot->meta.term) {
+    return Status::ok();  // about an earlier transfer
+  }
+  if (m.reject) {
+    // The follower refused the snapshot (too large for it): send nothing more of it. The
+    // snapshot timeout probes again later, when the snapshot to send may differ.
+    pr.snapshot.reset();
+    return Status::ok();
+  }
+  uint64_t chunk_bytes = config_.max_snapshot_chunk_bytes;
+  uint64_t acked = m.snapshot_offset / chunk_bytes;
+  // The follower only ever holds whole chunks, and never all of them (the last one installs).
+  if (m.snapshot_offset % chunk_bytes != 0 || acked >= snapshot_chunk_count(*pr.snapshot)) {
+    return Status::invalid_argument("raft: snapshot acknowledgement at an impossible offset");
+  }
+  if (acked <= pr.snapshot_chunks_acked) return Status::ok();  // old or duplicate
+  pr.snapshot_chunks_acked = acked;
+  // A restarted transfer: the follower already holds more than we sent; go on from there.
+  pr.snapshot_chunks_sent = std::max(pr.snapshot_chunks_sent, acked);
+  pr.snapshot_elapsed_ticks = 0;
+  send_snapshot_chunk(m.from, pr);
+  return Status::ok();
 }
 
 void Raft::handle_heartbeat_response(const Message& m, Progress& pr) {
@@ -795,13 +890,42 @@ bool Raft::send_snapshot(uint64_t to, Progress& pr) {
   Result<Snapshot> snap = log_.snapshot();
   // Still being prepared: the next heartbeat response tries again.
   if (!snap.is_ok() || snap->empty()) return false;
-  pr.become_snapshot(snap->meta.index);
+  std::shared_ptr<const Snapshot> shared = outgoing_snapshot_.lock();
+  if (shared == nullptr || shared->meta != snap->meta) {
+    shared = std::make_shared<const Snapshot>(std::move(*snap));
+    outgoing_snapshot_ = shared;
+  }
+  pr.become_snapshot(std::move(shared));
+  send_snapshot_chunk(to, pr);
+  return true;
+}
+
+// §7 Figure 13: the chunks go out in order, each at its byte offset, the last one marked done,
+// one at a time: the next goes out when the follower acknowledged the previous one. An empty
+// snapshot is one empty chunk.
+void Raft::send_snapshot_chunk(uint64_t to, Progress& pr) {
+  if (pr.snapshot == nullptr) return;
+  const Snapshot& snap = *pr.snapshot;
+  uint64_t chunks = snapshot_chunk_count(snap);
+  if (pr.snapshot_chunks_sent > pr.snapshot_chunks_acked || pr.snapshot_chunks_sent == chunks) {
+    return;  // a chunk is in flight, or all went out
+  }
+  uint64_t chunk_bytes = config_.max_snapshot_chunk_bytes;
+  uint64_t offset = pr.snapshot_chunks_sent * chunk_bytes;
   Message m;
   m.type = MessageType::kSnap;
   m.to = to;
-  m.snapshot = std::move(*snap);
+  m.snapshot.meta = snap.meta;
+  m.snapshot.data = snap.data.substr(offset, chunk_bytes);
+  m.snapshot_offset = offset;
+  m.snapshot_done = ++pr.snapshot_chunks_sent == chunks;
   send(std::move(m));
-  return true;
+}
+
+uint64_t Raft::snapshot_chunk_count(const Snapshot& snap) const {
+  uint64_t size = snap.data.size();
+  uint64_t chunk_bytes = config_.max_snapshot_chunk_bytes;
+  return std::max<uint64_t>(1, size / chunk_bytes + (size % chunk_bytes != 0 ? 1 : 0));
 }
 
 void Raft::send_heartbeat(uint64_t to, const std::string& ctx) {
@@ -936,22 +1060,19 @@ void Raft::send_timeout_now(uint64_t to) {
   send(std::move(m));
 }
 
-void Raft::report_snapshot(uint64_t to, bool ok) {
-  if (role_ != Role::kLeader) return;
-  auto it = progress_.find(to);
-  if (it == progress_.end() || it->second.state != ProgressState::kSnapshot) return;
-  Progress& pr = it->second;
-  if (!ok) pr.pending_snapshot = 0;
-  // Wait for the follower's answer (or the next heartbeat response) before probing again.
-  pr.become_probe();
-  pr.probe_sent = true;
-}
-
 void Raft::report_unreachable(uint64_t to) {
   if (role_ != Role::kLeader) return;
   auto it = progress_.find(to);
-  if (it != progress_.end() && it->second.state == ProgressState::kReplicate) {
-    it->second.become_probe();
+  if (it == progress_.end()) return;
+  Progress& pr = it->second;
+  if (pr.state == ProgressState::kReplicate) {
+    pr.become_probe();
+  } else if (pr.state == ProgressState::kSnapshot) {
+    // The follower may not have the snapshot: probe from its match, and wait for its answer to
+    // the next heartbeat before probing (a new transfer then resumes where the follower is).
+    pr.pending_snapshot = 0;
+    pr.become_probe();
+    pr.probe_sent = true;
   }
 }
 

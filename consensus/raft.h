@@ -24,9 +24,17 @@
 // the removed node's vote, which their shorter log cannot get). Transfer leadership away before
 // removing the leader, and keep three or more voters.
 //
-// Snapshots travel whole in one kSnap message (Message::snapshot). Cutting them into bounded
-// chunks with a rate limit is the transport's job (net/), which reports the outcome through
-// report_snapshot(); this library does not chunk.
+// Snapshots travel in bounded chunks (InstallSnapshot, §7 Figure 13; thesis §5.1 Figure 5.3):
+// each kSnap message carries at most max_snapshot_chunk_bytes of the snapshot at a byte offset,
+// identified by the snapshot's (index, term), and the last one is marked done. The follower
+// assembles the chunks in order in a buffer of at most max_snapshot_bytes, answers each with a
+// cumulative acknowledgement (kSnapResp) that lets the leader send the next one (one chunk is in
+// flight at a time, so that even a network that reorders delivers them in order), and installs
+// the snapshot when the last chunk arrives (Ready::snapshot). A lost chunk stalls the transfer
+// until snapshot_timeout_ticks pass without progress; the leader then probes again and restarts the
+// transfer, and the follower, still holding the chunks it has, acknowledges them at once, so the
+// transfer resumes where it stopped. A term change discards a partial snapshot on both sides. The
+// host sends kSnap like any other message; rate limiting, if any, is the transport's.
 //
 // The host must drain every Ready: messages and read states accumulate between ready() calls
 // (heartbeats every heartbeat_tick ticks, one answer per message stepped).
@@ -109,10 +117,18 @@ struct RaftConfig {
   // ReadIndex requests waiting at the leader (for the no-op to commit, or for a heartbeat
   // quorum); read_index() past it returns resource_exhausted.
   size_t max_pending_reads = 4096;
-  // A follower stuck in the Snapshot state this many ticks (the snapshot or its answer was lost)
-  // is probed again, which re-sends the snapshot if still needed. A host whose transport reports
-  // the outcome through report_snapshot() may raise it above its longest transfer.
+  // A follower in the Snapshot state that acknowledged no new chunk for this many ticks (a chunk
+  // or its acknowledgement was lost, or the follower refused the snapshot) is probed again, which
+  // restarts the transfer if the snapshot is still needed; the follower resumes from the bytes it
+  // holds. Must be > 0.
   uint64_t snapshot_timeout_ticks = 50;
+  // Snapshot transfer in chunks (§7 Figure 13): the leader sends a snapshot in kSnap messages of
+  // at most max_snapshot_chunk_bytes data bytes each, one at a time. Must be > 0.
+  uint64_t max_snapshot_chunk_bytes = 1 << 20;
+  // The largest snapshot this node accepts from a leader, in bytes of Snapshot::data: the chunks
+  // are assembled in memory, so this bounds that buffer. A snapshot that grows past it is refused
+  // (kSnapResp with reject) and its chunks are dropped. Must be > 0.
+  uint64_t max_snapshot_bytes = 1ULL << 30;
   bool pre_vote = true;      // thesis §9.6
   bool check_quorum = true;  // thesis §6.2: a leader without a quorum for election_tick steps down
   ReadOnlyOption read_only_option = ReadOnlyOption::kSafe;
@@ -175,8 +191,9 @@ class Raft {
  public:
   // Builds a node from `storage`'s initial state and log. `storage` and `rng` are borrowed and
   // must outlive the Raft. invalid_argument for a bad configuration (id 0, election_tick <=
-  // heartbeat_tick, heartbeat_tick 0, max_inflight_msgs 0, kLeaseBased without check_quorum or
-  // with max_clock_drift_ticks >= election_tick) or an inconsistent initial state.
+  // heartbeat_tick, heartbeat_tick 0, max_inflight_msgs 0, a snapshot timeout, chunk size or
+  // snapshot size limit of 0, kLeaseBased without check_quorum or with
+  // max_clock_drift_ticks >= election_tick) or an inconsistent initial state.
   static Result<std::unique_ptr<Raft>> create(const RaftConfig& config, const Storage* storage,
                                               Rng* rng);
 
@@ -208,9 +225,10 @@ class Raft {
   // refused until the transfer completes or aborts after election_tick ticks. Errors:
   // unavailable on a non-leader; invalid_argument when `to` is not a voter.
   Status transfer_leadership(uint64_t to);
-  // The host could not deliver a snapshot to `to` (ok=false), or delivered it (ok=true).
-  void report_snapshot(uint64_t to, bool ok);
-  // The host could not reach `to`: a pipelining follower falls back to probing.
+  // The host could not reach `to` (a message to it was lost with its connection): a pipelining
+  // follower falls back to probing, and a snapshot transfer to it is abandoned (its chunks may be
+  // lost); after the next probe a new transfer resumes from the chunks the follower acknowledges.
+  // The follower's acknowledgements, not the transport, report a delivered snapshot.
   void report_unreachable(uint64_t to);
 
   bool has_ready() const;
@@ -261,7 +279,9 @@ class Raft {
   void handle_append_entries(const Message& m);
   void handle_heartbeat(const Message& m);
   void handle_snapshot(const Message& m);
+  void send_snapshot_ack(uint64_t to, const SnapshotMeta& meta, uint64_t held_bytes, bool reject);
   void handle_append_response(const Message& m, Progress& pr);
+  Status handle_snapshot_response(const Message& m, Progress& pr);
   void handle_heartbeat_response(const Message& m, Progress& pr);
   void handle_read_index_request(uint64_t from, std::string ctx);
   bool restore(const Snapshot& snap);
@@ -270,6 +290,8 @@ class Raft {
   // Sends entries (or a snapshot) to `to` if its progress allows; true if a message went out.
   bool maybe_send_append(uint64_t to, bool send_if_empty);
   bool send_snapshot(uint64_t to, Progress& pr);
+  void send_snapshot_chunk(uint64_t to, Progress& pr);
+  uint64_t snapshot_chunk_count(const Snapshot& snap) const;
   void send_heartbeat(uint64_t to, const std::string& ctx);
   void bcast_append();
   void bcast_heartbeat(const std::string& ctx);
@@ -321,6 +343,19 @@ class Raft {
   std::deque<PendingRead> pending_reads_;
   // Requests that arrived before the leader committed an entry of its term: (from, ctx).
   std::deque<std::pair<uint64_t, std::string>> reads_before_commit_;
+
+  // Follower: the snapshot being received (§7 Figure 13), from which leader in which term, and
+  // its bytes so far (at most max_snapshot_bytes). Dropped when the term changes.
+  struct IncomingSnapshot {
+    uint64_t from = kNoNode;
+    uint64_t term = 0;
+    SnapshotMeta meta;
+    std::string data;
+  };
+  std::optional<IncomingSnapshot> incoming_snapshot_;
+  // Leader: the snapshot the transfers in progress send, shared so that concurrent transfers of
+  // the same snapshot hold one copy; it is freed when the last of them ends.
+  std::weak_ptr<const Snapshot> outgoing_snapshot_;
 
   std::vector<Message> msgs_;
   std::vector<ReadState> read_states_;

@@ -1,6 +1,7 @@
 #include "consensus/tracker.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "base/assert.h"
 
@@ -62,27 +63,35 @@ void Progress::become_probe() {
     next = match + 1;
   }
   state = ProgressState::kProbe;
-  pending_snapshot = 0;
-  snapshot_elapsed_ticks = 0;
   probe_sent = false;
   inflights.reset();
+  clear_snapshot();
 }
 
 void Progress::become_replicate() {
   state = ProgressState::kReplicate;
   next = match + 1;
-  pending_snapshot = 0;
-  snapshot_elapsed_ticks = 0;
   probe_sent = false;
   inflights.reset();
+  clear_snapshot();
 }
 
-void Progress::become_snapshot(uint64_t snapshot_index) {
+void Progress::become_snapshot(std::shared_ptr<const Snapshot> snap) {
+  MELD_ASSERT(snap != nullptr, "become_snapshot without a snapshot");
   state = ProgressState::kSnapshot;
-  pending_snapshot = snapshot_index;
-  snapshot_elapsed_ticks = 0;
   probe_sent = false;
   inflights.reset();
+  clear_snapshot();
+  pending_snapshot = snap->meta.index;
+  snapshot = std::move(snap);
+}
+
+void Progress::clear_snapshot() {
+  pending_snapshot = 0;
+  snapshot_elapsed_ticks = 0;
+  snapshot.reset();
+  snapshot_chunks_sent = 0;
+  snapshot_chunks_acked = 0;
 }
 
 bool Progress::maybe_update(uint64_t n) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "consensus/quorum.h"
@@ -44,7 +45,7 @@ class Inflights {
 enum class ProgressState {
   kProbe,      // one MsgApp at a time until the follower's match is found
   kReplicate,  // optimistic pipelining: next advances on send, bounded by Inflights
-  kSnapshot,   // a snapshot is in flight; nothing else is sent
+  kSnapshot,   // a snapshot is being sent in chunks; no entries are sent
 };
 
 std::string_view progress_state_name(ProgressState state);
@@ -56,17 +57,26 @@ struct Progress {
   uint64_t match = 0;  // highest index known replicated on the follower
   uint64_t next = 1;   // next index to send
   ProgressState state = ProgressState::kProbe;
-  uint64_t pending_snapshot = 0;        // index of the snapshot in flight (kSnapshot)
-  uint64_t snapshot_elapsed_ticks = 0;  // ticks spent in kSnapshot, bounded by a timeout
-  bool probe_sent = false;              // kProbe: a probe is outstanding, pause until answered
-  bool recent_active = false;           // heard from since the last CheckQuorum round
+  uint64_t pending_snapshot = 0;  // index of the snapshot in flight (kSnapshot)
+  // Ticks in kSnapshot since the transfer started or the follower last acknowledged a new chunk,
+  // bounded by a timeout.
+  uint64_t snapshot_elapsed_ticks = 0;
+  // kSnapshot: the snapshot being sent (shared by every transfer of it; null once the follower
+  // refused it), how many of its chunks went out and how many the follower acknowledged, in
+  // order. One chunk is in flight at a time: chunks_acked <= chunks_sent <= chunks_acked + 1.
+  std::shared_ptr<const Snapshot> snapshot;
+  uint64_t snapshot_chunks_sent = 0;
+  uint64_t snapshot_chunks_acked = 0;
+  bool probe_sent = false;     // kProbe: a probe is outstanding, pause until answered
+  bool recent_active = false;  // heard from since the last CheckQuorum round
   bool is_learner = false;
   uint64_t lease_acked_tick = 0;  // highest leader tick echoed by this follower (lease reads)
   Inflights inflights;
 
   void become_probe();
   void become_replicate();
-  void become_snapshot(uint64_t snapshot_index);
+  // Starts sending `snap` (non-null) from its first chunk.
+  void become_snapshot(std::shared_ptr<const Snapshot> snap);
   // Raises match to n (and next past it); false if n is not news.
   bool maybe_update(uint64_t n);
   // The follower rejected MsgApp at `rejected`; moves next back, using `match_hint` (the largest
@@ -76,6 +86,8 @@ struct Progress {
   void sent_entries(uint64_t last_index, size_t entry_count, uint64_t bytes);
   // True when no MsgApp may be sent now.
   bool is_paused() const;
+  // Forgets the snapshot transfer: pending_snapshot, the snapshot and its chunk counts.
+  void clear_snapshot();
 };
 
 // The membership configuration the tracker enforces.

@@ -86,7 +86,8 @@ enum class MessageType : uint8_t {
   kPreVoteResp,    //
   kHeartbeat,      // empty AppendEntries carrying the commit index and a ReadIndex context
   kHeartbeatResp,  //
-  kSnap,           // InstallSnapshot (§7): the whole snapshot; the transport chunks it
+  kSnap,           // InstallSnapshot (§7 Figure 13): one chunk of a snapshot
+  kSnapResp,       // acknowledges the chunks of a snapshot received so far (or refuses it)
   kReadIndex,      // follower -> leader: please confirm a read index (thesis §6.4)
   kReadIndexResp,  // leader -> follower: the read index for the request's context
   kTimeoutNow,     // leader -> transferee: start an election now (thesis §3.10)
@@ -102,7 +103,15 @@ std::string_view message_type_name(MessageType type);
 //   kVote/kPreVote: log_term/index = the candidate's last entry (§5.4.1); context = "transfer"
 //                  for an election started by kTimeoutNow
 //   kHeartbeat:    commit = min(follower's match, leader commit); context = ReadIndex round
-//   kSnap:         snapshot
+//   kSnap:         one chunk of a snapshot (§7 Figure 13; thesis §5.1 Figure 5.3):
+//                  snapshot.meta identifies the snapshot (index, term) and carries its
+//                  configuration; snapshot.data holds bytes [snapshot_offset, snapshot_offset +
+//                  snapshot.data.size()) of the whole snapshot; snapshot_done marks the last chunk
+//   kSnapResp:     index/log_term = the snapshot's (index, term); snapshot_offset = how many bytes
+//                  of it the follower holds, in order (a cumulative acknowledgement); reject = the
+//                  follower refuses the snapshot (over its max_snapshot_bytes). The last chunk,
+//                  and any chunk of a snapshot the follower's log already covers, is answered
+//                  with kAppResp instead, as a whole snapshot was.
 //   kReadIndex(Resp): context = the request's context; index = the read index (response)
 // lease_tick is the leader's tick count when it sent a kApp/kHeartbeat, echoed in the response;
 // it only serves lease reads.
@@ -120,6 +129,8 @@ struct Message {
   std::string context;
   Snapshot snapshot;
   uint64_t lease_tick = 0;
+  uint64_t snapshot_offset = 0;
+  bool snapshot_done = false;
 
   friend bool operator==(const Message&, const Message&) = default;
 };

@@ -576,6 +576,7 @@ TEST(BadInput, SnapshotWithMalformedConfigurationIsIgnored) {
   snap.snapshot.meta.term = 1;
   snap.snapshot.meta.conf_state.voters = {1, 2};
   snap.snapshot.meta.conf_state.learners = {2};  // a learner that is also a voter
+  snap.snapshot_done = true;                     // one chunk: the whole snapshot
   EXPECT_TRUE(net.raft(2).step(snap).is_ok());
   EXPECT_LT(net.raft(2).committed(), 100u);
   snap.snapshot.meta.conf_state = ConfState{};        // no voters at all
@@ -593,6 +594,14 @@ TEST(BadInput, InvalidConfigIsRefusedAtCreate) {
   c.election_tick = 1;
   EXPECT_EQ(Raft::create(c, &storage, &rng).status().code(), StatusCode::kInvalidArgument);
   c.election_tick = 10;
+  for (uint64_t RaftConfig::*limit :
+       {&RaftConfig::snapshot_timeout_ticks, &RaftConfig::max_snapshot_chunk_bytes,
+        &RaftConfig::max_snapshot_bytes}) {
+    RaftConfig zero = c;
+    zero.*limit = 0;
+    EXPECT_EQ(Raft::create(zero, &storage, &rng).status().code(), StatusCode::kInvalidArgument);
+  }
+  EXPECT_TRUE(Raft::create(c, &storage, &rng).is_ok());
   storage.set_hard_state(HardState{1, 0, 5});  // commit past an empty log
   EXPECT_EQ(Raft::create(c, &storage, &rng).status().code(), StatusCode::kInvalidArgument);
 }

@@ -12,10 +12,11 @@ using testing::Network;
 using testing::payloads;
 using testing::vote_request;
 
-// A standalone node whose storage holds `terms[i]` at index i+1, for message-level tests.
+// A standalone node whose storage holds `terms[i]` at index i+1, for message-level tests; `base`
+// is its configuration but for the id.
 struct Solo {
   explicit Solo(uint64_t id, std::vector<uint64_t> voters, std::vector<uint64_t> terms = {},
-                uint64_t term = 0, Mutation mutation = Mutation::kNone)
+                uint64_t term = 0, const RaftConfig& base = RaftConfig{})
       : rng(id) {
     ConfState cs;
     cs.voters = std::move(voters);
@@ -24,9 +25,8 @@ struct Solo {
     for (size_t i = 0; i < terms.size(); ++i) ents.push_back(Entry{terms[i], i + 1, {}, "x"});
     EXPECT_TRUE(storage.append(ents).is_ok());
     storage.set_hard_state(HardState{term, kNoNode, 0});
-    RaftConfig config;
+    RaftConfig config = base;
     config.id = id;
-    config.mutation = mutation;
     Result<std::unique_ptr<Raft>> created = Raft::create(config, &storage, &rng);
     EXPECT_TRUE(created.is_ok()) << created.status().to_string();
     raft = std::move(*created);
@@ -40,6 +40,9 @@ struct Solo {
   std::vector<Message> drain() {
     if (!raft->has_ready()) return {};
     Ready rd = raft->ready();
+    if (rd.snapshot) {
+      EXPECT_TRUE(storage.apply_snapshot(*rd.snapshot).is_ok());
+    }
     EXPECT_TRUE(storage.append(rd.entries).is_ok());
     if (rd.hard_state) storage.set_hard_state(*rd.hard_state);
     raft->advance(rd);
@@ -330,7 +333,7 @@ TEST(RaftPaper, S541_VoteGrantedToCandidateAtLeastAsUpToDate) {
 }
 
 TEST(RaftPaper, S541_MutationGrantsVoteToOutOfDateCandidate) {
-  Solo node(1, {1, 2, 3}, {1, 2}, 2, Mutation::kVoteWithoutLogCheck);
+  Solo node(1, {1, 2, 3}, {1, 2}, 2, RaftConfig{.mutation = Mutation::kVoteWithoutLogCheck});
   std::vector<Message> out = node.step(vote_request(2, 3, 5, 1));
   ASSERT_EQ(out.size(), 1u);
   EXPECT_FALSE(out[0].reject);
@@ -340,7 +343,7 @@ TEST(RaftPaper, S541_MutationGrantsVoteToOutOfDateCandidate) {
 // only once an entry of its own term is stored on a majority.
 void run_previous_term_scenario(Mutation mutation, bool expect_commit_of_old_entry) {
   // Node 1 holds an uncommitted entry from term 1 at index 2 and becomes leader in term 2.
-  Solo node(1, {1, 2, 3}, {1, 1}, 1, mutation);
+  Solo node(1, {1, 2, 3}, {1, 1}, 1, RaftConfig{.mutation = mutation});
   for (int i = 0; i < 30 && node.raft->role() == Role::kFollower; ++i) node.raft->tick();
   node.drain();
   Message grant;
@@ -440,11 +443,375 @@ TEST(RaftPaper, S7_SnapshotCoveredByOurLogOnlyMovesCommit) {
   snap.snapshot.meta.index = 2;
   snap.snapshot.meta.term = 1;
   snap.snapshot.meta.conf_state.voters = {1, 2, 3};
+  snap.snapshot.data = "first chunk of many";  // answered at once: the rest is not needed
   std::vector<Message> out = node.step(snap);
   EXPECT_EQ(node.raft->committed(), 2u);
   EXPECT_EQ(node.raft->last_index(), 3u);  // entries after the snapshot are retained
   ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, MessageType::kAppResp);
   EXPECT_EQ(out[0].index, 2u);
+}
+
+// ---- §7 Figure 13 (thesis §5.1, Figure 5.3): InstallSnapshot in chunks ---------------------
+//
+// Follower side: node 2 (log of two entries of term 1, current term 2) receives chunks of 8 bytes
+// from leader 1 of term 2; a 26-byte snapshot is the chunks at offsets 0, 8, 16 and 24.
+
+constexpr std::string_view kAlphabet = "abcdefghijklmnopqrstuvwxyz";
+
+Snapshot make_snapshot(uint64_t index, std::string_view data = kAlphabet) {
+  Snapshot snap;
+  snap.meta.index = index;
+  snap.meta.term = 1;
+  snap.meta.conf_state.voters = {1, 2, 3};
+  snap.data = std::string(data);
+  return snap;
+}
+
+// The kSnap message with the bytes of `snap` from `offset` (at most 8), from leader `from` in
+// `term`; done when it reaches the end.
+Message chunk(const Snapshot& snap, uint64_t offset, uint64_t from = 1, uint64_t term = 2) {
+  Message m;
+  m.type = MessageType::kSnap;
+  m.from = from;
+  m.term = term;
+  m.snapshot.meta = snap.meta;
+  m.snapshot.data = snap.data.substr(offset, 8);
+  m.snapshot_offset = offset;
+  m.snapshot_done = offset + 8 >= snap.data.size();
+  return m;
+}
+
+// The follower's one answer to `m`.
+Message answer(Solo& node, const Message& m) {
+  std::vector<Message> out = node.step(m);
+  EXPECT_EQ(out.size(), 1u);
+  return out.empty() ? Message{} : out[0];
+}
+
+// A kSnapResp acknowledging `held` bytes of the snapshot at `index` (or refusing it).
+Message snap_ack(uint64_t index, uint64_t held, bool reject = false) {
+  Message m;
+  m.type = MessageType::kSnapResp;
+  m.from = 2;
+  m.to = 1;
+  m.term = 2;
+  m.index = index;
+  m.log_term = 1;
+  m.snapshot_offset = held;
+  m.reject = reject;
+  return m;
+}
+
+Solo lagging_follower(const RaftConfig& base = RaftConfig{}) {
+  return Solo(2, {1, 2, 3}, {1, 1}, 2, base);
+}
+
+TEST(RaftPaper, S7_ChunksAreAssembledInOrderAndInstalledWithTheLast) {
+  Solo node = lagging_follower();
+  Snapshot snap = make_snapshot(10);
+  for (uint64_t offset : {0, 8, 16}) {
+    EXPECT_EQ(answer(node, chunk(snap, offset)), snap_ack(10, offset + 8)) << offset;
+    EXPECT_EQ(node.raft->committed(), 0u) << "nothing installed before the last chunk";
+  }
+  Message done = answer(node, chunk(snap, 24));
+  EXPECT_EQ(done.type, MessageType::kAppResp);
+  EXPECT_EQ(done.index, 10u);
+  EXPECT_EQ(node.storage.snapshot()->data, kAlphabet);
+  EXPECT_EQ(node.raft->committed(), 10u);
+  EXPECT_EQ(node.raft->last_index(), 10u);  // Figure 13 step 7: the log is discarded
+}
+
+TEST(RaftPaper, S7_EveryChunkIsASignOfLifeThatResetsTheElectionTimer) {
+  Solo node = lagging_follower();
+  Snapshot snap = make_snapshot(10, std::string(64, 'x'));
+  for (uint64_t offset = 0; offset < 64; offset += 8) {
+    // Nine ticks stay below the shortest election timeout (election_tick = 10) each time.
+    for (int t = 0; t < 9; ++t) node.raft->tick();
+    answer(node, chunk(snap, offset));
+    EXPECT_EQ(node.raft->role(), Role::kFollower);
+  }
+  EXPECT_EQ(node.raft->committed(), 10u);
+}
+
+TEST(RaftPaper, S7_DuplicateChunkIsIgnoredAndTheHeldBytesAcknowledged) {
+  Solo node = lagging_follower();
+  Snapshot snap = make_snapshot(10);
+  answer(node, chunk(snap, 0));
+  EXPECT_EQ(answer(node, chunk(snap, 0)), snap_ack(10, 8));
+  answer(node, chunk(snap, 8));
+  EXPECT_EQ(answer(node, chunk(snap, 0)), snap_ack(10, 16));
+  EXPECT_EQ(answer(node, chunk(snap, 8)), snap_ack(10, 16));
+  answer(node, chunk(snap, 16));
+  answer(node, chunk(snap, 24));
+  EXPECT_EQ(node.storage.snapshot()->data, kAlphabet);
+  // The last chunk again, after the install: the log covers it now.
+  Message late = answer(node, chunk(snap, 24));
+  EXPECT_EQ(late.type, MessageType::kAppResp);
+  EXPECT_EQ(late.index, 10u);
+}
+
+TEST(RaftPaper, S7_ChunkPastTheHeldBytesOrOfAnUnknownSnapshotIsIgnored) {
+  Solo node = lagging_follower();
+  Snapshot snap = make_snapshot(10);
+  // Offset past the buffer: a chunk in between was lost.
+  EXPECT_EQ(answer(node, chunk(snap, 8)), snap_ack(10, 0));
+  answer(node, chunk(snap, 0));
+  EXPECT_EQ(answer(node, chunk(snap, 24)), snap_ack(10, 8));
+  EXPECT_EQ(node.raft->committed(), 0u);
+  // A chunk past offset 0 of a snapshot we hold nothing of.
+  Snapshot other = make_snapshot(12);
+  EXPECT_EQ(answer(node, chunk(other, 16)), snap_ack(12, 0));
+  // The partial snapshot is intact: the transfer goes on.
+  answer(node, chunk(snap, 8));
+  answer(node, chunk(snap, 16));
+  answer(node, chunk(snap, 24));
+  EXPECT_EQ(node.storage.snapshot()->data, kAlphabet);
+}
+
+TEST(RaftPaper, S7_NewerSnapshotSupersedesAPartialOne) {
+  Solo node = lagging_follower();
+  Snapshot old_snap = make_snapshot(10);
+  Snapshot new_snap = make_snapshot(12, "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+  answer(node, chunk(old_snap, 0));
+  answer(node, chunk(old_snap, 8));
+  // Figure 13 step 2: a new snapshot begins at offset 0 and replaces the partial one.
+  EXPECT_EQ(answer(node, chunk(new_snap, 0)), snap_ack(12, 8));
+  // Chunks of the older snapshot, late, are stale: even its first one does not start it again.
+  EXPECT_EQ(answer(node, chunk(old_snap, 16)), snap_ack(10, 0));
+  EXPECT_EQ(answer(node, chunk(old_snap, 0)), snap_ack(10, 0));
+  for (uint64_t offset : {8, 16, 24}) answer(node, chunk(new_snap, offset));
+  EXPECT_EQ(node.storage.snapshot()->meta.index, 12u);
+  EXPECT_EQ(node.storage.snapshot()->data, "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+}
+
+TEST(RaftPaper, S7_TermChangeDiscardsAPartialSnapshot) {
+  Solo node = lagging_follower();
+  Snapshot snap = make_snapshot(10);
+  answer(node, chunk(snap, 0));
+  answer(node, chunk(snap, 8));
+  // Leader 3 takes over in term 3 (its first message is a heartbeat).
+  Message hb;
+  hb.type = MessageType::kHeartbeat;
+  hb.from = 3;
+  hb.term = 3;
+  answer(node, hb);
+  // The old leader's chunks are stale now (Figure 13 step 1: the reply carries the newer term),
+  // and the new leader's continuation finds nothing held.
+  Message stale = answer(node, chunk(snap, 16, 1, 2));
+  EXPECT_EQ(stale.type, MessageType::kAppResp);
+  EXPECT_EQ(stale.term, 3u);
+  Message resp = answer(node, chunk(snap, 16, 3, 3));
+  EXPECT_EQ(resp.snapshot_offset, 0u);
+  EXPECT_EQ(resp.to, 3u);
+  for (uint64_t offset : {0, 8, 16, 24}) answer(node, chunk(snap, offset, 3, 3));
+  EXPECT_EQ(node.storage.snapshot()->data, kAlphabet);
+}
+
+TEST(RaftPaper, S7_SnapshotOverTheSizeLimitIsRefused) {
+  RaftConfig config;
+  config.max_snapshot_bytes = 20;
+  Solo node = lagging_follower(config);
+  Snapshot snap = make_snapshot(10);  // 26 bytes
+  answer(node, chunk(snap, 0));
+  answer(node, chunk(snap, 8));
+  EXPECT_EQ(answer(node, chunk(snap, 16)), snap_ack(10, 0, /*reject=*/true));
+  // Its buffer is gone: the last chunk finds nothing held and installs nothing.
+  EXPECT_EQ(answer(node, chunk(snap, 24)), snap_ack(10, 0));
+  EXPECT_EQ(node.raft->committed(), 0u);
+  EXPECT_EQ(node.storage.snapshot()->meta.index, 0u);
+}
+
+// Leader side: a 3-node group whose leader compacted its log past what node 3 holds, so that node
+// 3 catches up by a snapshot of `data`, in chunks of 4 bytes.
+
+constexpr std::string_view kLeaderState = "state-of-the-machine";  // 20 bytes: 5 chunks
+
+void chunked(RaftConfig& c) {
+  c.max_snapshot_chunk_bytes = 4;
+}
+
+void leave_node_3_behind_a_snapshot(Network& net, std::string_view data = kLeaderState) {
+  net.elect(1);
+  net.isolate(3);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(net.raft(1).propose("v" + std::to_string(i)).is_ok());
+    net.deliver();
+  }
+  uint64_t applied = net.raft(1).applied();
+  ASSERT_TRUE(
+      net.storage(1).create_snapshot(applied, net.raft(1).conf_state(), std::string(data)).is_ok());
+  ASSERT_TRUE(net.storage(1).compact(applied).is_ok());
+}
+
+std::vector<Message> snapshot_traffic(Network& net) {
+  std::vector<Message> out;
+  for (const Message& m : net.sent()) {
+    if (m.type == MessageType::kSnap || m.type == MessageType::kSnapResp) out.push_back(m);
+  }
+  return out;
+}
+
+std::vector<uint64_t> chunk_offsets(Network& net) {
+  std::vector<uint64_t> out;
+  for (const Message& m : net.sent_of(MessageType::kSnap)) out.push_back(m.snapshot_offset);
+  return out;
+}
+
+TEST(RaftPaper, S7_LeaderSendsBoundedChunksOneAtATimeEachAckDrivingTheNext) {
+  Network net(3, chunked);
+  leave_node_3_behind_a_snapshot(net);
+  net.heal();
+  net.sent().clear();
+  net.tick_all(3);
+  std::vector<Message> traffic = snapshot_traffic(net);
+  ASSERT_EQ(traffic.size(), 9u);  // five chunks, four acknowledgements (the last gets kAppResp)
+  std::string assembled;
+  for (size_t i = 0; i < traffic.size(); ++i) {
+    const Message& m = traffic[i];
+    if (i % 2 == 1) {  // a chunk never goes out before the previous one is acknowledged
+      EXPECT_EQ(m.type, MessageType::kSnapResp) << i;
+      EXPECT_EQ(m.snapshot_offset, assembled.size()) << i;
+      continue;
+    }
+    EXPECT_EQ(m.type, MessageType::kSnap) << i;
+    EXPECT_EQ(m.to, 3u);
+    EXPECT_LE(m.snapshot.data.size(), 4u) << i;
+    EXPECT_EQ(m.snapshot_offset, assembled.size()) << i;
+    EXPECT_EQ(m.snapshot_done, i == traffic.size() - 1) << i;
+    EXPECT_EQ(m.snapshot.meta.index, net.storage(1).snapshot()->meta.index);
+    assembled += m.snapshot.data;
+  }
+  EXPECT_EQ(assembled, kLeaderState);
+  EXPECT_EQ(net.storage(3).snapshot()->data, kLeaderState);
+  EXPECT_EQ(net.raft(3).committed(), net.raft(1).committed());
+  ASSERT_NE(net.raft(1).progress(3), nullptr);
+  EXPECT_EQ(net.raft(1).progress(3)->state, ProgressState::kReplicate);
+}
+
+TEST(RaftPaper, S7_LostChunkIsResentAfterTheSnapshotTimeoutFromWhatTheFollowerHolds) {
+  Network net(3, [](RaftConfig& c) {
+    chunked(c);
+    c.snapshot_timeout_ticks = 20;
+  });
+  leave_node_3_behind_a_snapshot(net);
+  bool dropped = false;
+  net.set_filter([&](const Message& m) {
+    if (m.type != MessageType::kSnap || m.snapshot_offset != 8 || dropped) return true;
+    dropped = true;
+    return false;
+  });
+  net.heal();
+  net.tick_all(5);
+  ASSERT_TRUE(dropped);
+  EXPECT_EQ(net.storage(3).snapshot()->meta.index, 1u) << "stalled: chunk 8 was lost";
+  EXPECT_EQ(net.raft(1).progress(3)->state, ProgressState::kSnapshot);
+  net.sent().clear();
+  net.tick_all(20);
+  EXPECT_EQ(net.storage(3).snapshot()->data, kLeaderState);
+  // The transfer restarted at offset 0; the follower acknowledged the 8 bytes it held, so the
+  // leader went on from there instead of sending everything again.
+  EXPECT_EQ(chunk_offsets(net), (std::vector<uint64_t>{0, 8, 12, 16}));
+}
+
+TEST(RaftPaper, S7_LeaderChangeMidTransferDiscardsThePartialSnapshot) {
+  Network net(3, chunked);
+  leave_node_3_behind_a_snapshot(net, "one:0123456789abcde");
+  // Node 2 compacts too, with a snapshot whose bytes differ from the first one's.
+  uint64_t applied = net.raft(2).applied();
+  ASSERT_EQ(applied, net.raft(1).applied());
+  ASSERT_TRUE(net.storage(2)
+                  .create_snapshot(applied, net.raft(2).conf_state(), "two:0123456789abcde")
+                  .is_ok());
+  ASSERT_TRUE(net.storage(2).compact(applied).is_ok());
+  // Leader 1's chunk at offset 8 never arrives: node 3 holds 8 bytes of its snapshot.
+  net.set_filter([](const Message& m) {
+    return !(m.type == MessageType::kSnap && m.from == 1 && m.snapshot_offset == 8);
+  });
+  net.heal();
+  net.tick_all(3);
+  ASSERT_EQ(net.storage(3).snapshot()->meta.index, 1u);
+  // Leadership moves to node 2 (thesis §3.10) in a new term.
+  ASSERT_TRUE(net.raft(1).transfer_leadership(2).is_ok());
+  net.deliver();
+  ASSERT_EQ(net.raft(2).role(), Role::kLeader);
+  net.tick_all(3);
+  // Node 3 installed node 2's snapshot from its first byte, not a splice of the two.
+  EXPECT_EQ(net.storage(3).snapshot()->data, "two:0123456789abcde");
+  ASSERT_TRUE(net.raft(2).propose("after").is_ok());
+  net.tick_all(2);
+  EXPECT_EQ(payloads(net.node(3).applied).back(), "after");
+}
+
+TEST(RaftPaper, S7_RefusedSnapshotStopsTheTransferUntilTheTimeout) {
+  Network net(3, [](RaftConfig& c) {
+    chunked(c);
+    c.snapshot_timeout_ticks = 20;
+    if (c.id == 3) c.max_snapshot_bytes = 10;
+  });
+  leave_node_3_behind_a_snapshot(net);
+  net.heal();
+  net.sent().clear();
+  net.tick_all(5);
+  // Chunks at 0 and 4 fit in 10 bytes; the one at 8 does not, and is refused.
+  EXPECT_EQ(chunk_offsets(net), (std::vector<uint64_t>{0, 4, 8}));
+  std::vector<Message> acks = net.sent_of(MessageType::kSnapResp);
+  ASSERT_FALSE(acks.empty());
+  EXPECT_TRUE(acks.back().reject);
+  EXPECT_EQ(net.storage(3).snapshot()->meta.index, 1u);
+  EXPECT_EQ(net.raft(1).role(), Role::kLeader);
+  net.sent().clear();
+  net.tick_all(25);  // past the snapshot timeout: one more attempt, refused again
+  EXPECT_EQ(chunk_offsets(net), (std::vector<uint64_t>{0, 4, 8}));
+}
+
+TEST(RaftPaper, S7_BadSnapshotAcknowledgementsAreRejectedNotFatal) {
+  Network net(3, chunked);
+  leave_node_3_behind_a_snapshot(net);
+  net.heal();
+  // Hold node 3's acknowledgements back, so that the leader has a transfer in progress.
+  net.set_filter([](const Message& m) { return m.type != MessageType::kSnapResp; });
+  net.tick_all(2);
+  ASSERT_EQ(net.raft(1).progress(3)->state, ProgressState::kSnapshot);
+  uint64_t index = net.storage(1).snapshot()->meta.index;
+  Message ack;
+  ack.type = MessageType::kSnapResp;
+  ack.from = 3;
+  ack.to = 1;
+  ack.term = net.raft(1).term();
+  ack.index = index;
+  ack.log_term = net.storage(1).snapshot()->meta.term;
+  ack.snapshot_offset = 3;  // not a chunk boundary
+  EXPECT_EQ(net.raft(1).step(ack).code(), StatusCode::kInvalidArgument);
+  ack.snapshot_offset = 20;  // the whole snapshot: that is acknowledged by kAppResp
+  EXPECT_EQ(net.raft(1).step(ack).code(), StatusCode::kInvalidArgument);
+  ack.snapshot_offset = 1u << 30;
+  EXPECT_EQ(net.raft(1).step(ack).code(), StatusCode::kInvalidArgument);
+  ack.index = index + 7;  // another snapshot: ignored
+  ack.snapshot_offset = 4;
+  EXPECT_TRUE(net.raft(1).step(ack).is_ok());
+  EXPECT_EQ(net.raft(1).role(), Role::kLeader);
+  net.set_filter({});
+  net.tick_all(60);  // past the snapshot timeout: the transfer starts over and completes
+  EXPECT_EQ(net.storage(3).snapshot()->data, kLeaderState);
+}
+
+TEST(RaftPaper, S7_UnreachableFollowerTransferResumesAfterTheNextProbe) {
+  Network net(3, chunked);
+  leave_node_3_behind_a_snapshot(net);
+  net.set_filter(
+      [](const Message& m) { return !(m.type == MessageType::kSnap && m.snapshot_offset == 8); });
+  net.heal();
+  net.tick_all(3);
+  ASSERT_EQ(net.raft(1).progress(3)->state, ProgressState::kSnapshot);
+  // The transport lost the connection: the transfer is abandoned for a probe.
+  net.raft(1).report_unreachable(3);
+  EXPECT_EQ(net.raft(1).progress(3)->state, ProgressState::kProbe);
+  net.set_filter({});
+  net.sent().clear();
+  net.tick_all(3);
+  EXPECT_EQ(net.storage(3).snapshot()->data, kLeaderState);
+  EXPECT_EQ(chunk_offsets(net), (std::vector<uint64_t>{0, 8, 12, 16}));
 }
 
 }  // namespace

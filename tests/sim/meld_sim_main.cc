@@ -93,16 +93,26 @@ int main(int argc, char** argv) {
   uint64_t violations = 0;
   uint64_t messages = 0;
   uint64_t unknown = 0;
+  uint64_t snapshots = 0;
+  uint64_t chunked_snapshots = 0;
+  uint64_t chunks = 0;
   for (uint64_t seed = start; seed < start + seeds; ++seed) {
     meld::sim::SimOptions options = base;
     options.seed = seed;
     meld::sim::SimResult r = meld::sim::run_simulation(options);
     messages += r.messages_delivered;
     unknown += r.linearizability_unknown ? 1 : 0;
+    snapshots += r.snapshots_installed;
+    chunked_snapshots += r.chunked_snapshots_installed;
+    chunks += r.snapshot_chunks_delivered;
     if (verbose) {
       std::cout << "seed " << seed << ": " << r.scenario << " events=" << r.events
-                << " messages=" << r.messages_delivered << " ops=" << r.history_ops
-                << " trace=" << std::hex << r.trace_hash << std::dec << "\n";
+                << " messages=" << r.messages_delivered
+                << " snapshot_chunks=" << r.snapshot_chunks_delivered
+                << " snapshots_installed=" << r.snapshots_installed
+                << " chunked_snapshots_installed=" << r.chunked_snapshots_installed
+                << " ops=" << r.history_ops << " trace=" << std::hex << r.trace_hash << std::dec
+                << "\n";
     }
     if (r.violated()) {
       ++violations;
@@ -122,6 +132,10 @@ int main(int argc, char** argv) {
   std::printf("simulated_messages_per_s: %.0f seeds_per_min: %.1f linearizability_unknown: %llu\n",
               static_cast<double>(messages) / secs, static_cast<double>(seeds) * 60.0 / secs,
               static_cast<unsigned long long>(unknown));
+  std::printf(
+      "snapshot_chunks_delivered: %llu snapshots_installed: %llu (in several chunks: %llu)\n",
+      static_cast<unsigned long long>(chunks), static_cast<unsigned long long>(snapshots),
+      static_cast<unsigned long long>(chunked_snapshots));
   std::printf("seeds: %llu violations: %llu\n", static_cast<unsigned long long>(seeds),
               static_cast<unsigned long long>(violations));
   std::fflush(stdout);

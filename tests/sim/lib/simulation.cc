@@ -109,6 +109,7 @@ struct Scenario {
     s += " fault_gap_ticks=" + std::to_string(fault_gap_ticks);
     s += " inflight=" + std::to_string(raft.max_inflight_msgs);
     s += " batch=" + std::to_string(raft.batch_append);
+    s += " snap_chunk=" + std::to_string(raft.max_snapshot_chunk_bytes);
     s += " strike=" + std::to_string(strike_new_leader_percent) +
          " crash_after_vote=" + std::to_string(crash_after_vote_percent) +
          " strike_after_commit_permille=" + std::to_string(strike_after_commit_permille) +
@@ -167,6 +168,10 @@ Scenario choose_scenario(const SimOptions& options) {
   rc.read_only_option =
       sc.lease_reads ? consensus::ReadOnlyOption::kLeaseBased : consensus::ReadOnlyOption::kSafe;
   rc.max_clock_drift_ticks = kMaxClockDriftTicks;
+  // Snapshots (about 50 bytes here) go whole in some seeds and in chunks of a few bytes in
+  // others, so that lost, duplicated and reordered chunks happen.
+  constexpr uint64_t kSnapshotChunkBytes[] = {1 << 20, 16, 5};
+  rc.max_snapshot_chunk_bytes = kSnapshotChunkBytes[rng.uniform(3)];
   rc.mutation = options.mutation;
   return sc;
 }
@@ -649,13 +654,18 @@ void Simulation::complete_sync(Node& n) {
 }
 
 void Simulation::send(const Message& m) {
+  if (m.type == consensus::MessageType::kSnap &&
+      m.snapshot.data.size() > sc_.raft.max_snapshot_chunk_bytes) {
+    violate("snapshot chunk bound", "node " + std::to_string(m.from) + " sent a chunk of " +
+                                        std::to_string(m.snapshot.data.size()) + " bytes");
+    return;
+  }
   SendOutcome out = network_.send(m, now_us_);
   trace(Ev::kSend, m.from, m.to, static_cast<uint64_t>(m.type), static_cast<uint64_t>(out));
   Node& from = nodes_.at(m.from);
   if (out == SendOutcome::kCut) {
     // The transport tells Raft what a failed connection would (etcd's ReportUnreachable).
     from.raft->report_unreachable(m.to);
-    if (m.type == consensus::MessageType::kSnap) from.raft->report_snapshot(m.to, false);
   }
 }
 
@@ -666,6 +676,7 @@ void Simulation::deliver(Message m) {
     return;
   }
   trace(Ev::kDeliver, m.from, m.to, static_cast<uint64_t>(m.type), m.term);
+  if (m.type == consensus::MessageType::kSnap) ++result_.snapshot_chunks_delivered;
   // Bad or stale input is refused by the library with a status; it is not a fault of the run.
   it->second.raft->step(m).ignore();
 }
@@ -704,6 +715,8 @@ void Simulation::install_snapshot(Node& n, const consensus::Snapshot& snap) {
     return;
   }
   n.sm = std::move(*sm);
+  ++result_.snapshots_installed;
+  if (snap.data.size() > sc_.raft.max_snapshot_chunk_bytes) ++result_.chunked_snapshots_installed;
   record_applied(n, snap.meta.index, n.sm.digest(), "installed a snapshot at");
 }
 

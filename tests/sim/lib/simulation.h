@@ -20,7 +20,9 @@
 //   leader completeness    when a leader of term T writes its no-op, its log holds every entry
 //                          known committed in an earlier term;
 //   state machine safety   nodes that applied (or installed a snapshot at) an index hold the same
-//                          digest of everything applied up to it;
+//                          digest of everything applied up to it (a snapshot is sent in chunks of
+//                          a few bytes in some seeds, so a mis-assembled one shows here);
+//   chunk bound            no kSnap message carries more than max_snapshot_chunk_bytes;
 // and at the end: the group has a leader and every member applied the same state; no
 // acknowledged write is lost (every member applied it, and the entry at its index is still it);
 // the client history is linearizable per key (jepsen/linearizability.h).
@@ -56,6 +58,9 @@ struct SimResult {
   uint64_t trace_hash = 0;
   uint64_t events = 0;
   uint64_t messages_delivered = 0;
+  uint64_t snapshot_chunks_delivered = 0;    // kSnap messages stepped by their recipient
+  uint64_t snapshots_installed = 0;          // snapshots a node received in full and installed
+  uint64_t chunked_snapshots_installed = 0;  // of those, the ones larger than one chunk
   int64_t simulated_us = 0;
   size_t history_ops = 0;
   bool linearizability_unknown = false;  // the checker ran out of budget
