@@ -18,29 +18,12 @@
 #include <thread>
 
 #include "storage/int64_add.h"
+#include "tests/storage/temp_dir.h"
 
 namespace meld::storage {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fresh directory under /tmp, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "meld-storage-test-XXXXXX").string();
-    MELD_ASSERT(mkdtemp(pattern.data()) != nullptr, "mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 // Holds every callback (and so the commit thread, which posts them) until open() is called.
 class GateExecutor final : public CompletionExecutor {
