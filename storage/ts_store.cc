@@ -511,7 +511,7 @@ Status TsStore::write_blocks(Series& series, std::vector<ts::Sample> sealed, Wri
 }
 
 Status TsStore::read_blocks(uint64_t series_id, int64_t block, int64_t min_ms, int64_t max_ms,
-                            size_t samples_max, std::vector<ts::Sample>* out,
+                            size_t samples_cap, std::vector<ts::Sample>* out,
                             std::vector<std::string>* keys) {
   // Blocks of one series in one time block do not overlap, so block i holds samples before
   // block i+1's first timestamp: of the blocks that start at or before max_ms, those whose
@@ -531,6 +531,7 @@ Status TsStore::read_blocks(uint64_t series_id, int64_t block, int64_t min_ms, i
   MELD_RETURN_IF_ERROR(scanned);
   std::vector<ts::Sample> decoded;
   for (auto& [key, value] : candidates) {
+    if (out->size() >= samples_cap) break;
     Status s = decoder_.decode(value, &decoded);
     if (!s.is_ok()) {
       return Status::corruption("time-series block of series " + std::to_string(series_id) + ": " +
@@ -539,10 +540,7 @@ Status TsStore::read_blocks(uint64_t series_id, int64_t block, int64_t min_ms, i
     for (const ts::Sample& sample : decoded) {
       bool outside = sample.timestamp_ms < min_ms || sample.timestamp_ms > max_ms;
       if (outside && keys == nullptr) continue;
-      if (out->size() >= samples_max) {
-        return Status::resource_exhausted("more than " + std::to_string(samples_max) +
-                                          " samples in the series' range");
-      }
+      if (out->size() >= samples_cap) break;
       out->push_back(sample);
     }
     if (keys != nullptr) keys->push_back(key);
@@ -839,46 +837,46 @@ Result<ts::Labels> TsStore::series_labels(uint64_t series_id) {
 }
 
 Status TsStore::samples(uint64_t series_id, int64_t min_ms, int64_t max_ms, size_t samples_max,
-                        std::vector<ts::Sample>* samples) {
+                        std::vector<ts::Sample>* samples, bool* more) {
   samples->clear();
+  *more = false;
   if (options_.retention_ms > 0) {
     min_ms = std::max(min_ms, clock_.wall_ms() - options_.retention_ms);
   }
   if (min_ms > max_ms) return Status::ok();
+  // The run (blocks, then the head: strictly increasing together) is cut after samples_max + 1
+  // samples; the late samples up to the cut then decide which samples_max come first.
+  const size_t cap = samples_max == SIZE_MAX ? SIZE_MAX : samples_max + 1;
   int64_t first_block = block_of(min_ms);
   int64_t last_block = block_of(max_ms);
   for (auto it = blocks_with_data_.lower_bound(first_block);
-       it != blocks_with_data_.end() && *it <= last_block; ++it) {
-    MELD_RETURN_IF_ERROR(
-        read_blocks(series_id, *it, min_ms, max_ms, samples_max, samples, nullptr));
+       it != blocks_with_data_.end() && *it <= last_block && samples->size() < cap; ++it) {
+    MELD_RETURN_IF_ERROR(read_blocks(series_id, *it, min_ms, max_ms, cap, samples, nullptr));
   }
   auto found = series_.find(series_id);
-  if (found == series_.end() || found->second->head_empty()) return Status::ok();
-  const Series& s = *found->second;
-  if (s.head.sample_count() > 0) {
-    auto it = ts::GorillaIterator::open(s.head.bytes());
-    MELD_RETURN_IF_ERROR(it.status());
-    ts::Sample sample;
-    while (it->next(&sample)) {
-      if (sample.timestamp_ms < min_ms || sample.timestamp_ms > max_ms) continue;
-      if (samples->size() >= samples_max) {
-        return Status::resource_exhausted("more than " + std::to_string(samples_max) +
-                                          " samples in the series' range");
+  if (found != series_.end() && !found->second->head_empty()) {
+    const Series& s = *found->second;
+    if (s.head.sample_count() > 0 && samples->size() < cap) {
+      auto it = ts::GorillaIterator::open(s.head.bytes());
+      MELD_RETURN_IF_ERROR(it.status());
+      ts::Sample sample;
+      while (samples->size() < cap && it->next(&sample)) {
+        if (sample.timestamp_ms >= min_ms && sample.timestamp_ms <= max_ms) {
+          samples->push_back(sample);
+        }
       }
-      samples->push_back(sample);
+      MELD_RETURN_IF_ERROR(it->status());
     }
-    MELD_RETURN_IF_ERROR(it->status());
-  }
-  std::vector<ts::Sample> late;
-  for (const ts::Sample& sample : s.late) {
-    if (sample.timestamp_ms >= min_ms && sample.timestamp_ms <= max_ms) late.push_back(sample);
-  }
-  if (!late.empty()) {
-    *samples = ts::merge_samples(*samples, std::move(late));
-    if (samples->size() > samples_max) {
-      return Status::resource_exhausted("more than " + std::to_string(samples_max) +
-                                        " samples in the series' range");
+    int64_t cut_ms = samples->size() == cap ? samples->back().timestamp_ms : max_ms;
+    std::vector<ts::Sample> late;
+    for (const ts::Sample& sample : s.late) {
+      if (sample.timestamp_ms >= min_ms && sample.timestamp_ms <= cut_ms) late.push_back(sample);
     }
+    if (!late.empty()) *samples = ts::merge_samples(*samples, std::move(late));
+  }
+  if (samples->size() > samples_max) {
+    samples->resize(samples_max);
+    *more = true;
   }
   return Status::ok();
 }

@@ -170,10 +170,10 @@ class TsStore {
 
   // Replaces *samples with the series' samples with min_ms <= timestamp <= max_ms, strictly
   // increasing, duplicates resolved by ts::merge_samples' rule: sealed blocks, the head and its
-  // late samples together. At most samples_max, else resource_exhausted. corruption for a block
-  // that does not decode.
+  // late samples together. At most samples_max of them, the earliest; *more says whether further
+  // samples remain in the range. corruption for a block that does not decode.
   Status samples(uint64_t series_id, int64_t min_ms, int64_t max_ms, size_t samples_max,
-                 std::vector<ts::Sample>* samples);
+                 std::vector<ts::Sample>* samples, bool* more);
 
   TsStoreStats stats() const;
   const TsStoreOptions& options() const { return options_; }
@@ -195,10 +195,11 @@ class TsStore {
   // that they overlap.
   Status write_blocks(Series& series, std::vector<ts::Sample> sealed, WriteBatch* batch);
   // Appends to *out the samples of the series' blocks in one time block that lie in
-  // [min_ms, max_ms], at most samples_max in all. With keys, appends every sample of each block
-  // that overlaps the range (none filtered) and the blocks' keys, for a rewrite.
+  // [min_ms, max_ms], in time order, until *out holds samples_cap. With keys, appends every
+  // sample of each block that overlaps the range (none filtered) and the blocks' keys, for a
+  // rewrite.
   Status read_blocks(uint64_t series_id, int64_t block_index, int64_t min_ms, int64_t max_ms,
-                     size_t samples_max, std::vector<ts::Sample>* out,
+                     size_t samples_cap, std::vector<ts::Sample>* out,
                      std::vector<std::string>* keys);
   // Seals what the memory and log bounds require, truncates the log, drops expired blocks.
   Status maintain(WriteBatch* batch);

@@ -86,8 +86,10 @@ class StoreFixture {
                            int64_t min_ms = std::numeric_limits<int64_t>::min(),
                            int64_t max_ms = std::numeric_limits<int64_t>::max()) {
     std::vector<Sample> out;
-    Status s = store_->samples(labels.series_id(), min_ms, max_ms, SIZE_MAX, &out);
+    bool more = true;
+    Status s = store_->samples(labels.series_id(), min_ms, max_ms, SIZE_MAX, &out, &more);
     MELD_ASSERT(s.is_ok(), s.to_string());
+    MELD_ASSERT(!more, "more samples without a limit");
     return out;
   }
 
@@ -349,7 +351,7 @@ TEST(TsStore, AHashCollisionRefusesTheSecondLabelSetInsteadOfMergingIt) {
   EXPECT_EQ(*owner, squatter);
 }
 
-TEST(TsStore, LimitsGiveClearPerItemAndQueryErrors) {
+TEST(TsStore, LimitsGiveClearPerItemAndIndexErrors) {
   TsStoreOptions options;
   options.series_max = 2;
   StoreFixture f(options);
@@ -367,10 +369,6 @@ TEST(TsStore, LimitsGiveClearPerItemAndQueryErrors) {
   EXPECT_EQ(result.errors[1].series, 3u);
   EXPECT_EQ(result.errors[1].status.code(), StatusCode::kInvalidArgument);
 
-  std::vector<Sample> out;
-  Status over = f.store().samples(a.series_id(), 0, 100, 9, &out);
-  EXPECT_EQ(over.code(), StatusCode::kResourceExhausted);
-  EXPECT_TRUE(f.store().samples(a.series_id(), 0, 100, 10, &out).is_ok());
   std::vector<uint64_t> ids;
   EXPECT_EQ(f.store().all_series(1, &ids).code(), StatusCode::kResourceExhausted);
 }
@@ -468,8 +466,17 @@ RC_GTEST_PROP(TsStore, ReadsEqualSortAndResolveOfAllWritesAcrossSealsAndRestarts
   for (int s = 0; s < 2; ++s) {
     ts::sort_and_resolve(&written[s]);
     std::vector<Sample> out;
-    RC_ASSERT(store->samples(series[s].series_id(), 0, 60, SIZE_MAX, &out).is_ok());
+    bool more = true;
+    RC_ASSERT(store->samples(series[s].series_id(), 0, 60, SIZE_MAX, &out, &more).is_ok());
     RC_ASSERT(same_samples(out, written[s]));
+    RC_ASSERT(!more);
+    // A limit keeps the earliest samples, whatever mix of head and late samples they are.
+    size_t limit = *rc::gen::inRange<size_t>(0, written[s].size() + 2);
+    RC_ASSERT(store->samples(series[s].series_id(), 0, 60, limit, &out, &more).is_ok());
+    size_t kept = std::min(limit, written[s].size());
+    RC_ASSERT(
+        same_samples(out, std::vector<Sample>(written[s].begin(), written[s].begin() + kept)));
+    RC_ASSERT(more == (limit < written[s].size()));
   }
   RC_ASSERT(store->seal_all().is_ok());  // the next case replays nothing of this one
 }
