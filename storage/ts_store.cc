@@ -555,16 +555,17 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   int64_t retention_floor_ms = std::numeric_limits<int64_t>::min();
   if (options_.retention_ms > 0) retention_floor_ms = clock_.wall_ms() - options_.retention_ms;
 
-  // Pass 1: validate, deciding every sample against the open blocks as they will be after the
-  // samples before it. Nothing changes until the record is queued.
-  struct Accepted {
-    uint32_t item;
+  // Pass 1: validate every sample against the series' state before this call. Nothing
+  // changes until the record is queued. A series' accepted samples, from all the items that
+  // name it, become one entry sorted by time, so applying it moves the open block forward only.
+  struct Entry {
     uint64_t id;
-    Series* known;  // nullptr for a series new to the store
-    std::vector<uint32_t> samples;
+    const ts::Labels* labels;  // of the series' first item
+    bool is_new;
+    std::vector<ts::Sample> samples;
   };
-  std::vector<Accepted> accepted;
-  std::unordered_map<uint64_t, int64_t> open_blocks;     // id -> open block after earlier items
+  std::vector<Entry> entries;
+  std::unordered_map<uint64_t, size_t> entry_of;         // id -> index in entries
   std::unordered_map<uint64_t, std::string> new_series;  // id -> canonical encoding
   for (uint32_t i = 0; i < series.size(); ++i) {
     const SeriesWrite& item = series[i];
@@ -600,12 +601,11 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
                                        std::to_string(options_.series_max)));
       continue;
     }
-    auto [open, inserted] =
-        open_blocks.emplace(id, *known != nullptr ? (*known)->open_block : kNoBlock);
-    Accepted entry{i, id, *known, {}};
+    const int64_t open = *known != nullptr ? (*known)->open_block : kNoBlock;
+    std::vector<ts::Sample> valid;
+    valid.reserve(item.samples.size());
     for (uint32_t j = 0; j < item.samples.size(); ++j) {
       int64_t ts = item.samples[j].timestamp_ms;
-      int64_t block = block_of(ts);
       if (ts < retention_floor_ms) {
         result.errors.push_back(
             {i, j,
@@ -614,53 +614,54 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
                                       std::to_string(options_.retention_ms) + " ms")});
         continue;
       }
-      if (open->second != kNoBlock && block < open->second) {
+      if (open != kNoBlock && block_of(ts) < open) {
         result.errors.push_back(
             {i, j,
              Status::invalid_argument("sample at " + std::to_string(ts) +
                                       " ms is older than the series' open time block (from " +
-                                      std::to_string(open->second * options_.block_duration_ms) +
-                                      " ms)")});
+                                      std::to_string(open * options_.block_duration_ms) + " ms)")});
         continue;
       }
-      open->second = std::max(open->second, block);
-      entry.samples.push_back(j);
+      valid.push_back(item.samples[j]);
     }
-    if (entry.samples.empty()) continue;
+    if (valid.empty()) continue;
     if (taken == nullptr) new_series.emplace(id, std::move(canonical));
-    accepted.push_back(std::move(entry));
+    auto [at, first] = entry_of.emplace(id, entries.size());
+    if (first) {
+      entries.push_back({id, item.labels, *known == nullptr, std::move(valid)});
+    } else {
+      std::vector<ts::Sample>& to = entries[at->second].samples;
+      to.insert(to.end(), valid.begin(), valid.end());
+    }
   }
-  if (accepted.empty()) return result;
+  if (entries.empty()) return result;
 
   // The record and the index entries of new series, in one batch.
   WriteBatch batch;
   std::string record;
-  put_varint(record, accepted.size());
-  std::vector<ts::Sample> samples;
-  for (const Accepted& entry : accepted) {
-    samples.clear();
-    for (uint32_t j : entry.samples) samples.push_back(series[entry.item].samples[j]);
-    encode_wal_entry(entry.id, samples, &record);
-    result.accepted += samples.size();
-  }
-  const uint64_t seq = next_seq_;
-  batch.put(Family::kTs, ts_keys::wal(seq), record);
-  for (const auto& [id, canonical] : new_series) {
-    batch.put(Family::kTs, ts_keys::series(id), canonical);
-  }
-  for (const Accepted& entry : accepted) {
-    if (entry.known != nullptr || !new_series.contains(entry.id)) continue;
-    for (const ts::Label& label : series[entry.item].labels->labels()) {
+  put_varint(record, entries.size());
+  for (Entry& entry : entries) {
+    std::stable_sort(
+        entry.samples.begin(), entry.samples.end(),
+        [](const ts::Sample& a, const ts::Sample& b) { return a.timestamp_ms < b.timestamp_ms; });
+    encode_wal_entry(entry.id, entry.samples, &record);
+    result.accepted += entry.samples.size();
+    if (!entry.is_new) continue;
+    batch.put(Family::kTs, ts_keys::series(entry.id), new_series.at(entry.id));
+    for (const ts::Label& label : entry.labels->labels()) {
       batch.put(Family::kTs, ts_keys::posting(label.name, label.value, entry.id), "");
       batch.put(Family::kTs, ts_keys::label_value(label.name, label.value), "");
     }
   }
+  const uint64_t seq = next_seq_;
+  batch.put(Family::kTs, ts_keys::wal(seq), record);
   MELD_RETURN_IF_ERROR(engine_.commit(std::move(batch), std::move(done)));
   ++next_seq_;
   wal_records_.emplace_back(seq, record.size());
   wal_bytes_ += record.size();
 
-  // Pass 2: apply. Seals go into a batch committed after the record.
+  // Pass 2: apply, in the record's order (replay repeats it). Seals go into a batch committed
+  // after the record.
   for (auto& [id, canonical] : new_series) {
     series_.emplace(id, std::make_unique<Series>(
                             id, std::move(canonical),
@@ -668,10 +669,10 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   }
   WriteBatch maintenance;
   Status applied;
-  for (const Accepted& entry : accepted) {
+  for (const Entry& entry : entries) {
     Series& s = *series_.at(entry.id);
-    for (uint32_t j : entry.samples) {
-      applied = apply(s, seq, series[entry.item].samples[j], &maintenance);
+    for (const ts::Sample& sample : entry.samples) {
+      applied = apply(s, seq, sample, &maintenance);
       if (!applied.is_ok()) break;
     }
     if (!applied.is_ok()) break;

@@ -3,7 +3,8 @@
 // series, and sealed blocks per series per time block.
 //
 // Write path: write() validates every sample, appends ONE write-ahead record for the whole call
-// (the accepted samples of all its series) to the engine's group commit, applies the samples to
+// (the accepted samples of all its series, each series' sorted by time) to the engine's group
+// commit, applies the samples to
 // the heads at once (so a later write and a query see them), and runs `done` when the record is
 // durable: acknowledge only then. A head is a Gorilla chunk of strictly increasing samples plus a
 // bounded buffer of late ones (a timestamp at or before the head's last one); a head that is full,
@@ -13,9 +14,10 @@
 // no head needs any more are range-deleted. open() replays the records left, skipping what the
 // markers say is sealed, so every acknowledged sample survives kill -9.
 //
-// Time is cut into blocks of block_duration_ms (one week by default). A series accepts samples in
-// its open block, the block of the newest sample it has seen, and any later block; samples in an
-// older block, or older than retention_ms before now, are rejected per item. A late sample inside
+// Time is cut into blocks of block_duration_ms (one week by default). A write accepts a series'
+// samples in its open block (the block of the newest sample it had before the call: a new
+// series has none) and any later block; samples in an older block, or older than retention_ms
+// before now, are rejected per item. A late sample inside
 // the open block that falls among already sealed samples is merged into those blocks when its head
 // is sealed (the blocks it overlaps are rewritten). Retention deletes whole blocks: keys start with
 // the block, so every series' data of one block is one range deletion.

@@ -268,21 +268,24 @@ TEST(TsStore, SamplesOlderThanTheOpenBlockAreRejectedPerItem) {
   TsStoreOptions options;
   options.block_duration_ms = 1000;
   StoreFixture f(options);
-  auto result = f.write(cpu(), {{5000, 1}, {3500, 2}, {5500, 3}, {4999, 4}, {6100, 5}});
-  EXPECT_EQ(result.accepted, 3u);
+  // A new series takes samples of any block; the open block is then [6000, 7000).
+  EXPECT_EQ(f.write(cpu(), {{5000, 1}, {6100, 5}, {4100, 0}}).accepted, 3u);
+  auto result = f.write(cpu(), {{6500, 3}, {5999, 2}, {3000, 4}, {7000, 6}});
+  EXPECT_EQ(result.accepted, 2u);
   ASSERT_EQ(result.errors.size(), 2u);
   EXPECT_EQ(result.errors[0].sample, 1u);
   EXPECT_EQ(result.errors[0].status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(result.errors[0].status.message().find("older than the series' open time block"),
             std::string::npos);
-  EXPECT_EQ(result.errors[1].sample, 3u);
-  // The open block is now [6000, 7000): 5500 is too old after the restart as well.
+  EXPECT_EQ(result.errors[1].sample, 2u);
+  // The open block is now [7000, 8000), after a restart as well.
   f.reopen();
-  result = f.write(cpu(), {{5600, 1}, {6050, 2}});
+  result = f.write(cpu(), {{6600, 1}, {7050, 2}});
   EXPECT_EQ(result.accepted, 1u);
   ASSERT_EQ(result.errors.size(), 1u);
-  EXPECT_TRUE(
-      same_samples(f.read(cpu()), std::vector<Sample>{{5000, 1}, {5500, 3}, {6050, 2}, {6100, 5}}));
+  EXPECT_TRUE(same_samples(
+      f.read(cpu()),
+      std::vector<Sample>{{4100, 0}, {5000, 1}, {6100, 5}, {6500, 3}, {7000, 6}, {7050, 2}}));
 }
 
 TEST(TsStore, RetentionRejectsOldSamplesAndDropsWholeBlocks) {
