@@ -27,7 +27,8 @@ Result<int> free_loopback_port();
 uint64_t file_bytes_under(const std::string& path);
 
 // A peer server started by the benchmark. Its stdout and stderr go to log_path. The destructor
-// SIGKILLs and reaps a process still running, so a failing benchmark leaves nothing behind.
+// SIGKILLs and reaps a process still running, and the kernel SIGKILLs it when the benchmark
+// process dies (PR_SET_PDEATHSIG), so a failing benchmark leaves nothing behind.
 class PeerProcess {
  public:
   PeerProcess(std::string name, std::vector<std::string> argv, std::string log_path);
