@@ -10,9 +10,11 @@
 // bounded buffer of late ones (a timestamp at or before the head's last one); a head that is full,
 // or whose series moves into a newer time block, is sealed: its samples, merged with
 // ts::merge_samples' duplicate rule, become ts::BlockEncoder blocks, written in one batch with a
-// marker that says which write-ahead samples of that series are sealed. Write-ahead records that
-// no head needs any more are range-deleted. open() replays the records left, skipping what the
-// markers say is sealed, so every acknowledged sample survives kill -9.
+// marker that says which write-ahead samples of that series are sealed. Encoding and committing
+// blocks runs on the store's sealer thread (the CPU-heavy part of ingest); until a seal is
+// committed its samples stay in memory for queries, and the log records they came from stay.
+// Write-ahead records that no head needs any more are range-deleted. open() replays the records
+// left, skipping what the markers say is sealed, so every acknowledged sample survives kill -9.
 //
 // Time is cut into blocks of block_duration_ms (one week by default). A write accepts a series'
 // samples in its open block (the block of the newest sample it had before the call: a new
@@ -155,6 +157,10 @@ class TsStore {
   // until that is durable. Must not be called from a callback the engine runs inline.
   Status seal_all();
 
+  // Waits until every head sealed so far is committed by the sealer thread; the first seal
+  // failure, if any. For tests, benchmarks and shutdown; writes never need it.
+  Status wait_for_seals();
+
   // Deletes the blocks that end before now - retention_ms (nothing when retention_ms is 0) and
   // waits. Writes also do this, at most once per time block.
   Status enforce_retention();
@@ -189,33 +195,29 @@ class TsStore {
   // The series state for id, loading it from disk (registry and seal marker) when it is not in
   // memory; nullptr when the series was never stored. corruption for undecodable entries.
   Result<Series*> load_series(uint64_t series_id);
-  // Adds one sample of the write-ahead record seq to the series' head (sealing into *batch when
-  // the head is full or the sample starts a newer block).
-  Status apply(Series& series, uint64_t seq, const ts::Sample& sample, WriteBatch* batch);
-  Status seal(Series& series, WriteBatch* batch);
-  // Writes the sealed samples of a series into *batch, merged with the blocks of its open block
-  // that they overlap.
-  Status write_blocks(Series& series, std::vector<ts::Sample> sealed, WriteBatch* batch);
-  // Appends to *out the samples of the series' blocks in one time block that lie in
-  // [min_ms, max_ms], in time order, until *out holds samples_cap. With keys, appends every
-  // sample of each block that overlaps the range (none filtered) and the blocks' keys, for a
-  // rewrite.
-  Status read_blocks(uint64_t series_id, int64_t block_index, int64_t min_ms, int64_t max_ms,
-                     size_t samples_cap, std::vector<ts::Sample>* out,
-                     std::vector<std::string>* keys);
+  // Adds one sample of the write-ahead record seq to the series' head (sealing it first when it
+  // is full or the sample starts a newer block).
+  Status apply(Series& series, uint64_t seq, const ts::Sample& sample);
+  // Hands the head (merged with its late samples) to the sealer and empties it.
+  void seal(Series& series);
+  // Forgets the seals the sealer has committed; records the first failure.
+  void drain_sealer();
   // Seals what the memory and log bounds require, truncates the log, drops expired blocks.
   Status maintain(WriteBatch* batch);
   void truncate_wal(WriteBatch* batch);
   Status commit_maintenance(WriteBatch batch);
-  // Commits *batch and starts a new one once it is large; between whole seals only.
-  Status commit_if_large(WriteBatch* batch);
   void add_head_bytes(int64_t delta);
 
   Engine& engine_;
   const Clock& clock_;
   TsStoreOptions options_;
-  ts::BlockEncoder encoder_;
-  ts::BlockDecoder decoder_;
+  ts::BlockDecoder decoder_;  // queries'
+  class Sealer;
+  std::unique_ptr<Sealer> sealer_;
+  uint64_t next_job_ = 0;
+  // Seal jobs handed to the sealer: job -> (series id, first log record its samples came from).
+  std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> jobs_in_flight_;
+  std::multiset<uint64_t> sealing_oldest_seq_;  // the second of each jobs_in_flight_ entry
   std::unordered_map<uint64_t, std::unique_ptr<Series>> series_;
   // (first write-ahead seq a head still needs, series id) of every non-empty head.
   std::set<std::pair<uint64_t, uint64_t>> head_oldest_seq_;
@@ -227,7 +229,6 @@ class TsStore {
   size_t head_bytes_ = 0;
   // Blocks below this index have been dropped by retention.
   std::optional<int64_t> retention_dropped_below_;
-  TsStoreStats counters_;
   // Time blocks that have sealed blocks on disk (queries visit only these).
   std::set<int64_t> blocks_with_data_;
   // The first failed seal or maintenance commit; writes are refused after it.
