@@ -684,8 +684,8 @@ void TsStore::seal(Series& series) {
   job.job = next_job_++;
   job.series_id = series.id;
   job.block = series.open_block;
-  auto sealed =
-      std::make_shared<std::vector<ts::Sample>>(ts::merge_samples(head, std::move(series.late)));
+  auto sealed = std::make_shared<std::vector<ts::Sample>>(
+      series.late.empty() ? std::move(head) : ts::merge_samples(head, std::move(series.late)));
   job.rewrite = series.has_sealed && sealed->front().timestamp_ms <= series.sealed_max_ms;
   job.drop = retention_dropped_below_ && job.block < *retention_dropped_below_;
   if (!job.drop) blocks_with_data_.insert(job.block);
@@ -728,7 +728,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   struct Entry {
     uint64_t id;
     const ts::Labels* labels;  // of the series' first item
-    bool is_new;
+    Series* known;             // nullptr for a series new to the store
     std::vector<ts::Sample> samples;
   };
   std::vector<Entry> entries;
@@ -747,8 +747,14 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
       whole(Status::invalid_argument("series has no samples"));
       continue;
     }
-    std::string canonical = item.labels->encode();
-    uint64_t id = ts::series_id_of_encoding(canonical);
+    std::string computed;
+    std::string_view canonical = item.canonical;
+    uint64_t id = item.series_id;
+    if (canonical.empty()) {
+      computed = item.labels->encode();
+      canonical = computed;
+      id = ts::series_id_of_encoding(computed);
+    }
     auto known = load_series(id);
     if (!known.is_ok()) return known.status();
     const std::string* taken = *known != nullptr ? &(*known)->canonical : nullptr;
@@ -792,10 +798,10 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
       valid.push_back(item.samples[j]);
     }
     if (valid.empty()) continue;
-    if (taken == nullptr) new_series.emplace(id, std::move(canonical));
+    if (taken == nullptr) new_series.emplace(id, std::string(canonical));
     auto [at, first] = entry_of.emplace(id, entries.size());
     if (first) {
-      entries.push_back({id, item.labels, *known == nullptr, std::move(valid)});
+      entries.push_back({id, item.labels, *known, std::move(valid)});
     } else {
       std::vector<ts::Sample>& to = entries[at->second].samples;
       to.insert(to.end(), valid.begin(), valid.end());
@@ -813,7 +819,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
         [](const ts::Sample& a, const ts::Sample& b) { return a.timestamp_ms < b.timestamp_ms; });
     encode_wal_entry(entry.id, entry.samples, &record);
     result.accepted += entry.samples.size();
-    if (!entry.is_new) continue;
+    if (entry.known != nullptr) continue;
     batch.put(Family::kTs, ts_keys::series(entry.id), new_series.at(entry.id));
     for (const ts::Label& label : entry.labels->labels()) {
       batch.put(Family::kTs, ts_keys::posting(label.name, label.value, entry.id), "");
@@ -829,15 +835,18 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
 
   // Pass 2: apply, in the record's order (replay repeats it). Seals go into a batch committed
   // after the record.
-  for (auto& [id, canonical] : new_series) {
-    series_.emplace(id, std::make_unique<Series>(
-                            id, std::move(canonical),
-                            ts::ChunkLimits{options_.head_samples_max, ts::kChunkBytesMax}));
+  for (Entry& entry : entries) {
+    if (entry.known != nullptr) continue;
+    auto made =
+        std::make_unique<Series>(entry.id, std::move(new_series.at(entry.id)),
+                                 ts::ChunkLimits{options_.head_samples_max, ts::kChunkBytesMax});
+    entry.known = made.get();
+    series_.emplace(entry.id, std::move(made));
   }
   WriteBatch maintenance;
   Status applied;
   for (const Entry& entry : entries) {
-    Series& s = *series_.at(entry.id);
+    Series& s = *entry.known;
     for (const ts::Sample& sample : entry.samples) {
       applied = apply(s, seq, sample);
       if (!applied.is_ok()) break;

@@ -130,6 +130,10 @@ class TsStore {
   struct SeriesWrite {
     const ts::Labels* labels = nullptr;  // borrowed for the call; must have a metric name
     std::span<const ts::Sample> samples;
+    // Optional, for callers that cache them: labels->encode() and its series id. Empty: the
+    // store computes both.
+    std::string_view canonical;
+    uint64_t series_id = 0;
   };
   static constexpr uint32_t kWholeSeries = UINT32_MAX;
   struct ItemError {

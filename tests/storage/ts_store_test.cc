@@ -66,7 +66,7 @@ class StoreFixture {
 
   // Writes one series and waits until it is durable.
   TsStore::WriteResult write(const ts::Labels& labels, const std::vector<Sample>& samples) {
-    TsStore::SeriesWrite item{&labels, samples};
+    TsStore::SeriesWrite item{&labels, samples, {}, 0};
     return write_all({&item, 1});
   }
 
@@ -342,7 +342,7 @@ TEST(TsStore, AHashCollisionRefusesTheSecondLabelSetInsteadOfMergingIt) {
 
   const ts::Labels fine = labels_of({{"__name__", "fine"}});
   std::vector<Sample> one = {{1, 1}};
-  TsStore::SeriesWrite items[] = {{&cpu(), one}, {&fine, one}};
+  TsStore::SeriesWrite items[] = {{&cpu(), one, {}, 0}, {&fine, one, {}, 0}};
   auto result = f.write_all(items);
   EXPECT_EQ(result.accepted, 1u);
   ASSERT_EQ(result.errors.size(), 1u);
@@ -365,7 +365,8 @@ TEST(TsStore, LimitsGiveClearPerItemAndIndexErrors) {
   const ts::Labels c = labels_of({{"__name__", "c"}});
   std::vector<Sample> samples = regular(0, 1, 10);
   std::vector<Sample> none;
-  TsStore::SeriesWrite items[] = {{&a, samples}, {&b, samples}, {&c, samples}, {&a, none}};
+  TsStore::SeriesWrite items[] = {
+      {&a, samples, {}, 0}, {&b, samples, {}, 0}, {&c, samples, {}, 0}, {&a, none, {}, 0}};
   auto result = f.write_all(items);
   EXPECT_EQ(result.accepted, 20u);
   ASSERT_EQ(result.errors.size(), 2u);
@@ -456,7 +457,7 @@ RC_GTEST_PROP(TsStore, ReadsEqualSortAndResolveOfAllWritesAcrossSealsAndRestarts
             return static_cast<double>(v);
           }))));
       if (per[s].empty()) continue;
-      items.push_back({&series[s], per[s]});
+      items.push_back({&series[s], per[s], {}, 0});
       written[s].insert(written[s].end(), per[s].begin(), per[s].end());
     }
     if (!items.empty()) {
