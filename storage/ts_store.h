@@ -4,37 +4,41 @@
 //
 // Write path: write() validates every sample, appends ONE write-ahead record for the whole call
 // (the accepted samples of all its series, each series' sorted by time) to the engine's group
-// commit, applies the samples to
-// the heads at once (so a later write and a query see them), and runs `done` when the record is
-// durable: acknowledge only then. A head is a Gorilla chunk of strictly increasing samples plus a
-// bounded buffer of late ones (a timestamp at or before the head's last one); a head that is full,
-// or whose series moves into a newer time block, is sealed: its samples, merged with
-// ts::merge_samples' duplicate rule, become ts::BlockEncoder blocks, written in one batch with a
-// marker that says which write-ahead samples of that series are sealed. Encoding and committing
-// blocks runs on the store's sealer thread (the CPU-heavy part of ingest); until a seal is
-// committed its samples stay in memory for queries, and the log records they came from stay.
-// Write-ahead records that no head needs any more are range-deleted. open() replays the records
-// left, skipping what the markers say is sealed, so every acknowledged sample survives kill -9.
+// commit, applies the samples to the heads at once (so a later write and a query see them), and
+// runs `done` when the record is durable: acknowledge only then. A head is a Gorilla chunk of
+// strictly increasing samples plus a bounded buffer of late ones (a timestamp at or before the
+// head's last one); a head that is full, or whose series moves into a newer time block, is
+// sealed: its samples, merged with ts::merge_samples' duplicate rule, become ts::BlockEncoder
+// blocks, written in one batch with a marker that says which write-ahead samples of that series
+// are sealed. Encoding and committing blocks runs on the store's sealer thread (the CPU-heavy
+// part of ingest); until a seal is committed its samples stay in memory for queries, and the log
+// records they came from stay. Write-ahead records that no head needs any more are
+// range-deleted. open() replays the records left, skipping what the markers say is sealed, so
+// every acknowledged sample survives kill -9.
 //
 // Time is cut into blocks of block_duration_ms (one week by default). A write accepts a series'
-// samples in its open block (the block of the newest sample it had before the call: a new
-// series has none) and any later block; samples in an older block, or older than retention_ms
-// before now, are rejected per item. A late sample inside
-// the open block that falls among already sealed samples is merged into those blocks when its head
-// is sealed (the blocks it overlaps are rewritten). Retention deletes whole blocks: keys start with
-// the block, so every series' data of one block is one range deletion.
+// samples in its open block (the block of the newest sample it had before the call: a new series
+// has none) and any later block; samples in an older block, or older than retention_ms before
+// now, are rejected per item. A late sample inside the open block that falls among already sealed
+// samples is merged into those blocks when its head is sealed (the blocks it overlaps are
+// rewritten). Retention deletes whole blocks: keys start with the block, so every series' data of
+// one block is one range deletion.
 //
 // Memory: each series in memory holds at most head_samples_max samples in its Gorilla chunk (at
 // most ts::kChunkBytesMax bytes) and late_samples_max late samples (16 bytes each); all heads
 // together are kept under head_bytes_max by sealing every head when it is passed, and the live
-// write-ahead log under wal_bytes_max by sealing the heads that hold its oldest records. At most
+// write-ahead log under wal_bytes_max by sealing the heads that hold its oldest records. Sealed
+// samples waiting for the sealer thread are bounded too (8M; a seal past that waits). At most
 // series_max series are held in memory; a write that would add more is refused per series.
 //
 // Key layout in the ts family (integers big-endian; "flipped" = sign bit inverted so that negative
 // values sort first): see the ts_keys functions below.
 //
-// Thread: not thread-safe; one thread (the node's loop thread) makes every call. `done` and the
-// store's own commit callbacks run on the engine's executor, which must be that same thread.
+// Thread: not thread-safe; one thread (the node's loop thread) makes every call. The store runs
+// its own sealer thread, which it joins on destruction after committing what it holds. `done`
+// runs via the engine's executor. Known limit: a query that scans more than 256 blocks of one
+// series in one time block while a late sample rewrites them may miss samples of the rewritten
+// blocks (scans are paged, not snapshots).
 #pragma once
 
 #include <cstddef>
