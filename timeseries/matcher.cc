@@ -2,6 +2,7 @@
 
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "timeseries/promql_lexer.h"
@@ -34,6 +35,32 @@ Result<std::shared_ptr<const re2::RE2>> compile_anchored(const std::string& patt
   return std::shared_ptr<const re2::RE2>(std::move(re));
 }
 
+// The alternatives of a regex made of literals and top-level '|' only; nullopt if it has any
+// other regex syntax. A backslash makes the next character literal when that character is
+// punctuation (RE2 reads \. as '.', but \d as a class).
+std::optional<std::vector<std::string>> literal_alternatives(std::string_view pattern) {
+  static constexpr std::string_view kMeta = ".^$*+?()[]{}|\\";
+  std::vector<std::string> out(1);
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '|') {
+      out.emplace_back();
+    } else if (c == '\\') {
+      if (i + 1 == pattern.size()) return std::nullopt;
+      const char next = pattern[++i];
+      const bool punct = (next >= '!' && next <= '/') || (next >= ':' && next <= '@') ||
+                         (next >= '[' && next <= '`') || (next >= '{' && next <= '~');
+      if (!punct) return std::nullopt;
+      out.back() += next;
+    } else if (kMeta.find(c) != std::string_view::npos) {
+      return std::nullopt;
+    } else {
+      out.back() += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string_view match_op_text(MatchOp op) {
@@ -54,6 +81,12 @@ Matcher::Matcher(MatchOp op, std::string name, std::string value,
                  std::shared_ptr<const re2::RE2> re)
     : op_(op), name_(std::move(name)), value_(std::move(value)), re_(std::move(re)) {
   matches_empty_ = matches(std::string_view());
+  if (re_ != nullptr) {
+    if (auto literals = literal_alternatives(value_)) {
+      is_literal_set_ = true;
+      literal_values_ = std::move(*literals);
+    }
+  }
 }
 
 Result<Matcher> Matcher::make(MatchOp op, std::string name, std::string value) {
@@ -91,6 +124,18 @@ bool Matcher::matches(std::string_view label_value) const {
 std::optional<std::string_view> Matcher::exact_value() const {
   if (op_ != MatchOp::kEqual) return std::nullopt;
   return std::string_view(value_);
+}
+
+std::optional<std::span<const std::string>> Matcher::literal_values() const {
+  if (!is_literal_set_) return std::nullopt;
+  return std::span<const std::string>(literal_values_);
+}
+
+bool Matcher::value_bounds(std::string* min, std::string* max) const {
+  // Longer bounds are tighter but cost more to compute; label values are short.
+  constexpr int kBoundBytesMax = 64;
+  if (op_ != MatchOp::kRegexMatch) return false;
+  return re_->PossibleMatchRange(min, max, kBoundBytesMax);
 }
 
 std::string Matcher::to_string() const {
@@ -204,24 +249,18 @@ Result<std::vector<Matcher>> parse_selector(std::string_view text) {
 }
 
 std::string format_selector(std::span<const Matcher> matchers) {
-  std::string out;
-  size_t i = 0;
-  if (!matchers.empty() && matchers[0].name() == kMetricNameLabel &&
-      matchers[0].op() == MatchOp::kEqual && is_metric_name(matchers[0].value())) {
-    out = matchers[0].value();
-    i = 1;
-    bool later_name = false;
-    for (size_t k = 1; k < matchers.size(); ++k)
-      later_name |= matchers[k].name() == kMetricNameLabel;
-    if (later_name) {
-      out.clear();
-      i = 0;
-    }
-  }
-  if (i == matchers.size() && !out.empty()) return out;
+  // `m{...}` when the first matcher is the only one on the metric name and an exact name.
+  const auto names_metric = [](const Matcher& m) { return m.name() == kMetricNameLabel; };
+  const bool name_first = !matchers.empty() && names_metric(matchers[0]) &&
+                          matchers[0].op() == MatchOp::kEqual &&
+                          is_metric_name(matchers[0].value()) &&
+                          std::none_of(matchers.begin() + 1, matchers.end(), names_metric);
+  std::string out = name_first ? matchers[0].value() : "";
+  const size_t first = name_first ? 1 : 0;
+  if (name_first && matchers.size() == 1) return out;
   out += '{';
-  for (size_t k = i; k < matchers.size(); ++k) {
-    if (k > i) out += ',';
+  for (size_t k = first; k < matchers.size(); ++k) {
+    if (k > first) out += ',';
     out += matchers[k].to_string();
   }
   return out + '}';

@@ -65,6 +65,15 @@ class Matcher {
   bool matches_empty() const { return matches_empty_; }
   // For `=`, the one value that matches (a single postings lookup); nullopt for other ops.
   std::optional<std::string_view> exact_value() const;
+  // For `=~` and `!~` whose regex is an alternation of literals (`a|b\.c|`: no metacharacters
+  // but escaped ones and top-level '|'), the values it matches exactly, in the order written
+  // ("" among them when an alternative is empty); nullopt otherwise. `=~` with a set is a few
+  // postings lookups instead of a scan of the label's values.
+  std::optional<std::span<const std::string>> literal_values() const;
+  // For `=~`: bounds such that every matching value v has *min <= v <= *max (RE2's
+  // PossibleMatchRange), so an index can scan only that range of a label's values. False when
+  // RE2 finds no bound, and for other ops; a leading `.*` gives loose bounds ("" to "\xff...").
+  bool value_bounds(std::string* min, std::string* max) const;
 
   // `name="value"` with the value quoted as PromQL reads it back.
   std::string to_string() const;
@@ -81,6 +90,8 @@ class Matcher {
   std::string value_;
   std::shared_ptr<const re2::RE2> re_;  // for =~ and !~
   bool matches_empty_ = false;
+  bool is_literal_set_ = false;
+  std::vector<std::string> literal_values_;  // when is_literal_set_
 };
 
 // Whether every matcher matches the labels.

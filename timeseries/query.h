@@ -31,13 +31,15 @@
 //   - Aggregations group the series with a value at t by the `by` labels (or by all labels but
 //     the `without` ones and the metric name; with neither, one group with no labels).
 //   - sum, avg, sum_over_time and avg_over_time add with Neumaier's compensated summation (an
-//     infinite sum is returned as is); results can differ from Prometheus' in the last bits.
+//     infinite sum is returned as is; an average of finite values whose sum overflows is still
+//     finite); results can differ from Prometheus 2.42's plain sums in the last bits.
 // Result series are sorted by labels; each holds the steps at which it has a value.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -194,7 +196,8 @@ class MemorySeriesSource final : public SeriesSource {
     Labels labels;
     std::vector<Sample> samples;
   };
-  std::vector<Stored> series_;
+  std::vector<Stored> series_;  // a series' ref is its index
+  std::set<Labels> known_;
 };
 
 // Prometheus' stale marker: the NaN that ends a series.

@@ -34,6 +34,13 @@ class CompensatedSum {
     sum_ = t;
   }
   double result() const { return std::isinf(sum_) ? sum_ : sum_ + c_; }
+  // The same sum multiplied by factor (a power of two: exact).
+  CompensatedSum scaled(double factor) const {
+    CompensatedSum out;
+    out.sum_ = sum_ * factor;
+    out.c_ = c_ * factor;
+    return out;
+  }
 
  private:
   double sum_ = 0;
@@ -65,6 +72,9 @@ double quantile_of(double q, std::vector<double>* values) {
          (*values)[static_cast<size_t>(upper)] * weight;
 }
 
+constexpr double kScaleDown = 0x1p-64;
+constexpr double kScaleUp = 0x1p64;
+
 enum class Reduce { kSum, kMin, kMax, kAvg, kCount, kQuantile };
 
 // Folds the values of one group (or one window) in order into one result.
@@ -75,8 +85,7 @@ class Accumulator {
   void reset() {
     count_ = 0;
     sum_ = CompensatedSum();
-    all_finite_ = true;
-    mean_ = 0;
+    overflowed_ = false;
     values_.clear();
   }
 
@@ -87,10 +96,7 @@ class Accumulator {
         sum_.add(v);
         break;
       case Reduce::kAvg:
-        sum_.add(v);
-        all_finite_ = all_finite_ && std::isfinite(v);
-        // Incremental mean, used only when the sum of finite values overflows.
-        mean_ += v / static_cast<double>(count_) - mean_ / static_cast<double>(count_);
+        add_to_average(v);
         break;
       case Reduce::kMin:
         // Prometheus: any number replaces a NaN.
@@ -109,15 +115,32 @@ class Accumulator {
 
   size_t count() const { return count_; }
 
+  // The average of finite values must not overflow when their sum does: from the first add that
+  // takes a finite sum past the float64 range, the sum continues scaled down by 2^-64 (exact for
+  // all but subnormal values, which cannot matter next to a sum that large). Infinite inputs
+  // still make the sum infinite (or NaN), as they must.
+  void add_to_average(double v) {
+    if (overflowed_) {
+      sum_.add(v * kScaleDown);
+      return;
+    }
+    const CompensatedSum before = sum_;
+    sum_.add(v);
+    if (std::isinf(sum_.result()) && std::isfinite(v) && std::isfinite(before.result())) {
+      overflowed_ = true;
+      sum_ = before.scaled(kScaleDown);
+      sum_.add(v * kScaleDown);
+    }
+  }
+
   // The result; count() must be > 0.
   double result() {
     switch (reduce_) {
       case Reduce::kSum:
         return sum_.result();
       case Reduce::kAvg: {
-        const double sum = sum_.result();
-        if (!std::isfinite(sum) && all_finite_) return mean_;
-        return sum / static_cast<double>(count_);
+        if (overflowed_) return sum_.result() / static_cast<double>(count_) * kScaleUp;
+        return sum_.result() / static_cast<double>(count_);
       }
       case Reduce::kMin:
       case Reduce::kMax:
@@ -135,8 +158,7 @@ class Accumulator {
   double q_;
   size_t count_ = 0;
   CompensatedSum sum_;
-  bool all_finite_ = true;
-  double mean_ = 0;
+  bool overflowed_ = false;  // sum_ holds the sum times kScaleDown
   double extreme_ = 0;
   std::vector<double> values_;
 };
@@ -190,14 +212,13 @@ double extrapolated_rate(std::span<const Sample> window, int64_t range_start_ms,
   extrapolate_to += duration_to_start;
   extrapolate_to += duration_to_end;
   double factor = extrapolate_to / sampled_interval;
-  if (is_rate) factor /= static_cast<double>(range_ms) / 1000;
+  // Go's Duration.Seconds(): whole seconds plus the nanoseconds / 1e9, rounded the same way.
+  if (is_rate) {
+    factor /= static_cast<double>(range_ms / 1000) +
+              static_cast<double>((range_ms % 1000) * 1'000'000) / 1e9;
+  }
   return result * factor;
 }
-
-struct LoadedSeries {
-  Labels labels;
-  std::vector<Sample> samples;
-};
 
 using Vectors = std::vector<SeriesPoints>;
 
@@ -237,11 +258,11 @@ class Evaluator {
                                       " samples and points (limit samples_max)");
   }
 
-  // The matching series with their samples in [start - window_ms, end].
-  Result<std::vector<LoadedSeries>> load(std::span<const Matcher> matchers, int64_t window_ms) {
-    const int64_t mint = saturating_sub(start_ms_, window_ms);
+  // The series matching matchers for a window of window_ms before each step.
+  Result<std::vector<SourceSeries>> select(std::span<const Matcher> matchers, int64_t window_ms) {
     const size_t series_left = limits_.series_max - stats_.series_selected;
-    auto selected = source_.select(matchers, mint, end_ms_, series_left);
+    auto selected =
+        source_.select(matchers, saturating_sub(start_ms_, window_ms), end_ms_, series_left);
     if (!selected.is_ok()) return selected.status();
     if (selected->size() > series_left) {
       return Status::resource_exhausted("query selects more than " +
@@ -249,39 +270,43 @@ class Evaluator {
                                         " series (limit series_max)");
     }
     stats_.series_selected += selected->size();
-    std::vector<LoadedSeries> out;
-    out.reserve(selected->size());
-    for (SourceSeries& s : *selected) {
-      const size_t used = stats_.samples_loaded + stats_.points_computed;
-      const size_t samples_left = limits_.samples_max - std::min(used, limits_.samples_max);
-      auto samples = source_.samples(s.ref, mint, end_ms_, samples_left);
-      if (!samples.is_ok()) return samples.status();
-      if (samples->size() > samples_left) return exhausted_samples();
-      stats_.samples_loaded += samples->size();
-      for (size_t i = 0; i < samples->size(); ++i) {
-        const int64_t t = (*samples)[i].timestamp_ms;
-        if (t < mint || t > end_ms_ || (i > 0 && t <= (*samples)[i - 1].timestamp_ms)) {
-          return Status::internal("series source returned samples out of order or range for " +
-                                  s.labels.to_string());
-        }
+    return selected;
+  }
+
+  // One selected series' samples in [start - window_ms, end]. Series are loaded one at a time,
+  // so memory holds one series' samples plus the points computed so far.
+  Result<std::vector<Sample>> load(const SourceSeries& series, int64_t window_ms) {
+    const int64_t mint = saturating_sub(start_ms_, window_ms);
+    const size_t used = stats_.samples_loaded + stats_.points_computed;
+    const size_t samples_left = limits_.samples_max - std::min(used, limits_.samples_max);
+    auto samples = source_.samples(series.ref, mint, end_ms_, samples_left);
+    if (!samples.is_ok()) return samples;
+    if (samples->size() > samples_left) return exhausted_samples();
+    stats_.samples_loaded += samples->size();
+    for (size_t i = 0; i < samples->size(); ++i) {
+      const int64_t t = (*samples)[i].timestamp_ms;
+      if (t < mint || t > end_ms_ || (i > 0 && t <= (*samples)[i - 1].timestamp_ms)) {
+        return Status::internal("series source returned samples out of order or range for " +
+                                series.labels.to_string());
       }
-      out.push_back({std::move(s.labels), std::move(samples).value()});
     }
-    return out;
+    return samples;
   }
 
   Result<Vectors> eval_selector(const SelectorExpr& sel) {
-    auto loaded = load(sel.matchers, limits_.lookback_ms);
-    if (!loaded.is_ok()) return loaded.status();
+    auto selected = select(sel.matchers, limits_.lookback_ms);
+    if (!selected.is_ok()) return selected.status();
     Vectors out;
-    for (LoadedSeries& s : *loaded) {
+    for (SourceSeries& s : *selected) {
+      auto samples = load(s, limits_.lookback_ms);
+      if (!samples.is_ok()) return samples.status();
       SeriesPoints points{std::move(s.labels), {}};
       size_t upto = 0;  // samples with timestamp <= t
       for (size_t i = 0; i < step_count_; ++i) {
         const int64_t t = step_time(i);
-        while (upto < s.samples.size() && s.samples[upto].timestamp_ms <= t) ++upto;
+        while (upto < samples->size() && (*samples)[upto].timestamp_ms <= t) ++upto;
         if (upto == 0) continue;
-        const Sample& latest = s.samples[upto - 1];
+        const Sample& latest = (*samples)[upto - 1];
         if (latest.timestamp_ms < saturating_sub(t, limits_.lookback_ms)) continue;
         if (is_stale_marker(latest.value)) continue;
         points.points.push_back({t, latest.value});
@@ -295,8 +320,8 @@ class Evaluator {
   }
 
   Result<Vectors> eval_range_function(const RangeFunctionExpr& call) {
-    auto loaded = load(call.matchers, call.range_ms);
-    if (!loaded.is_ok()) return loaded.status();
+    auto selected = select(call.matchers, call.range_ms);
+    if (!selected.is_ok()) return selected.status();
     Reduce reduce = Reduce::kSum;
     switch (call.function) {
       case RangeFunction::kMinOverTime:
@@ -321,17 +346,20 @@ class Evaluator {
         call.function == RangeFunction::kRate || call.function == RangeFunction::kIncrease;
     Accumulator acc(reduce, call.parameter);
     Vectors out;
-    for (LoadedSeries& s : *loaded) {
-      std::erase_if(s.samples, [](const Sample& x) { return is_stale_marker(x.value); });
+    for (const SourceSeries& s : *selected) {
+      auto loaded = load(s, call.range_ms);
+      if (!loaded.is_ok()) return loaded.status();
+      std::vector<Sample>& samples = *loaded;
+      std::erase_if(samples, [](const Sample& x) { return is_stale_marker(x.value); });
       SeriesPoints points{s.labels.without_metric_name(), {}};
       size_t lo = 0;  // first sample with timestamp >= t - range
       size_t hi = 0;  // first sample with timestamp > t
       for (size_t i = 0; i < step_count_; ++i) {
         const int64_t t = step_time(i);
         const int64_t range_start = saturating_sub(t, call.range_ms);
-        while (hi < s.samples.size() && s.samples[hi].timestamp_ms <= t) ++hi;
-        while (lo < hi && s.samples[lo].timestamp_ms < range_start) ++lo;
-        const std::span<const Sample> window(s.samples.data() + lo, hi - lo);
+        while (hi < samples.size() && samples[hi].timestamp_ms <= t) ++hi;
+        while (lo < hi && samples[lo].timestamp_ms < range_start) ++lo;
+        const std::span<const Sample> window(samples.data() + lo, hi - lo);
         if (is_rate_family) {
           if (window.size() < 2) continue;
           points.points.push_back({t, extrapolated_rate(window, range_start, t, call.range_ms,
@@ -505,10 +533,8 @@ Status MemorySeriesSource::add(Labels labels, std::vector<Sample> samples) {
     MELD_ASSERT(samples[i - 1].timestamp_ms < samples[i].timestamp_ms,
                 "samples are not strictly increasing");
   }
-  for (const Stored& s : series_) {
-    if (s.labels == labels) {
-      return Status::already_exists("series " + labels.to_string() + " added twice");
-    }
+  if (!known_.insert(labels).second) {
+    return Status::already_exists("series " + labels.to_string() + " added twice");
   }
   series_.push_back({std::move(labels), std::move(samples)});
   return Status::ok();

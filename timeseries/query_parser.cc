@@ -97,14 +97,15 @@ class Parser {
         return parse_range_function(*fn);
       }
     }
-    const size_t selector_at = t->offset;
+    const Token first = *t;
     auto matchers = parse_selector(lexer_);
     if (!matchers.is_ok()) return matchers.status();
     auto after = lexer_.peek();
     if (!after.is_ok()) return after.status();
-    if (after->kind == TokenKind::kLeftParen && matchers->size() == 1) {
-      return lexer_.error_at(selector_at, "unknown function '" + (*matchers)[0].value() +
-                                              "' (supported: rate, increase, *_over_time)");
+    if (after->kind == TokenKind::kLeftParen && first.kind == TokenKind::kIdentifier &&
+        matchers->size() == 1) {
+      return lexer_.error_at(first.offset, "unknown function '" + first.text +
+                                               "' (supported: rate, increase, *_over_time)");
     }
     if (after->kind == TokenKind::kLeftBracket) {
       return lexer_.error_at(after->offset,

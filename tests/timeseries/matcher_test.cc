@@ -3,7 +3,9 @@
 #include "timeseries/matcher.h"
 
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -68,6 +70,66 @@ TEST(Matcher, ExactValueOnlyForEquality) {
   EXPECT_EQ(matcher(MatchOp::kEqual, "a", "v").exact_value(), "v");
   EXPECT_FALSE(matcher(MatchOp::kNotEqual, "a", "v").exact_value().has_value());
   EXPECT_FALSE(matcher(MatchOp::kRegexMatch, "a", "v").exact_value().has_value());
+}
+
+TEST(Matcher, LiteralAlternationsAreValueSets) {
+  const Matcher set = matcher(MatchOp::kRegexMatch, "a", R"(x|y\.z|)");
+  ASSERT_TRUE(set.literal_values().has_value());
+  const std::vector<std::string> values(set.literal_values()->begin(), set.literal_values()->end());
+  EXPECT_EQ(values, (std::vector<std::string>{"x", "y.z", ""}));
+  // The set is exactly what the regex matches.
+  for (std::string_view v : {"x", "y.z", "", "y", "yaz", "x|", "xy"}) {
+    const bool in_set = std::find(values.begin(), values.end(), v) != values.end();
+    EXPECT_EQ(set.matches(v), in_set) << v;
+  }
+  EXPECT_TRUE(matcher(MatchOp::kRegexNoMatch, "a", "api").literal_values().has_value());
+  for (std::string_view re : {"a.", "a*", "(a|b)", R"(\d)", "[ab]", "a{2}", "(?i)a"}) {
+    EXPECT_FALSE(matcher(MatchOp::kRegexMatch, "a", std::string(re)).literal_values()) << re;
+  }
+  EXPECT_FALSE(matcher(MatchOp::kEqual, "a", "x").literal_values().has_value());
+  // An escaped backslash is a literal backslash.
+  EXPECT_EQ(matcher(MatchOp::kRegexMatch, "a", R"(a\\)").literal_values()->front(), "a\\");
+}
+
+// Law: a regex that literal_values() reads as a set matches exactly the values in the set, and
+// every value it matches lies within value_bounds().
+RC_GTEST_PROP(MatcherProperty, LiteralSetsAndBoundsAgreeWithTheRegex, ()) {
+  const auto gen_text = rc::gen::container<std::string>(rc::gen::element('a', 'b', '.', '|', '\\'));
+  const std::string pattern = *gen_text;
+  auto m = Matcher::make(MatchOp::kRegexMatch, "l", pattern);
+  RC_PRE(m.is_ok());  // a trailing backslash does not compile
+  std::string min;
+  std::string max;
+  const bool bounded = m->value_bounds(&min, &max);
+  const auto values = m->literal_values();
+  for (int i = 0; i < 20; ++i) {
+    const std::string v = *rc::gen::container<std::string>(rc::gen::element('a', 'b', '.', '|'));
+    if (values) {
+      const bool in_set = std::find(values->begin(), values->end(), v) != values->end();
+      RC_ASSERT(m->matches(v) == in_set);
+    }
+    if (bounded && m->matches(v)) RC_ASSERT(min <= v && v <= max);
+  }
+  if (values) {
+    for (const std::string& v : *values) RC_ASSERT(m->matches(v));
+  }
+}
+
+TEST(Matcher, ValueBoundsEncloseEveryMatch) {
+  const Matcher m = matcher(MatchOp::kRegexMatch, "host", "host_1[0-9]");
+  std::string min;
+  std::string max;
+  ASSERT_TRUE(m.value_bounds(&min, &max));
+  EXPECT_LE(min, "host_10");
+  EXPECT_GE(max, "host_19");
+  EXPECT_GT(min, "host_0");
+  EXPECT_LT(max, "host_2");
+  // A leading .* leaves no useful bound: whatever RE2 returns must still enclose the matches.
+  if (matcher(MatchOp::kRegexMatch, "a", ".*x").value_bounds(&min, &max)) {
+    EXPECT_LE(min, "x");
+    EXPECT_GE(max, "\xf4\x8f\xbf\xbfx");
+  }
+  EXPECT_FALSE(matcher(MatchOp::kEqual, "a", "x").value_bounds(&min, &max));
 }
 
 TEST(Matcher, BadRegexesAndNamesAreInvalidArgument) {

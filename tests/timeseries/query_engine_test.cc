@@ -150,6 +150,11 @@ TEST_F(QueryEngine, AvgDoesNotOverflowOnLargeFiniteValues) {
   add({{"__name__", "g"}, {"a", "2"}}, {{0, 1e308}});
   EXPECT_EQ(value_at("avg(g)", 0), 1e308);
   EXPECT_EQ(value_at("sum(g)", 0), kInf);
+  add({{"__name__", "h"}}, {{0, 1e308}, {kS, 1e308}, {2 * kS, -1e308}, {3 * kS, 1e308}});
+  EXPECT_EQ(value_at("avg_over_time(h[1m])", 3 * kS), 0.5e308);
+  // An infinite value still wins after the sum of finite ones overflowed, as in Prometheus.
+  add({{"__name__", "i"}}, {{0, 1e308}, {kS, 1e308}, {2 * kS, -kInf}});
+  EXPECT_EQ(value_at("avg_over_time(i[1m])", 2 * kS), -kInf);
 }
 
 TEST_F(QueryEngine, AggregationLabels) {

@@ -60,6 +60,23 @@ TEST(QueryParser, AggregationGroupingBeforeOrAfter) {
   EXPECT_TRUE(parse_ok("((sum(m)))") == parse_ok("sum(m)"));
 }
 
+TEST(QueryParser, TypicalDashboardQueries) {
+  for (std::string_view text : {
+           R"(node_memory_MemAvailable_bytes)",
+           R"(rate(node_cpu_seconds_total{mode!="idle"}[1m]))",
+           R"(sum by (mode) (rate(node_cpu_seconds_total[5m])))",
+           R"(increase(node_network_receive_bytes_total{device=~"e.*"}[5m]))",
+           R"(quantile_over_time(0.9, scrape_duration_seconds[5m]))",
+           R"(count without (collector) (node_scrape_collector_success))",
+           R"(quantile by (mode) (0.5, rate(node_cpu_seconds_total[1m])))",
+           R"q(max by (hostname) ({__name__=~"cpu_usage_(user|system)",hostname=~"host_1[0-9]"}))q",
+           R"(sum without (hostname, rack) (avg_over_time(cpu_usage_guest[1m])))",
+           "sum(\n  rate(http_requests_total[5m])  # per second\n) by (job)",
+       }) {
+    parse_ok(text);
+  }
+}
+
 TEST(QueryParser, NumbersForParameters) {
   auto param = [](std::string_view text) {
     return std::get<AggregateExpr>(parse_ok(text).node).parameter;
@@ -101,6 +118,8 @@ TEST(QueryParser, ErrorsNameTheProblemAndColumn) {
             "column 2: a range selector is only allowed as a range function's argument");
   EXPECT_EQ(parse_error("irate(m[5m])"),
             "column 1: unknown function 'irate' (supported: rate, increase, *_over_time)");
+  EXPECT_EQ(parse_error(R"({a="b"} (m))"),
+            "column 9: unexpected '(' after the end of the expression");
   EXPECT_EQ(parse_error("quantile(m)"), "column 10: expected a number, found identifier 'm'");
   EXPECT_EQ(parse_error("sum(0.5, m)"), "column 5: expected a metric name or '{', found number");
   EXPECT_EQ(parse_error("sum(m, n)"), "column 6: sum takes one argument(s)");
