@@ -24,7 +24,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <initializer_list>
 #include <memory>
 #include <random>
@@ -32,6 +31,7 @@
 #include <vector>
 
 #include "bench/bench.h"
+#include "bench/ts_dataset.h"
 #include "timeseries/sealed_block.h"
 #include "timeseries/vm_export.h"
 
@@ -51,34 +51,10 @@ struct Clock {
 using ts::Sample;
 
 constexpr int64_t kWeekMs = int64_t{7} * 24 * 3600 * 1000;
-constexpr size_t kReadChunkBytes = size_t{1} << 20;
 
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
-
-// Streams the series of an export file to on_series; stops at the first error.
-Status for_each_series(const std::string& path,
-                       const std::function<Status(const ts::ExportSeries&)>& on_series) {
-  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
-  if (!file) return Status::io_error("cannot open " + path);
-  std::string buffer(kReadChunkBytes, '\0');
-  size_t got = std::fread(buffer.data(), 1, buffer.size(), file.get());
-  const bool zstd = got >= 4 && std::memcmp(buffer.data(), "\x28\xb5\x2f\xfd", 4) == 0;
-  ts::ExportLimits limits;
-  ts::ExportLineSplitter splitter(zstd, limits.line_bytes_max);
-  ts::ExportSeries series;
-  const auto on_line = [&](std::string_view line) -> Status {
-    MELD_RETURN_IF_ERROR(ts::parse_export_line(line, &series, limits));
-    return on_series(series);
-  };
-  while (got > 0) {
-    MELD_RETURN_IF_ERROR(splitter.feed(std::string_view(buffer.data(), got), on_line));
-    got = std::fread(buffer.data(), 1, buffer.size(), file.get());
-  }
-  if (std::ferror(file.get())) return Status::io_error("read error on " + path);
-  return splitter.finish(on_line);
-}
 
 // Cuts a sorted series into block ranges [begin, end).
 std::vector<std::pair<size_t, size_t>> block_ranges(const std::vector<Sample>& samples) {
@@ -140,7 +116,7 @@ MELD_BENCH(ts_compress, "ts-compress",
   uint64_t samples = 0;
   double encode_s = 0;
   // Pass 1: parse, cut and encode (only encode timed).
-  Status s = for_each_series(path, [&](const ts::ExportSeries& series) -> Status {
+  Status s = for_each_export_series(path, [&](const ts::ExportSeries& series) -> Status {
     for (size_t i = 1; i < series.samples.size(); ++i) {
       if (series.samples[i].timestamp_ms <= series.samples[i - 1].timestamp_ms) {
         return Status::invalid_argument("series " + series.display_name() +
@@ -182,7 +158,7 @@ MELD_BENCH(ts_compress, "ts-compress",
   size_t block_index = 0;
   offset = 0;
   std::vector<Sample> series_decoded;
-  s = for_each_series(path, [&](const ts::ExportSeries& series) -> Status {
+  s = for_each_export_series(path, [&](const ts::ExportSeries& series) -> Status {
     series_decoded.clear();
     for (size_t b = 0; b < series_block_counts[series_index]; ++b, ++block_index) {
       const size_t end = block_ends[block_index];

@@ -161,6 +161,7 @@ class Cli {
   int set_list(const Command& command, const Args& args);
   int ts_write(const Command& command, const Args& args);
   int ts_read(const Command& command, const Args& args);
+  int ts_query(const Command& command, const Args& args);
   int status(const Command&, const Args& args);
   int help(const Command&, const Args& args);
 
@@ -240,6 +241,14 @@ const std::vector<Command>& commands() {
        1,
        1,
        &Cli::ts_read},
+      {"ts",
+       "query",
+       "EXPR --from MS --to MS --step MS",
+       "evaluate a PromQL-subset expression at every step from MS to MS",
+       {"--from", "--to", "--step"},
+       1,
+       1,
+       &Cli::ts_query},
       {"status", "", "", "print the node's status", {}, 0, 0, &Cli::status},
       {"help", "", "", "print this text", {}, 0, 0, &Cli::help},
   };
@@ -820,6 +829,49 @@ int Cli::ts_read(const Command& command, const Args& args) {
   return 0;
 }
 
+int Cli::ts_query(const Command& command, const Args& args) {
+  int64_t values[3] = {0, 0, 0};
+  const char* names[3] = {"--from", "--to", "--step"};
+  for (int b = 0; b < 3; ++b) {
+    const std::string* text = args.option(names[b]);
+    if (text == nullptr) return usage_error(std::string("missing ") + names[b], command.usage());
+    auto ms = parse_timestamp_ms(*text);
+    if (!ms.is_ok()) {
+      return usage_error(std::string(names[b]) + ": " + ms.status().message(), command.usage());
+    }
+    values[b] = *ms;
+  }
+  if (values[2] <= 0) return usage_error("--step must be positive", command.usage());
+  auto c = client();
+  if (!c.is_ok()) return fail(c.status());
+  auto result = (*c)->metrics_query(args.operands[0], values[0], values[1], values[2]);
+  if (!result.is_ok()) return fail(result.status());
+  if (json_) {
+    JsonWriter json;
+    json.begin_object().key("series").begin_array();
+    for (const QuerySeries& s : result->series) {
+      json.begin_object().key("labels").begin_object();
+      for (const Label& l : s.labels) json.key(l.name).string(l.value);
+      json.end_object().key("points").begin_array();
+      for (const Sample& p : s.points) {
+        json.begin_object().key("timestamp_ms").number(p.timestamp_ms).key("value").number(p.value);
+        json.end_object();
+      }
+      json.end_array().end_object();
+    }
+    json.end_array().key("samples_loaded").number(result->samples_loaded).end_object();
+    return print_json(json);
+  }
+  for (const QuerySeries& s : result->series) {
+    std::string name = format_series(s.labels);
+    out_ << printable(name.empty() ? "{}" : name) << "\n";
+    for (const Sample& p : s.points) {
+      out_ << "  " << p.timestamp_ms << " " << format_sample_value(p.value) << "\n";
+    }
+  }
+  return 0;
+}
+
 int Cli::status(const Command&, const Args&) {
   auto c = client();
   if (!c.is_ok()) return fail(c.status());
@@ -900,6 +952,10 @@ std::string cli_usage() {
       "milliseconds since the epoch; VALUE is a float, NaN, +Inf or -Inf. Lists print one entry\n"
       "per line, bytes other than printable ASCII as \\xHH. Use -- before a KEY that starts\n"
       "with --.\n"
+      "EXPR is a PromQL subset: selectors with = != =~ !~ ('cpu{mode!=\"idle\"}'),\n"
+      "rate|increase|min|max|sum|count|avg_over_time(SELECTOR[5m]), quantile_over_time(Q, ...),\n"
+      "and sum|min|max|avg|count|quantile(Q,) by|without (LABELS) (EXPR). `ts query` prints each\n"
+      "result series on a line, then its points as '  TS VALUE' lines.\n"
       "exit status: 0 success, 1 the operation failed, 2 usage error.\n";
   return text;
 }

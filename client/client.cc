@@ -448,6 +448,36 @@ Result<SamplePage> Client::metrics_read(const std::vector<Label>& labels, int64_
   });
 }
 
+Result<QueryResult> Client::metrics_query(std::string_view expr, int64_t start_ms, int64_t end_ms,
+                                          int64_t step_ms) {
+  if (expr.size() > api::MAX_QUERY_EXPR_BYTES) {
+    return Status::invalid_argument(
+        size_error("query", expr.size(), api::MAX_QUERY_EXPR_BYTES, "bytes"));
+  }
+  return impl_->call([&] {
+    auto request = impl_->metrics.queryRequest();
+    request.setExpr(capnp::Text::Reader(expr.data(), expr.size()));
+    request.setStartMs(start_ms);
+    request.setEndMs(end_ms);
+    request.setStepMs(step_ms);
+    return request.send().then(
+        [](capnp::Response<api::Metrics::QueryResults>&& r) -> Result<QueryResult> {
+          QueryResult result;
+          result.samples_loaded = r.getSamplesLoaded();
+          for (auto s : r.getSeries()) {
+            QuerySeries& series = result.series.emplace_back();
+            for (auto l : s.getLabels()) {
+              series.labels.push_back({to_string(l.getName()), to_string(l.getValue())});
+            }
+            series.points.reserve(s.getPoints().size());
+            for (auto p : s.getPoints())
+              series.points.push_back({p.getTimestampMs(), p.getValue()});
+          }
+          return result;
+        });
+  });
+}
+
 Result<NodeStatus> Client::status() {
   return impl_->call([&] {
     return impl_->admin.statusRequest().send().then(

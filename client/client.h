@@ -89,6 +89,18 @@ struct SamplePage {
   bool more = false;  // samples remain: continue from the last timestamp plus 1
 };
 
+// One series of a query result: its labels (the metric name dropped where PromQL drops it) and
+// its points, in time order.
+struct QuerySeries {
+  std::vector<Label> labels;
+  std::vector<Sample> points;
+};
+
+struct QueryResult {
+  std::vector<QuerySeries> series;  // sorted by labels
+  uint64_t samples_loaded = 0;      // samples the server read from storage
+};
+
 struct StorageStats {
   uint64_t commit_groups = 0;
   uint64_t committed_batches = 0;
@@ -156,6 +168,13 @@ class Client {
   // order; limit 0 means the server's maximum, at most api::maxReadSamples.
   Result<SamplePage> metrics_read(const std::vector<Label>& labels, int64_t from_ms, int64_t to_ms,
                                   uint32_t limit);
+
+  // Evaluates a PromQL-subset expression at every step from start_ms to end_ms inclusive, like
+  // Prometheus' query_range (see api.capnp Metrics.query for the subset). invalid_argument for
+  // an expression over api::maxQueryExprBytes (checked here), a malformed expression or range;
+  // resource_exhausted when the query passes a maxQuery* limit.
+  Result<QueryResult> metrics_query(std::string_view expr, int64_t start_ms, int64_t end_ms,
+                                    int64_t step_ms);
 
   Result<NodeStatus> status();
 

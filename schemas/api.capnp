@@ -22,6 +22,11 @@ const maxLabels :UInt32 = 32;                  # labels per series, __name__ inc
 const maxLabelNameBytes :UInt32 = 128;
 const maxLabelValueBytes :UInt32 = 2048;
 const maxRpcMessageBytes :UInt32 = 33554432;   # one RPC message (32 MiB); larger closes the call
+const maxQueryExprBytes :UInt32 = 16384;       # expression text of one metrics query
+const maxQuerySeries :UInt32 = 10000;          # series one query may select from storage
+const maxQuerySamples :UInt64 = 50000000;      # samples one query may load from storage
+const maxQuerySteps :UInt32 = 11000;           # evaluation steps: (endMs - startMs) / stepMs + 1
+const maxQueryPoints :UInt32 = 1000000;        # points one query returns, all series together
 
 interface Meld {
   kv @0 () -> (kv :Kv);
@@ -98,6 +103,20 @@ interface Metrics {
   # order, at most limit (0 = server maximum). more is true when samples remain.
   read @1 (labels :List(Label), fromMs :Int64, toMs :Int64, limit :UInt32)
       -> (samples :List(Sample), more :Bool);
+  # Evaluates a PromQL-subset expression (selectors with = != =~ !~; rate, increase and
+  # min|max|sum|count|avg|quantile_over_time over a range; sum|min|max|avg|count|quantile with
+  # by/without) at every step from startMs to endMs inclusive (startMs <= endMs, stepMs > 0), as
+  # Prometheus' query_range does. Each result series has its labels (the metric name dropped
+  # where Prometheus drops it) and its points in time order. Fails as a whole: invalid_argument
+  # for a malformed expression or range; resource_exhausted naming the limit when one of the
+  # maxQuery* limits is passed. samplesLoaded counts the samples read from storage.
+  query @2 (expr :Text, startMs :Int64, endMs :Int64, stepMs :Int64)
+      -> (series :List(QuerySeries), samplesLoaded :UInt64);
+}
+
+struct QuerySeries {
+  labels @0 :List(Label);
+  points @1 :List(Sample);
 }
 
 struct NodeStatus {

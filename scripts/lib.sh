@@ -9,6 +9,7 @@ MELD_PACKAGES=(
   capnproto libcapnp-dev
   libuv1-dev librocksdb-dev libxxhash-dev libzstd-dev libre2-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
+  libcurl4-openssl-dev libsnappy-dev nlohmann-json3-dev
 )
 
 meld_install_deps() {

@@ -150,6 +150,10 @@ Result<std::unique_ptr<Node>> Node::start(const Config& config, uv_loop_t* loop)
   node->info_.data_dir = config.data_dir;
   node->info_.started_monotonic_ms = node->clock_.monotonic_ms();
 
+  auto ts_store = storage::TsStore::open(*node->engine_, node->clock_, storage::TsStoreOptions{});
+  if (!ts_store.is_ok()) return fail(ts_store.status());
+  node->ts_store_ = std::move(ts_store).value();
+
   net::TransportOptions peer_options;
   peer_options.node_id = node->info_.node_id;
   peer_options.cluster_id = node->info_.cluster_id;
@@ -174,7 +178,7 @@ Result<std::unique_ptr<Node>> Node::start(const Config& config, uv_loop_t* loop)
   if (!listening.is_ok()) return fail(listening);
   node->info_.rpc_address =
       config.advertise.empty() ? node->rpc_->bound_address() : config.advertise;
-  paf.fulfiller->fulfill(make_meld_service(*node->engine_, node->info_, probe));
+  paf.fulfiller->fulfill(make_meld_service(*node->engine_, *node->ts_store_, node->info_, probe));
   log::info("node.started", {{"node", format_id(node->info_.node_id)},
                              {"rpc", node->rpc_->bound_address()},
                              {"peer", node->info_.peer_address},
@@ -193,6 +197,11 @@ void Node::shutdown() {
   log::info("node.stopping", {{"node", format_id(info_.node_id)}});
   if (rpc_) rpc_->close();
   if (transport_) transport_->close();
+  if (ts_store_) {
+    // Sealed heads leave no log to replay and make the data directory its compact size.
+    Status sealed = ts_store_->seal_all();
+    if (!sealed.is_ok()) log::error("node.ts_seal_failed", {{"error", sealed.to_string()}});
+  }
   if (engine_) engine_->close();  // drains queued commits; their completions run below
   executor_.close();
   rpc_.reset();

@@ -18,6 +18,7 @@
 #include "server/config.h"
 #include "server/services.h"
 #include "storage/engine.h"
+#include "storage/ts_store.h"
 
 namespace meld::server {
 
@@ -74,6 +75,7 @@ class Node {
   net::UvEventPort port_;
   LoopExecutor executor_;
   std::unique_ptr<storage::Engine> engine_;
+  std::unique_ptr<storage::TsStore> ts_store_;  // on engine_; before it in destruction
   PeerHandler peer_handler_;
   std::unique_ptr<net::Transport> transport_;
   std::unique_ptr<net::RpcServer> rpc_;

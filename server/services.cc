@@ -1,14 +1,15 @@
 #include "server/services.h"
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
-#include "base/hash.h"
 #include "crdt/codec.h"
 #include "server/keys.h"
+#include "storage/ts_query.h"
+#include "timeseries/query.h"
 
 namespace meld::server {
 namespace {
@@ -223,7 +224,7 @@ class SetsImpl final : public api::Sets::Server {
     std::string prefix = keys::set_prefix(set);
     std::string start = prefix + std::string(after);
     if (!after.empty()) start.push_back('\0');  // strictly after `after`
-    std::string end = keys::prefix_successor(prefix);
+    std::string end = storage::prefix_successor(prefix);
     std::vector<std::pair<std::string, std::string>> entries;
     bool more = false;
     check_ok(engine_.scan(Family::kCrdt, start, end,
@@ -263,86 +264,39 @@ class SetsImpl final : public api::Sets::Server {
   storage::Engine& engine_;
 };
 
-bool is_metric_name(std::string_view s) {
-  if (s.empty()) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
-              (i > 0 && c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return true;
-}
+static_assert(ts::kLabelsMax == api::MAX_LABELS);
+static_assert(ts::kLabelNameBytesMax == api::MAX_LABEL_NAME_BYTES);
+static_assert(ts::kLabelValueBytesMax == api::MAX_LABEL_VALUE_BYTES);
+static_assert(ts::kQueryBytesMax == api::MAX_QUERY_EXPR_BYTES);
 
-bool is_label_name(std::string_view s) {
-  if (s.empty()) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-              (i > 0 && c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return true;
-}
-
-// Validates a label set and returns its canonical encoding (sorted by name; each name and value
-// length-prefixed), whose XXH64 is the series id. Prometheus rules for names; __name__ required.
-Result<std::string> canonical_labels(capnp::List<api::Label>::Reader labels) {
-  if (labels.size() == 0) return Status::invalid_argument("empty label set");
+// A series' labels from the wire, validated (ts::Labels: Prometheus rules and the label limits).
+Result<ts::Labels> series_labels(capnp::List<api::Label>::Reader labels) {
   if (labels.size() > api::MAX_LABELS) {
     return Status::invalid_argument(std::to_string(labels.size()) + " labels, limit " +
                                     std::to_string(api::MAX_LABELS));
   }
-  std::vector<std::pair<std::string_view, std::string_view>> sorted;
+  std::vector<ts::Label> list;
+  list.reserve(labels.size());
   for (auto l : labels) {
-    std::string_view name(l.getName().cStr(), l.getName().size());
-    std::string_view value(l.getValue().cStr(), l.getValue().size());
-    if (name.size() > api::MAX_LABEL_NAME_BYTES || !is_label_name(name)) {
-      return Status::invalid_argument("invalid label name '" +
-                                      std::string(name.substr(0, api::MAX_LABEL_NAME_BYTES)) + "'");
-    }
-    if (value.empty()) return Status::invalid_argument("label " + std::string(name) + " is empty");
-    if (value.size() > api::MAX_LABEL_VALUE_BYTES) {
-      return Status::invalid_argument("label " + std::string(name) + " value is " +
-                                      std::to_string(value.size()) + " bytes, limit " +
-                                      std::to_string(api::MAX_LABEL_VALUE_BYTES));
-    }
-    sorted.emplace_back(name, value);
+    list.push_back({std::string(l.getName().cStr(), l.getName().size()),
+                    std::string(l.getValue().cStr(), l.getValue().size())});
   }
-  std::sort(sorted.begin(), sorted.end());
-  std::string canonical;
-  bool has_name = false;
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    if (i > 0 && sorted[i].first == sorted[i - 1].first) {
-      return Status::invalid_argument("label " + std::string(sorted[i].first) + " given twice");
-    }
-    if (sorted[i].first == "__name__") {
-      if (!is_metric_name(sorted[i].second)) {
-        return Status::invalid_argument("invalid metric name '" + std::string(sorted[i].second) +
-                                        "'");
-      }
-      has_name = true;
-    }
-    keys::append_u32_be(canonical, static_cast<uint32_t>(sorted[i].first.size()));
-    canonical += sorted[i].first;
-    keys::append_u32_be(canonical, static_cast<uint32_t>(sorted[i].second.size()));
-    canonical += sorted[i].second;
-  }
-  if (!has_name) return Status::invalid_argument("no metric name (__name__ label)");
-  return canonical;
+  return ts::Labels::make_series(std::move(list));
 }
 
-std::string encode_f64(double v) {
-  std::string out;
-  keys::append_u64_be(out, std::bit_cast<uint64_t>(v));
-  return out;
+void set_labels(capnp::List<api::Label>::Builder out, const ts::Labels& labels) {
+  for (size_t i = 0; i < labels.size(); ++i) {
+    out[i].setName(labels.labels()[i].name);
+    out[i].setValue(labels.labels()[i].value);
+  }
 }
 
 class MetricsImpl final : public api::Metrics::Server {
  public:
-  explicit MetricsImpl(storage::Engine& engine) : engine_(engine) {}
+  explicit MetricsImpl(storage::TsStore& store) : store_(store) {}
 
-  // Duplicate timestamps within a series: the last write wins (single node, one writer order).
+  // Duplicate timestamps within a series resolve by ts::merge_samples' rule, whatever the order
+  // of arrival.
   kj::Promise<void> write(WriteContext context) override {
     auto series = context.getParams().getSeries();
     if (series.size() > api::MAX_SERIES_PER_WRITE) {
@@ -355,37 +309,47 @@ class MetricsImpl final : public api::Metrics::Server {
       fail(Status::invalid_argument(std::to_string(total) + " samples in one write, limit " +
                                     std::to_string(api::MAX_SAMPLES_PER_WRITE)));
     }
-    struct Error {
-      uint32_t series, sample;
-      Status status;
-    };
-    std::vector<Error> errors;
-    storage::WriteBatch batch;
-    uint64_t accepted = 0;
+    std::vector<storage::TsStore::ItemError> errors;
+    std::vector<storage::TsStore::SeriesWrite> items;
+    std::vector<std::vector<ts::Sample>> samples;
+    std::vector<uint32_t> request_index;  // of each item passed to the store
+    items.reserve(series.size());
+    samples.reserve(series.size());
+    if (label_cache_.size() >= kLabelCacheEntriesMax) label_cache_.clear();
     for (uint32_t i = 0; i < series.size(); ++i) {
-      auto canonical = canonical_labels(series[i].getLabels());
-      if (!canonical.is_ok()) {
-        errors.push_back({i, kWholeSeries, canonical.status()});
+      auto cached = cached_labels(series[i].getLabels());
+      if (!cached.is_ok()) {
+        errors.push_back({i, storage::TsStore::kWholeSeries, cached.status()});
         continue;
       }
-      uint64_t id = hash64(*canonical);
-      Status known = check_series(id, *canonical, batch);
-      if (!known.is_ok()) {
-        errors.push_back({i, kWholeSeries, known});
-        continue;
-      }
-      auto samples = series[i].getSamples();
-      if (samples.size() == 0) {
-        errors.push_back({i, kWholeSeries, Status::invalid_argument("series has no samples")});
-        continue;
-      }
-      for (auto sample : samples) {
-        batch.put(Family::kTs, keys::sample(id, sample.getTimestampMs()),
-                  encode_f64(sample.getValue()));
-        ++accepted;
-      }
+      auto in = series[i].getSamples();
+      std::vector<ts::Sample>& out = samples.emplace_back();
+      out.reserve(in.size());
+      for (auto sample : in) out.push_back({sample.getTimestampMs(), sample.getValue()});
+      items.push_back({&(*cached)->labels, out, (*cached)->canonical, (*cached)->series_id});
+      request_index.push_back(i);
     }
-    auto report = [context, errors = std::move(errors), accepted]() mutable {
+
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    auto fulfiller = std::make_shared<kj::Own<kj::PromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
+    auto written = store_.write(items, [fulfiller](Status s) {
+      if (s.is_ok()) {
+        (*fulfiller)->fulfill();
+      } else {
+        (*fulfiller)
+            ->reject(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                                   kj::str(s.to_string().c_str())));
+      }
+    });
+    check_ok(written.status());
+    for (storage::TsStore::ItemError& e : written->errors) {
+      e.series = request_index[e.series];
+      errors.push_back(std::move(e));
+    }
+    std::sort(errors.begin(), errors.end(), [](const auto& a, const auto& b) {
+      return std::pair(a.series, a.sample) < std::pair(b.series, b.sample);
+    });
+    auto report = [context, errors = std::move(errors), accepted = written->accepted]() mutable {
       auto results = context.getResults();
       results.setAccepted(accepted);
       auto list = results.initErrors(static_cast<unsigned>(errors.size()));
@@ -396,61 +360,114 @@ class MetricsImpl final : public api::Metrics::Server {
         list[i].setMessage(errors[i].status.message().c_str());
       }
     };
-    if (batch.empty()) {
+    if (written->accepted == 0) {
       report();
       return kj::READY_NOW;
     }
-    return commit(engine_, std::move(batch)).then(kj::mv(report));
+    return paf.promise.then(kj::mv(report));
   }
 
   kj::Promise<void> read(ReadContext context) override {
     auto params = context.getParams();
-    auto canonical = canonical_labels(params.getLabels());
-    check_ok(canonical.status());
+    auto labels = series_labels(params.getLabels());
+    check_ok(labels.status());
     if (params.getFromMs() > params.getToMs()) {
       fail(Status::invalid_argument("fromMs is after toMs"));
     }
-    uint64_t id = hash64(*canonical);
-    auto stored = engine_.get(Family::kTs, keys::series_labels(id));
-    check_ok(stored.status());
     auto results = context.getResults();
-    if (!stored->has_value() || **stored != *canonical) {
+    uint64_t id = labels->series_id();
+    auto stored = store_.series_labels(id);
+    if (stored.status().code() == StatusCode::kNotFound || (stored.is_ok() && *stored != *labels) ||
+        params.getFromMs() == params.getToMs()) {
       results.initSamples(0);
       return kj::READY_NOW;
     }
-    std::vector<std::pair<std::string, std::string>> entries;
+    check_ok(stored.status());
+    std::vector<ts::Sample> samples;
     bool more = false;
-    check_ok(engine_.scan(Family::kTs, keys::sample(id, params.getFromMs()),
-                          keys::sample(id, params.getToMs()),
-                          page_limit(params.getLimit(), api::MAX_READ_SAMPLES), &entries, &more));
-    auto samples = results.initSamples(static_cast<unsigned>(entries.size()));
-    for (size_t i = 0; i < entries.size(); ++i) {
-      samples[i].setTimestampMs(keys::sample_timestamp(entries[i].first));
-      samples[i].setValue(std::bit_cast<double>(keys::read_u64_be(entries[i].second)));
+    check_ok(store_.samples(id, params.getFromMs(), params.getToMs() - 1,
+                            page_limit(params.getLimit(), api::MAX_READ_SAMPLES), &samples, &more));
+    auto list = results.initSamples(static_cast<unsigned>(samples.size()));
+    for (size_t i = 0; i < samples.size(); ++i) {
+      list[i].setTimestampMs(samples[i].timestamp_ms);
+      list[i].setValue(samples[i].value);
     }
     results.setMore(more);
     return kj::READY_NOW;
   }
 
- private:
-  static constexpr uint32_t kWholeSeries = 0xFFFFFFFF;
-
-  // Records a new series' labels in the batch; refuses an id already taken by other labels
-  // (an XXH64 collision), which would otherwise merge two series silently.
-  Status check_series(uint64_t id, const std::string& canonical, storage::WriteBatch& batch) {
-    auto stored = engine_.get(Family::kTs, keys::series_labels(id));
-    if (!stored.is_ok()) return stored.status();
-    if (!stored->has_value()) {
-      batch.put(Family::kTs, keys::series_labels(id), canonical);
-      return Status::ok();
+  kj::Promise<void> query(QueryContext context) override {
+    auto params = context.getParams();
+    auto expr = params.getExpr();
+    if (expr.size() > api::MAX_QUERY_EXPR_BYTES) {
+      fail(Status::invalid_argument("query is " + std::to_string(expr.size()) + " bytes, limit " +
+                                    std::to_string(api::MAX_QUERY_EXPR_BYTES)));
     }
-    if (**stored != canonical) {
-      return Status::already_exists("series id collides with another label set; refused");
+    ts::QueryLimits limits;
+    limits.series_max = api::MAX_QUERY_SERIES;
+    limits.samples_max = api::MAX_QUERY_SAMPLES;
+    limits.steps_max = api::MAX_QUERY_STEPS;
+    storage::TsStoreSource source(store_);
+    auto result =
+        ts::query_range(std::string_view(expr.cStr(), expr.size()), source, params.getStartMs(),
+                        params.getEndMs(), params.getStepMs(), limits);
+    check_ok(result.status());
+    size_t points = 0;
+    for (const ts::SeriesPoints& s : result->series) points += s.points.size();
+    if (points > api::MAX_QUERY_POINTS) {
+      fail(Status::resource_exhausted("the query returns " + std::to_string(points) +
+                                      " points, limit maxQueryPoints " +
+                                      std::to_string(api::MAX_QUERY_POINTS)));
     }
-    return Status::ok();
+    auto results = context.getResults();
+    auto list = results.initSeries(static_cast<unsigned>(result->series.size()));
+    for (size_t i = 0; i < result->series.size(); ++i) {
+      const ts::SeriesPoints& s = result->series[i];
+      set_labels(list[i].initLabels(static_cast<unsigned>(s.labels.size())), s.labels);
+      auto out = list[i].initPoints(static_cast<unsigned>(s.points.size()));
+      for (size_t j = 0; j < s.points.size(); ++j) {
+        out[j].setTimestampMs(s.points[j].timestamp_ms);
+        out[j].setValue(s.points[j].value);
+      }
+    }
+    results.setSamplesLoaded(result->stats.samples_loaded);
+    return kj::READY_NOW;
   }
 
-  storage::Engine& engine_;
+ private:
+  // A validated label set and what the store needs of it, cached by its wire form.
+  struct CachedLabels {
+    ts::Labels labels;
+    std::string canonical;  // labels.encode()
+    uint64_t series_id = 0;
+  };
+  // Label sets seen recently; a write clears the cache first when it has this many.
+  static constexpr size_t kLabelCacheEntriesMax = 1 << 20;
+
+  // The labels of a series from the wire, validated once per distinct wire form (names and
+  // values in request order): a series sent again skips validation, sorting and encoding.
+  // Pointers stay valid until the next write clears the cache.
+  Result<const CachedLabels*> cached_labels(capnp::List<api::Label>::Reader labels) {
+    key_.clear();
+    for (auto l : labels) {
+      for (capnp::Text::Reader text : {l.getName(), l.getValue()}) {
+        uint32_t size = text.size();
+        key_.append(reinterpret_cast<const char*>(&size), sizeof size);
+        key_.append(text.cStr(), text.size());
+      }
+    }
+    if (auto it = label_cache_.find(key_); it != label_cache_.end()) return &it->second;
+    auto parsed = series_labels(labels);
+    MELD_RETURN_IF_ERROR(parsed.status());
+    CachedLabels entry{std::move(parsed).value(), {}, 0};
+    entry.canonical = entry.labels.encode();
+    entry.series_id = ts::series_id_of_encoding(entry.canonical);
+    return &label_cache_.emplace(key_, std::move(entry)).first->second;
+  }
+
+  storage::TsStore& store_;
+  std::unordered_map<std::string, CachedLabels> label_cache_;
+  std::string key_;  // scratch for cached_labels
 };
 
 class AdminImpl final : public api::Admin::Server {
@@ -485,11 +502,11 @@ class AdminImpl final : public api::Admin::Server {
 
 class MeldImpl final : public api::Meld::Server {
  public:
-  MeldImpl(storage::Engine& engine, NodeInfo info, NodeProbe probe)
+  MeldImpl(storage::Engine& engine, storage::TsStore& ts_store, NodeInfo info, NodeProbe probe)
       : kv_(kj::heap<KvImpl>(engine)),
         counters_(kj::heap<CountersImpl>(engine)),
         sets_(kj::heap<SetsImpl>(engine)),
-        metrics_(kj::heap<MetricsImpl>(engine)),
+        metrics_(kj::heap<MetricsImpl>(ts_store)),
         admin_(kj::heap<AdminImpl>(engine, std::move(info), std::move(probe))) {}
 
   kj::Promise<void> kv(KvContext c) override {
@@ -523,8 +540,9 @@ class MeldImpl final : public api::Meld::Server {
 
 }  // namespace
 
-api::Meld::Client make_meld_service(storage::Engine& engine, NodeInfo info, NodeProbe probe) {
-  return kj::heap<MeldImpl>(engine, std::move(info), std::move(probe));
+api::Meld::Client make_meld_service(storage::Engine& engine, storage::TsStore& ts_store,
+                                    NodeInfo info, NodeProbe probe) {
+  return kj::heap<MeldImpl>(engine, ts_store, std::move(info), std::move(probe));
 }
 
 }  // namespace meld::server

@@ -4,7 +4,8 @@
 //             adds with a request id go to the crdt_state family as PnCounter deltas merged by
 //             meld.crdt_join, so a retried request counts once (crdt/counter.h)
 //   Sets      the crdt family, one key per member, so a set of any size costs O(1) per operation
-//   Metrics   the ts family, one key per (series, timestamp), exact label match on read
+//   Metrics   the time-series store (storage/ts_store.h): batched writes, exact-series reads,
+//             PromQL-subset queries (timeseries/query.h) over its index
 //   Admin     node status
 // Replication, the CRDT types, the time-series engine and Raft replace these insides in later
 // issues; the RPC surface (schemas/api.capnp) stays.
@@ -19,6 +20,7 @@
 
 #include "schemas/api.capnp.h"
 #include "storage/engine.h"
+#include "storage/ts_store.h"
 
 namespace meld::server {
 
@@ -37,8 +39,9 @@ struct NodeProbe {
   std::function<uint32_t()> active_clients;
 };
 
-// The bootstrap capability handed to every client. engine and probe must outlive every
+// The bootstrap capability handed to every client. engine, ts_store and probe must outlive every
 // capability it hands out (the owner destroys the RPC server, which drops them, first).
-api::Meld::Client make_meld_service(storage::Engine& engine, NodeInfo info, NodeProbe probe);
+api::Meld::Client make_meld_service(storage::Engine& engine, storage::TsStore& ts_store,
+                                    NodeInfo info, NodeProbe probe);
 
 }  // namespace meld::server

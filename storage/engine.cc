@@ -97,6 +97,18 @@ std::string_view family_name(Family family) {
   return kFamilyNames[family_index(family)];
 }
 
+std::string prefix_successor(std::string prefix) {
+  while (!prefix.empty()) {
+    auto last = static_cast<unsigned char>(prefix.back());
+    if (last != 0xff) {
+      prefix.back() = static_cast<char>(last + 1);
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return prefix;
+}
+
 void WriteBatch::put(Family family, std::string_view key, std::string_view value) {
   append(Op::kPut, family, key, value);
 }
@@ -107,6 +119,10 @@ void WriteBatch::del(Family family, std::string_view key) {
 
 void WriteBatch::merge(Family family, std::string_view key, std::string_view operand) {
   append(Op::kMerge, family, key, operand);
+}
+
+void WriteBatch::del_range(Family family, std::string_view begin, std::string_view end) {
+  append(Op::kDeleteRange, family, begin, end);
 }
 
 void WriteBatch::append(Op op, Family family, std::string_view key, std::string_view value) {
@@ -168,6 +184,9 @@ class Engine::Impl {
           break;
         case WriteBatch::Op::kMerge:
           s = out->Merge(handle(family), to_slice(key), to_slice(value));
+          break;
+        case WriteBatch::Op::kDeleteRange:
+          s = out->DeleteRange(handle(family), to_slice(key), to_slice(value));
           break;
         default:
           MELD_ASSERT(false, "unknown WriteBatch op " + std::to_string(static_cast<int>(op)));

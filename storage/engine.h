@@ -38,6 +38,10 @@ std::string encode_int64(int64_t value);
 // corruption when bytes is not exactly 8 bytes long.
 Result<int64_t> decode_int64(std::string_view bytes);
 
+// The smallest key greater than every key that starts with prefix; empty (no upper bound, as
+// scan() takes it) when there is none (prefix empty or all 0xff bytes).
+std::string prefix_successor(std::string prefix);
+
 // Where commit callbacks run. The server posts them onto its libuv loop thread.
 class CompletionExecutor {
  public:
@@ -88,6 +92,9 @@ class WriteBatch {
   void put(Family family, std::string_view key, std::string_view value);
   void del(Family family, std::string_view key);
   void merge(Family family, std::string_view key, std::string_view operand);
+  // Deletes every key in [begin, end) with one RocksDB range deletion, so its cost does not grow
+  // with the number of keys it covers (time-series retention drops whole weeks this way).
+  void del_range(Family family, std::string_view begin, std::string_view end);
 
   // Operations added so far.
   size_t count() const { return count_; }
@@ -97,7 +104,7 @@ class WriteBatch {
 
  private:
   friend class Engine;
-  enum class Op : uint8_t { kPut = 0, kDelete, kMerge };
+  enum class Op : uint8_t { kPut = 0, kDelete, kMerge, kDeleteRange };
   void append(Op op, Family family, std::string_view key, std::string_view value);
 
   // Operations in order: op byte, family byte, then key and value, each as a 4-byte

@@ -116,6 +116,21 @@ TEST(Cli, BadNumbersAreUsageErrors) {
             "usage: meldctl [options] ts read SERIES --from MS --to MS [--limit N]\n");
 }
 
+TEST(Cli, TsQueryChecksItsRangeBeforeConnecting) {
+  const std::string usage = "usage: meldctl [options] ts query EXPR --from MS --to MS --step MS\n";
+  EXPECT_EQ(run({"ts", "query"}).err, "meldctl: missing arguments\n" + usage);
+  EXPECT_EQ(run({"ts", "query", "up", "--from", "0", "--to", "10"}).err,
+            "meldctl: missing --step\n" + usage);
+  EXPECT_EQ(run({"ts", "query", "up", "--from", "0", "--to", "10", "--step", "0"}).err,
+            "meldctl: --step must be positive\n" + usage);
+  EXPECT_EQ(run({"ts", "query", "up", "--from", "x", "--to", "10", "--step", "1"}).err,
+            "meldctl: --from: timestamp 'x' is not an integer number of milliseconds\n" + usage);
+  EXPECT_EQ(
+      run({"ts", "query", "up", "--from", "0", "--to", "10", "--step", "1", "--limit", "3"}).code,
+      2);
+  EXPECT_NE(cli_usage().find("  ts query EXPR --from MS --to MS --step MS\n"), std::string::npos);
+}
+
 TEST(Cli, TsWriteRejectsBadSeriesAndEveryBadSampleBeforeConnecting) {
   CliRun series = run({"ts", "write", "up{", "1=2"});
   EXPECT_EQ(series.code, 2);

@@ -631,6 +631,37 @@ TEST(StorageEngine, ScanHonoursStartEndLimitAndMore) {
   EXPECT_FALSE(more);
 }
 
+TEST(StorageEngine, DeleteRangeRemovesExactlyTheKeysInTheRangeAcrossFlushAndReopen) {
+  TempDir tmp;
+  InlineExecutor executor;
+  auto engine = open_or_die(options_for(tmp.sub("db")), &executor);
+  WriteBatch batch;
+  for (char c = 'a'; c <= 'j'; ++c) batch.put(Family::kTs, std::string(1, c) + "x", "v");
+  batch.put(Family::kKv, "d", "other family");
+  ASSERT_TRUE(engine->commit_sync(std::move(batch)).is_ok());
+  ASSERT_TRUE(engine->flush().is_ok());
+  WriteBatch range;
+  range.del_range(Family::kTs, "c", "f");
+  ASSERT_TRUE(engine->commit_sync(std::move(range)).is_ok());
+  engine->close();
+  engine = open_or_die(options_for(tmp.sub("db")), &executor);
+
+  std::vector<std::pair<std::string, std::string>> out;
+  bool more = true;
+  ASSERT_TRUE(engine->scan(Family::kTs, "", "", 100, &out, &more).is_ok());
+  std::string keys;
+  for (const auto& [key, value] : out) keys += key.substr(0, 1);
+  EXPECT_EQ(keys, "abfghij");
+  EXPECT_EQ(engine->get(Family::kKv, "d")->value_or(""), "other family");
+}
+
+TEST(StoragePrefixSuccessor, IsTheFirstKeyAfterEveryKeyWithThePrefix) {
+  EXPECT_EQ(prefix_successor("ab"), "ac");
+  EXPECT_EQ(prefix_successor(std::string("a\xff\xff", 3)), "b");
+  EXPECT_EQ(prefix_successor(std::string("\xff", 1)), "");
+  EXPECT_EQ(prefix_successor(""), "");
+}
+
 TEST(Int64Encoding, IsEightBytesLittleEndian) {
   EXPECT_EQ(encode_int64(0x0102), std::string("\x02\x01\0\0\0\0\0\0", 8));
   EXPECT_EQ(encode_int64(-1), std::string(8, '\xff'));

@@ -1,0 +1,800 @@
+// ts-compare FILE [options]: MeldDB side by side with VictoriaMetrics and Prometheus on one data
+// set in VictoriaMetrics' JSON-lines export format. Each store in turn (never two at once) is
+// started fresh on 127.0.0.1 (a free port, its own temp dir), loaded with the same batches and
+// asked the same queries, then stopped (SIGKILL if it does not stop in time; also on failure).
+//
+// Ingest: the series are split across --clients connections (series i on connection
+// i % clients, so each series arrives in time order); each connection sends, window by window of
+// --window-s seconds, batches of at most --batch-samples samples from its series. Request bodies
+// are encoded before the clock starts. The clock runs from the first byte sent until every batch
+// is acknowledged and the store made it queryable (VictoriaMetrics: /internal/force_flush).
+// Then the sample count is verified through the store's API: if the first check does not see
+// every sample, the clock keeps running until a check does.
+//   VictoriaMetrics: POST /api/v1/import (the file's own format).
+//   Prometheus: its remote-write receiver (live ingestion, protobuf + snappy, bench/ts_wire.h).
+//   MeldDB: a real meldd, Metrics.write RPC, one client connection per --clients.
+// Bytes on disk: sizes of regular files after everything is flushed and compacted:
+//   VictoriaMetrics: force_flush, force_merge (waited for), graceful stop; data/ (samples) and
+//     indexdb/ (label index); caches, metadata and logs are not counted.
+//   Prometheus: an admin-API snapshot, which writes the head as a persistent block: chunks/
+//     (samples) and the block's index, meta.json and tombstones; the WAL kept for the live head
+//     is not counted.
+//   MeldDB: meldd stopped, its data dir reopened with storage::Engine, flush() and compact();
+//     every file of the data dir except RocksDB's info logs (LOG*).
+// Queries: each line of --queries is one PromQL expression, run with /api/v1/query_range (or
+// MeldDB's query RPC once it has one) from the first to the last multiple of --step-s inside the
+// data's time range, --repeat times; median wall time reported. Answers are compared with
+// Prometheus' (the reference for PromQL) when it ran, else with the first store's: series by
+// label set, points by timestamp, values within --rel-tolerance. Disagreements are reported,
+// never hidden, and do not fail the run; failures to ingest or answer do.
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/bench.h"
+#include "bench/ts_dataset.h"
+#include "bench/ts_peers.h"
+#include "bench/ts_wire.h"
+#include "client/client.h"
+#include "jepsen/process.h"
+#include "schemas/api.capnp.h"
+#include "storage/engine.h"
+
+namespace meld::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+struct Dataset {
+  std::vector<LabelPairs> labels;
+  std::vector<std::vector<ts::Sample>> samples;
+  uint64_t sample_count = 0;
+  int64_t min_ms = INT64_MAX;
+  int64_t max_ms = INT64_MIN;
+};
+
+Result<Dataset> load_dataset(const std::string& path) {
+  Dataset d;
+  Status s = for_each_export_series(path, [&d](const ts::ExportSeries& series) -> Status {
+    if (series.samples.empty()) return Status::ok();
+    for (size_t i = 1; i < series.samples.size(); ++i) {
+      if (series.samples[i].timestamp_ms <= series.samples[i - 1].timestamp_ms) {
+        return Status::invalid_argument("series " + series.display_name() +
+                                        ": timestamps not strictly increasing");
+      }
+    }
+    d.labels.push_back(series.labels);
+    d.samples.push_back(series.samples);
+    d.sample_count += series.samples.size();
+    d.min_ms = std::min(d.min_ms, series.samples.front().timestamp_ms);
+    d.max_ms = std::max(d.max_ms, series.samples.back().timestamp_ms);
+    return Status::ok();
+  });
+  MELD_RETURN_IF_ERROR(s);
+  if (d.sample_count == 0) return Status::invalid_argument(path + ": no samples");
+  return d;
+}
+
+struct Batch {
+  std::vector<SeriesSlice> slices;
+  size_t samples = 0;
+};
+
+struct Options {
+  size_t clients = 4;
+  size_t batch_samples = 10'000;
+  int64_t window_ms = 60'000;
+  int64_t step_ms = 60'000;
+  size_t repeat = 3;
+  double rel_tolerance = 1e-9;
+  std::string queries_path;
+  std::vector<std::string> stores = {"meld", "victoria-metrics", "prometheus"};
+};
+
+// plan[c] is connection c's batches in sending order (see the file comment).
+std::vector<std::vector<Batch>> plan_batches(const Dataset& d, const Options& o) {
+  std::vector<std::vector<Batch>> plan(o.clients);
+  std::vector<size_t> cursor(d.samples.size(), 0);
+  for (int64_t window_end = d.min_ms + o.window_ms;; window_end += o.window_ms) {
+    bool left = false;
+    for (size_t c = 0; c < o.clients; ++c) {
+      Batch batch;
+      const auto close_batch = [&] {
+        if (batch.samples > 0) plan[c].push_back(std::move(batch));
+        batch = Batch{};
+      };
+      for (size_t i = c; i < d.samples.size(); i += o.clients) {
+        const std::vector<ts::Sample>& samples = d.samples[i];
+        size_t end = cursor[i];
+        while (end < samples.size() && samples[end].timestamp_ms < window_end) ++end;
+        while (cursor[i] < end) {
+          if (batch.samples == o.batch_samples ||
+              batch.slices.size() == api::MAX_SERIES_PER_WRITE) {
+            close_batch();
+          }
+          const size_t take = std::min(end - cursor[i], o.batch_samples - batch.samples);
+          batch.slices.push_back(
+              SeriesSlice{&d.labels[i], std::span(samples.data() + cursor[i], take)});
+          batch.samples += take;
+          cursor[i] += take;
+        }
+        left |= end < samples.size();
+      }
+      close_batch();
+    }
+    if (!left) break;
+  }
+  return plan;
+}
+
+struct DiskUsage {
+  uint64_t data_bytes = 0;   // samples
+  uint64_t index_bytes = 0;  // label index and block metadata; 0 when not separable
+  std::string counted;       // what exactly was counted
+};
+
+// One store under test. Calls come in this order: start, prepare, send (from `clients` threads
+// at once, thread c with c), make_queryable, count_samples, query_range (any number),
+// settle_and_measure, stop. Only send runs on several threads.
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual std::string name() const = 0;
+  virtual std::string version() const = 0;
+  virtual Status start(const std::string& dir) = 0;
+  // Encodes every batch for this store (not timed).
+  virtual void prepare(const std::vector<std::vector<Batch>>& plan) = 0;
+  // Sends connection c's batches in order; returns at the first failure.
+  virtual Status send(size_t c) = 0;
+  virtual Status make_queryable() { return Status::ok(); }
+  virtual Result<uint64_t> count_samples(const Dataset& d) = 0;
+  virtual bool answers_queries() const { return true; }
+  virtual Result<std::vector<ResultSeries>> query_range(const std::string& promql, int64_t start_ms,
+                                                        int64_t end_ms, int64_t step_ms) = 0;
+  virtual Result<DiskUsage> settle_and_measure() = 0;
+  virtual void stop() = 0;
+};
+
+std::string package_version(const std::string& package) {
+  std::string out;
+  std::FILE* p = popen(("dpkg-query -W -f='${Version}' " + package + " 2>/dev/null").c_str(), "r");
+  if (p == nullptr) return "?";
+  char buf[128];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  pclose(p);
+  return out.empty() ? "?" : out;
+}
+
+std::string seconds_text(int64_t ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(ms / 1000),
+                static_cast<long long>(ms % 1000));
+  return buf;
+}
+
+// The count queries, one per metric name (count_over_time drops the name, so one query over all
+// names would make series collide): every sample of the data set lies in the window
+// (t - span, t] at t = max_ms.
+std::vector<std::string> count_queries(const Dataset& d) {
+  std::set<std::string> names;
+  for (const LabelPairs& labels : d.labels) {
+    for (const auto& [name, value] : labels) {
+      if (name == "__name__") names.insert(value);
+    }
+  }
+  std::vector<std::string> queries;
+  for (const std::string& name : names) {
+    queries.push_back("sum(count_over_time({__name__=\"" + name + "\"}[" +
+                      std::to_string(d.max_ms - d.min_ms + 1) + "ms]))");
+  }
+  return queries;
+}
+
+// VictoriaMetrics and Prometheus: the Prometheus HTTP query API.
+class HttpStore : public Store {
+ public:
+  Result<uint64_t> count_samples(const Dataset& d) override {
+    uint64_t total = 0;
+    for (const std::string& q : count_queries(d)) {
+      auto answer = query("/api/v1/query", {{"query", q}, {"time", seconds_text(d.max_ms)}});
+      MELD_RETURN_IF_ERROR(answer.status());
+      if (answer->empty()) continue;
+      if (answer->size() != 1 || answer->front().points.size() != 1) {
+        return Status::internal(name() + ": unexpected answer to " + q);
+      }
+      total += static_cast<uint64_t>(answer->front().points[0].value);
+    }
+    return total;
+  }
+
+  Result<std::vector<ResultSeries>> query_range(const std::string& promql, int64_t start_ms,
+                                                int64_t end_ms, int64_t step_ms) override {
+    return query("/api/v1/query_range", {{"query", promql},
+                                         {"start", seconds_text(start_ms)},
+                                         {"end", seconds_text(end_ms)},
+                                         {"step", seconds_text(step_ms)}});
+  }
+
+ protected:
+  Status start_process(const std::string& dir, std::vector<std::string> argv,
+                       const std::string& ready_path) {
+    process_ = std::make_unique<PeerProcess>(name(), std::move(argv), dir + "/" + name() + ".log");
+    MELD_RETURN_IF_ERROR(process_->start());
+    return wait_http_ready(http_, base_ + ready_path, *process_, 60000);
+  }
+
+  Result<std::vector<ResultSeries>> query(
+      const std::string& path, const std::vector<std::pair<std::string, std::string>>& form) {
+    auto r = http_.post_form(base_ + path, form, 600000);
+    MELD_RETURN_IF_ERROR(r.status());
+    auto answer = parse_query_answer(r->body);
+    if (!answer.is_ok()) {
+      return Status::invalid_argument(name() + " " + path + " (HTTP " + std::to_string(r->code) +
+                                      "): " + answer.status().message());
+    }
+    return answer;
+  }
+
+  // Sends bodies_[c] to path, one POST per batch, on a connection of its own.
+  Status post_all(size_t c, const std::string& path, const std::vector<std::string>& headers) {
+    HttpClient http;
+    for (const std::string& body : bodies_[c]) {
+      auto r = http.post(base_ + path, body, headers);
+      MELD_RETURN_IF_ERROR(r.status());
+      if (r->code / 100 != 2) {
+        return Status::unavailable(name() + " " + path + " answered HTTP " +
+                                   std::to_string(r->code) + ": " + r->body.substr(0, 500));
+      }
+    }
+    return Status::ok();
+  }
+
+  void stop_process(int stop_signal) {
+    if (process_) process_->stop(stop_signal, 60000);
+  }
+
+  std::string base_;  // http://127.0.0.1:PORT
+  HttpClient http_;
+  std::unique_ptr<PeerProcess> process_;
+  std::vector<std::vector<std::string>> bodies_;  // [connection][batch]
+};
+
+class VictoriaMetrics final : public HttpStore {
+ public:
+  std::string name() const override { return "victoria-metrics"; }
+  std::string version() const override { return package_version("victoria-metrics"); }
+
+  Status start(const std::string& dir) override {
+    auto port = free_loopback_port();
+    MELD_RETURN_IF_ERROR(port.status());
+    base_ = "http://127.0.0.1:" + std::to_string(*port);
+    data_dir_ = dir + "/vm-data";
+    return start_process(
+        dir,
+        {"victoria-metrics", "-storageDataPath=" + data_dir_,
+         "-httpListenAddr=127.0.0.1:" + std::to_string(*port), "-retentionPeriod=100y",
+         "-search.disableCache", "-search.latencyOffset=0s", "-search.maxQueryDuration=600s",
+         "-search.maxUniqueTimeseries=10000000", "-loggerOutput=stderr"},
+        "/health");
+  }
+
+  void prepare(const std::vector<std::vector<Batch>>& plan) override {
+    bodies_.assign(plan.size(), {});
+    ts::ExportSeries series;
+    for (size_t c = 0; c < plan.size(); ++c) {
+      for (const Batch& batch : plan[c]) {
+        std::string body;
+        for (const SeriesSlice& slice : batch.slices) {
+          series.labels = *slice.labels;
+          series.samples.assign(slice.samples.begin(), slice.samples.end());
+          ts::append_export_line(series, &body);
+        }
+        bodies_[c].push_back(std::move(body));
+      }
+    }
+  }
+
+  Status send(size_t c) override { return post_all(c, "/api/v1/import", {}); }
+
+  Status make_queryable() override {
+    auto r = http_.get(base_ + "/internal/force_flush");
+    MELD_RETURN_IF_ERROR(r.status());
+    if (r->code != 200)
+      return Status::unavailable("force_flush answered " + std::to_string(r->code));
+    return Status::ok();
+  }
+
+  Result<DiskUsage> settle_and_measure() override {
+    MELD_RETURN_IF_ERROR(make_queryable());
+    auto r = http_.get(base_ + "/internal/force_merge");
+    MELD_RETURN_IF_ERROR(r.status());
+    if (r->code != 200)
+      return Status::unavailable("force_merge answered " + std::to_string(r->code));
+    // The merge runs in the background; VictoriaMetrics logs its end.
+    const auto deadline = Clock::now() + std::chrono::minutes(10);
+    while (process_->log().find("forced merge for partition_prefix=\"\" has been successfully "
+                                "finished") == std::string::npos) {
+      if (Clock::now() > deadline) return Status::deadline_exceeded("force_merge did not finish");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    stop_process(SIGINT);  // graceful: flushes what is in memory
+    DiskUsage u;
+    u.data_bytes = file_bytes_under(data_dir_ + "/data");
+    u.index_bytes = file_bytes_under(data_dir_ + "/indexdb");
+    u.counted =
+        "data/ + indexdb/ after force_flush, force_merge and a graceful stop (no caches, "
+        "metadata or logs)";
+    return u;
+  }
+
+  void stop() override { stop_process(SIGINT); }
+
+ private:
+  std::string data_dir_;
+};
+
+class Prometheus final : public HttpStore {
+ public:
+  std::string name() const override { return "prometheus"; }
+  std::string version() const override { return package_version("prometheus"); }
+
+  Status start(const std::string& dir) override {
+    auto port = free_loopback_port();
+    MELD_RETURN_IF_ERROR(port.status());
+    base_ = "http://127.0.0.1:" + std::to_string(*port);
+    data_dir_ = dir + "/prometheus-data";
+    const std::string config = dir + "/prometheus.yml";
+    std::ofstream(config) << "global: {}\n";
+    return start_process(
+        dir,
+        {"prometheus", "--config.file=" + config, "--storage.tsdb.path=" + data_dir_,
+         "--web.listen-address=127.0.0.1:" + std::to_string(*port),
+         "--web.enable-remote-write-receiver", "--web.enable-admin-api",
+         "--query.max-samples=1000000000", "--query.timeout=10m", "--log.level=info"},
+        "/-/ready");
+  }
+
+  void prepare(const std::vector<std::vector<Batch>>& plan) override {
+    bodies_.assign(plan.size(), {});
+    std::string raw;
+    for (size_t c = 0; c < plan.size(); ++c) {
+      for (const Batch& batch : plan[c]) {
+        raw.clear();
+        append_remote_write(batch.slices, &raw);
+        bodies_[c].push_back(snappy_compress(raw));
+      }
+    }
+  }
+
+  Status send(size_t c) override {
+    return post_all(c, "/api/v1/write",
+                    {"Content-Type: application/x-protobuf", "Content-Encoding: snappy",
+                     "X-Prometheus-Remote-Write-Version: 0.1.0"});
+  }
+
+  Result<DiskUsage> settle_and_measure() override {
+    auto r = http_.post(base_ + "/api/v1/admin/tsdb/snapshot?skip_head=false", "", {}, 600000);
+    MELD_RETURN_IF_ERROR(r.status());
+    const std::string marker = "\"name\":\"";
+    const size_t at = r->body.find(marker);
+    const size_t end = at == std::string::npos ? at : r->body.find('"', at + marker.size());
+    if (r->code != 200 || end == std::string::npos) {
+      return Status::unavailable("snapshot failed: HTTP " + std::to_string(r->code) + " " +
+                                 r->body.substr(0, 300));
+    }
+    const std::string snapshot =
+        data_dir_ + "/snapshots/" + r->body.substr(at + marker.size(), end - at - marker.size());
+    DiskUsage u;
+    for (const auto& block : std::filesystem::directory_iterator(snapshot)) {
+      const uint64_t chunks = file_bytes_under(block.path().string() + "/chunks");
+      u.data_bytes += chunks;
+      u.index_bytes += file_bytes_under(block.path().string()) - chunks;
+    }
+    u.counted =
+        "the blocks of an admin-API snapshot (head written as a block): chunks/ + index, "
+        "meta.json, tombstones; the live head's WAL is not counted";
+    stop_process(SIGTERM);
+    return u;
+  }
+
+  void stop() override { stop_process(SIGTERM); }
+
+ private:
+  std::string data_dir_;
+};
+
+class Meld final : public Store {
+ public:
+  std::string name() const override { return "meld"; }
+  std::string version() const override { return "this build (" MELDD_PATH ")"; }
+
+  Status start(const std::string& dir) override {
+    data_dir_ = dir + "/meld-data";
+    node_ = std::make_unique<jepsen::MelddProcess>(MELDD_PATH, data_dir_);
+    MELD_RETURN_IF_ERROR(node_->start());
+    client::Options options;
+    options.address = node_->address();
+    options.timeout_ms = 600000;
+    auto c = client::Client::connect(options);
+    MELD_RETURN_IF_ERROR(c.status());
+    client_ = std::move(*c);
+    return Status::ok();
+  }
+
+  void prepare(const std::vector<std::vector<Batch>>& plan) override {
+    requests_.assign(plan.size(), {});
+    for (size_t c = 0; c < plan.size(); ++c) {
+      for (const Batch& batch : plan[c]) {
+        std::vector<client::Series> request;
+        for (const SeriesSlice& slice : batch.slices) {
+          client::Series& series = request.emplace_back();
+          for (const auto& [name, value] : *slice.labels) series.labels.push_back({name, value});
+          for (const ts::Sample& s : slice.samples) {
+            series.samples.push_back({s.timestamp_ms, s.value});
+          }
+        }
+        requests_[c].push_back(Request{std::move(request), batch.samples});
+      }
+    }
+  }
+
+  Status send(size_t c) override {
+    client::Options options;
+    options.address = node_->address();
+    options.timeout_ms = 600000;
+    auto connection = client::Client::connect(options);
+    MELD_RETURN_IF_ERROR(connection.status());
+    for (const Request& request : requests_[c]) {
+      auto r = (*connection)->metrics_write(request.series);
+      MELD_RETURN_IF_ERROR(r.status());
+      if (!r->errors.empty()) {
+        return Status::internal("meld refused a sample: " + r->errors.front().status.to_string());
+      }
+      if (r->accepted != request.samples) {
+        return Status::internal("meld accepted " + std::to_string(r->accepted) + " of " +
+                                std::to_string(request.samples) + " samples");
+      }
+    }
+    return Status::ok();
+  }
+
+  // Until Metrics has a query RPC: reads every series back with the exact-label read RPC.
+  Result<uint64_t> count_samples(const Dataset& d) override {
+    uint64_t total = 0;
+    for (const LabelPairs& labels : d.labels) {
+      std::vector<client::Label> wanted;
+      for (const auto& [name, value] : labels) wanted.push_back({name, value});
+      int64_t from = d.min_ms;
+      for (;;) {
+        auto page = client_->metrics_read(wanted, from, d.max_ms + 1, 0);
+        MELD_RETURN_IF_ERROR(page.status());
+        total += page->samples.size();
+        if (!page->more || page->samples.empty()) break;
+        from = page->samples.back().timestamp_ms + 1;
+      }
+    }
+    return total;
+  }
+
+  bool answers_queries() const override { return false; }
+  Result<std::vector<ResultSeries>> query_range(const std::string&, int64_t, int64_t,
+                                                int64_t) override {
+    return Status::internal("meld has no query RPC in this build");
+  }
+
+  Result<DiskUsage> settle_and_measure() override {
+    client_.reset();
+    if (node_->stop() != 0) return Status::internal("meldd did not stop cleanly");
+    storage::InlineExecutor executor;
+    storage::Options options;
+    options.dir = data_dir_;
+    auto engine = storage::Engine::open(options, &executor);
+    MELD_RETURN_IF_ERROR(engine.status());
+    MELD_RETURN_IF_ERROR((*engine)->flush());
+    MELD_RETURN_IF_ERROR((*engine)->compact());
+    (*engine)->close();
+    DiskUsage u;
+    for (const auto& entry : std::filesystem::directory_iterator(data_dir_)) {
+      if (entry.path().filename().string().starts_with("LOG")) continue;
+      u.data_bytes += entry.is_directory() ? file_bytes_under(entry.path().string())
+                                           : static_cast<uint64_t>(entry.file_size());
+    }
+    u.counted =
+        "meldd stopped, data dir reopened with storage::Engine, flush() + compact(): every file "
+        "except RocksDB's info logs (LOG*); samples and label index together";
+    return u;
+  }
+
+  void stop() override {
+    client_.reset();
+    if (node_) node_->stop();
+  }
+
+ private:
+  struct Request {
+    std::vector<client::Series> series;
+    size_t samples;
+  };
+  std::string data_dir_;
+  std::unique_ptr<jepsen::MelddProcess> node_;
+  std::unique_ptr<client::Client> client_;
+  std::vector<std::vector<Request>> requests_;
+};
+
+std::vector<std::string> read_queries(const std::string& path, Status* status) {
+  std::vector<std::string> queries;
+  if (path.empty()) return queries;
+  std::ifstream in(path);
+  if (!in) {
+    *status = Status::io_error("cannot open " + path);
+    return queries;
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    queries.push_back(line.substr(first));
+  }
+  return queries;
+}
+
+struct QueryRun {
+  double median_ms = 0;
+  std::vector<ResultSeries> answer;
+  Status error;  // the store refused or failed the query: no answer, no time
+};
+
+struct StoreRun {
+  std::string name;
+  std::vector<std::optional<QueryRun>> queries;  // nullopt: the store cannot answer queries
+};
+
+// Runs one store from start to stop; prints its lines; fills run->queries.
+Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<Batch>>& plan,
+                 const std::vector<std::string>& queries, const Options& o, StoreRun* run) {
+  const std::string p = store.name() + ".";
+  jepsen::TempDir dir;
+  MELD_RETURN_IF_ERROR(store.start(dir.path()));
+  store.prepare(plan);
+  report(p + "version", store.version());
+
+  std::vector<Status> results(plan.size());
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (size_t c = 0; c < plan.size(); ++c) {
+    threads.emplace_back([&, c] {
+      while (!go) std::this_thread::yield();
+      results[c] = store.send(c);
+    });
+  }
+  const Clock::time_point start = Clock::now();
+  go = true;
+  for (std::thread& t : threads) t.join();
+  const Clock::time_point acked = Clock::now();
+  for (const Status& s : results) MELD_RETURN_IF_ERROR(s);
+  MELD_RETURN_IF_ERROR(store.make_queryable());
+  Clock::time_point queryable = Clock::now();
+  const Clock::time_point verify_start = queryable;
+  for (int attempt = 0;; ++attempt) {
+    auto count = store.count_samples(d);
+    MELD_RETURN_IF_ERROR(count.status());
+    if (*count == d.sample_count) {
+      if (attempt > 0) queryable = Clock::now();
+      break;
+    }
+    if (Clock::now() - verify_start > std::chrono::minutes(2)) {
+      return Status::internal(store.name() + " holds " + std::to_string(*count) +
+                              " samples, expected " + std::to_string(d.sample_count));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const double verify_s = seconds_between(verify_start, Clock::now());
+  report(p + "ingest_s", seconds_between(start, queryable));
+  report(p + "ingest_samples_per_s",
+         static_cast<double>(d.sample_count) / seconds_between(start, queryable));
+  report(p + "acked_samples_per_s",
+         static_cast<double>(d.sample_count) / seconds_between(start, acked));
+  report(p + "count_verified",
+         std::to_string(d.sample_count) + " samples (" + std::to_string(verify_s) + " s to check)");
+
+  const int64_t first = (d.min_ms + o.step_ms - 1) / o.step_ms * o.step_ms;
+  const int64_t last = d.max_ms / o.step_ms * o.step_ms;
+  for (const std::string& q : queries) {
+    if (!store.answers_queries()) {
+      run->queries.emplace_back();
+      continue;
+    }
+    QueryRun qr;
+    std::vector<double> ms;
+    for (size_t r = 0; r < o.repeat; ++r) {
+      const Clock::time_point t = Clock::now();
+      auto answer = store.query_range(q, first, last, o.step_ms);
+      ms.push_back(seconds_between(t, Clock::now()) * 1000);
+      if (!answer.is_ok()) {
+        qr.error = answer.status();
+        break;
+      }
+      qr.answer = std::move(*answer);
+    }
+    std::sort(ms.begin(), ms.end());
+    qr.median_ms = ms[ms.size() / 2];
+    run->queries.emplace_back(std::move(qr));
+  }
+  if (!store.answers_queries() && !queries.empty()) report(p + "queries", "no query RPC yet");
+
+  auto disk = store.settle_and_measure();
+  MELD_RETURN_IF_ERROR(disk.status());
+  const double n = static_cast<double>(d.sample_count);
+  report(p + "bytes_per_sample", static_cast<double>(disk->data_bytes + disk->index_bytes) / n);
+  if (disk->index_bytes > 0) {
+    report(p + "bytes_per_sample_data_only", static_cast<double>(disk->data_bytes) / n);
+  }
+  report(p + "disk_bytes_counted", disk->counted);
+  return Status::ok();
+}
+
+bool parse_options(const std::vector<std::string>& args, Options* o) {
+  const auto number = [](const std::string& text, double* out) {
+    char* end = nullptr;
+    *out = std::strtod(text.c_str(), &end);
+    return !text.empty() && end == text.c_str() + text.size() && std::isfinite(*out) && *out > 0;
+  };
+  for (size_t i = 1; i < args.size(); i += 2) {
+    if (i + 1 >= args.size()) return false;
+    const std::string& flag = args[i];
+    const std::string& value = args[i + 1];
+    double x = 0;
+    if (flag == "--queries") {
+      o->queries_path = value;
+    } else if (flag == "--stores") {
+      o->stores.clear();
+      for (size_t pos = 0; pos <= value.size();) {
+        const size_t comma = std::min(value.find(',', pos), value.size());
+        o->stores.push_back(value.substr(pos, comma - pos));
+        pos = comma + 1;
+      }
+    } else if (!number(value, &x)) {
+      return false;
+    } else if (flag == "--clients" && x <= 256) {
+      o->clients = static_cast<size_t>(x);
+    } else if (flag == "--batch-samples" && x <= api::MAX_SAMPLES_PER_WRITE) {
+      o->batch_samples = static_cast<size_t>(x);
+    } else if (flag == "--window-s") {
+      o->window_ms = static_cast<int64_t>(x * 1000);
+    } else if (flag == "--step-s") {
+      o->step_ms = static_cast<int64_t>(x * 1000);
+    } else if (flag == "--repeat" && x <= 100) {
+      o->repeat = static_cast<size_t>(x);
+    } else if (flag == "--rel-tolerance") {
+      o->rel_tolerance = x;
+    } else {
+      return false;
+    }
+  }
+  return o->clients >= 1 && o->batch_samples >= 1 && o->window_ms >= 1 && o->step_ms >= 1 &&
+         o->repeat >= 1;
+}
+
+std::unique_ptr<Store> make_store(const std::string& name) {
+  if (name == "meld") return std::make_unique<Meld>();
+  if (name == "victoria-metrics") return std::make_unique<VictoriaMetrics>();
+  if (name == "prometheus") return std::make_unique<Prometheus>();
+  return nullptr;
+}
+
+}  // namespace
+
+MELD_BENCH(ts_compare, "ts-compare",
+           "FILE [--queries F] [--stores meld,victoria-metrics,prometheus] [--clients N] "
+           "[--batch-samples N] [--window-s S] [--step-s S] [--repeat N] [--rel-tolerance X]: "
+           "ingest, disk and range queries side by side with VictoriaMetrics and Prometheus") {
+  Options o;
+  if (args.empty() || !parse_options(args, &o)) {
+    std::fprintf(stderr,
+                 "usage: meld-bench ts-compare FILE [--queries FILE] [--stores "
+                 "meld,victoria-metrics,prometheus] [--clients N] [--batch-samples N<=%u] "
+                 "[--window-s S] [--step-s S] [--repeat N] [--rel-tolerance X]\n",
+                 api::MAX_SAMPLES_PER_WRITE);
+    return 2;
+  }
+  std::vector<std::unique_ptr<Store>> stores;
+  std::vector<std::string> packages;
+  for (const std::string& name : o.stores) {
+    stores.push_back(make_store(name));
+    if (!stores.back()) {
+      std::fprintf(stderr, "ts-compare: unknown store %s\n", name.c_str());
+      return 2;
+    }
+    if (name != "meld") packages.push_back(name);
+  }
+  Status s = Status::ok();
+  const std::vector<std::string> queries = read_queries(o.queries_path, &s);
+  if (s.is_ok()) s = ensure_debian_packages(packages);
+  auto dataset = s.is_ok() ? load_dataset(args[0]) : Result<Dataset>(s);
+  if (!dataset.is_ok()) {
+    std::fprintf(stderr, "ts-compare: %s\n", dataset.status().to_string().c_str());
+    return 1;
+  }
+  const Dataset& d = *dataset;
+  const auto plan = plan_batches(d, o);
+  size_t batches = 0;
+  for (const auto& p : plan) batches += p.size();
+  report("file", args[0]);
+  report("series", std::to_string(d.labels.size()));
+  report("samples", std::to_string(d.sample_count));
+  report("time_range_s", static_cast<double>(d.max_ms - d.min_ms) / 1000);
+  report("load", std::to_string(o.clients) + " connections, " + std::to_string(batches) +
+                     " batches of <= " + std::to_string(o.batch_samples) + " samples, windows of " +
+                     std::to_string(o.window_ms / 1000) + " s");
+
+  bool failed = false;
+  std::vector<StoreRun> runs;
+  for (auto& store : stores) {
+    StoreRun run{store->name(), {}};
+    s = run_store(*store, d, plan, queries, o, &run);
+    store->stop();
+    if (!s.is_ok()) {
+      report(store->name() + ".error", s.to_string());
+      failed = true;
+      continue;
+    }
+    runs.push_back(std::move(run));
+  }
+
+  // Query times and agreement with the reference store: Prometheus when it ran, else the first
+  // store that answered queries.
+  size_t reference = runs.size();
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const bool answered = !runs[r].queries.empty() && runs[r].queries[0].has_value();
+    if (answered && (reference == runs.size() || runs[r].name == "prometheus")) reference = r;
+  }
+  for (size_t q = 0; q < queries.size(); ++q) {
+    const std::string p = "query" + std::to_string(q + 1);
+    report(p, queries[q]);
+    for (const StoreRun& run : runs) {
+      const std::optional<QueryRun>& mine = run.queries[q];
+      if (!mine) continue;
+      if (!mine->error.is_ok()) {
+        report(p + "." + run.name + ".error", mine->error.to_string());
+        failed = true;
+        continue;
+      }
+      size_t points = 0;
+      for (const ResultSeries& series : mine->answer) points += series.points.size();
+      report(p + "." + run.name + ".median_ms", mine->median_ms);
+      report(p + "." + run.name + ".series_points",
+             std::to_string(mine->answer.size()) + " " + std::to_string(points));
+      if (reference == runs.size() || &run == &runs[reference]) continue;
+      const std::optional<QueryRun>& ref = runs[reference].queries[q];
+      if (!ref->error.is_ok()) continue;
+      const std::string vs = p + "." + run.name + ".vs_" + runs[reference].name;
+      const Comparison c = compare_answers(ref->answer, mine->answer, o.rel_tolerance, 1e-12);
+      report(vs, describe(c));
+      if (c.series_only_reference > 0 || c.series_only_other > 0) {
+        report(vs + "_ignoring_name", describe(compare_answers(without_metric_name(ref->answer),
+                                                               without_metric_name(mine->answer),
+                                                               o.rel_tolerance, 1e-12)));
+      }
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+}  // namespace meld::bench

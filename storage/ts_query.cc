@@ -1,0 +1,74 @@
+#include "storage/ts_query.h"
+
+#include <algorithm>
+#include <iterator>
+#include <string>
+
+namespace meld::storage {
+
+Status TsStoreSource::candidates(const ts::Matcher& matcher, std::vector<uint64_t>* ids) {
+  if (auto exact = matcher.exact_value()) {
+    return store_.postings(matcher.name(), *exact, postings_max_, ids);
+  }
+  std::vector<std::string> values;
+  MELD_RETURN_IF_ERROR(store_.label_values(matcher.name(), postings_max_, &values));
+  ids->clear();
+  std::vector<uint64_t> one;
+  for (const std::string& value : values) {
+    if (!matcher.matches(value)) continue;
+    MELD_RETURN_IF_ERROR(store_.postings(matcher.name(), value, postings_max_, &one));
+    ids->insert(ids->end(), one.begin(), one.end());
+    if (ids->size() > postings_max_) {
+      return Status::resource_exhausted("more than " + std::to_string(postings_max_) +
+                                        " series match " + matcher.to_string());
+    }
+  }
+  std::sort(ids->begin(), ids->end());
+  ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
+  return Status::ok();
+}
+
+Result<std::vector<ts::SourceSeries>> TsStoreSource::select(std::span<const ts::Matcher> matchers,
+                                                            int64_t, int64_t, size_t series_max) {
+  std::vector<std::vector<uint64_t>> sets;
+  for (const ts::Matcher& matcher : matchers) {
+    if (matcher.matches_empty()) continue;
+    sets.emplace_back();
+    MELD_RETURN_IF_ERROR(candidates(matcher, &sets.back()));
+  }
+  std::vector<uint64_t> ids;
+  if (sets.empty()) {
+    MELD_RETURN_IF_ERROR(store_.all_series(postings_max_, &ids));
+  } else {
+    std::sort(sets.begin(), sets.end(),
+              [](const auto& a, const auto& b) { return a.size() < b.size(); });
+    ids = std::move(sets[0]);
+    std::vector<uint64_t> both;
+    for (size_t i = 1; i < sets.size() && !ids.empty(); ++i) {
+      both.clear();
+      std::set_intersection(ids.begin(), ids.end(), sets[i].begin(), sets[i].end(),
+                            std::back_inserter(both));
+      ids.swap(both);
+    }
+  }
+  std::vector<ts::SourceSeries> selected;
+  for (uint64_t id : ids) {
+    auto labels = store_.series_labels(id);
+    MELD_RETURN_IF_ERROR(labels.status());
+    if (!ts::matches_all(matchers, *labels)) continue;
+    selected.push_back({std::move(labels).value(), id});
+    if (selected.size() > series_max) break;  // the engine reports the limit
+  }
+  return selected;
+}
+
+Result<std::vector<ts::Sample>> TsStoreSource::samples(uint64_t ref, int64_t mint_ms,
+                                                       int64_t maxt_ms, size_t samples_max) {
+  std::vector<ts::Sample> out;
+  bool more = false;
+  size_t cap = samples_max == SIZE_MAX ? SIZE_MAX : samples_max + 1;
+  MELD_RETURN_IF_ERROR(store_.samples(ref, mint_ms, maxt_ms, cap, &out, &more));
+  return out;
+}
+
+}  // namespace meld::storage

@@ -1,0 +1,1086 @@
+#include "storage/ts_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <condition_variable>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <thread>
+
+#include "base/assert.h"
+#include "base/log.h"
+#include "timeseries/merge.h"
+
+namespace meld::storage {
+namespace {
+
+constexpr int64_t kNoBlock = std::numeric_limits<int64_t>::min();
+constexpr size_t kLateSampleBytes = sizeof(ts::Sample);
+// Engine scans are paged; a page holds at most this many entries.
+constexpr size_t kScanPageEntries = 256;
+// The log is range-deleted once this many records, or kWalTruncateBytes, are no longer needed
+// (fewer, larger range deletions), and always when no head needs any record.
+constexpr uint64_t kWalTruncateRecords = 64;
+constexpr size_t kWalTruncateBytes = 4 << 20;
+// Seals are committed in batches of about this size (an engine batch is bounded).
+constexpr size_t kMaintenanceBatchBytes = 16 << 20;
+// Samples waiting for the sealer at most; a seal past it waits (backpressure on writes).
+constexpr size_t kSealerQueuedSamplesMax = 8 << 20;
+// A write-ahead record: varint entry count, then per entry an 8-byte series id, a varint sample
+// count and the samples (zigzag varint timestamp delta from the previous sample of the entry,
+// the first from 0, then the 8 value bytes little-endian). Decoding bounds:
+constexpr uint64_t kWalEntriesMax = 1 << 20;
+constexpr uint64_t kWalEntrySamplesMax = 1 << 24;
+// The seal marker: u64 seq, u32 offset, i64 open block, u8 has_sealed, i64 sealed_max_ms.
+constexpr size_t kMarkerBytes = 8 + 4 + 8 + 1 + 8;
+
+void put_u64_be(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+void put_u32_be(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+uint64_t get_u64_be(std::string_view in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+uint32_t get_u32_be(std::string_view in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+uint64_t flip(int64_t v) {
+  return static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);
+}
+
+int64_t unflip(uint64_t v) {
+  return static_cast<int64_t>(v ^ (uint64_t{1} << 63));
+}
+
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+bool get_varint(std::string_view in, size_t* pos, uint64_t* v) {
+  uint64_t result = 0;
+  for (int shift = 0; shift < 64 && *pos < in.size(); shift += 7) {
+    auto byte = static_cast<uint8_t>(in[(*pos)++]);
+    result |= uint64_t{byte & 0x7fu} << shift;
+    if ((byte & 0x80) == 0) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+uint64_t zigzag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+
+int64_t unzigzag(uint64_t v) {
+  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+}
+
+int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+// One decoded entry of a write-ahead record.
+struct WalEntry {
+  uint64_t series_id = 0;
+  std::vector<ts::Sample> samples;
+};
+
+Status decode_wal_record(uint64_t seq, std::string_view record, std::vector<WalEntry>* entries) {
+  auto bad = [seq](const std::string& what) {
+    return Status::corruption("time-series write-ahead record " + std::to_string(seq) + ": " +
+                              what);
+  };
+  entries->clear();
+  size_t pos = 0;
+  uint64_t count = 0;
+  if (!get_varint(record, &pos, &count) || count > kWalEntriesMax) return bad("bad entry count");
+  for (uint64_t e = 0; e < count; ++e) {
+    WalEntry entry;
+    uint64_t n = 0;
+    if (record.size() - pos < 8) return bad("truncated series id");
+    entry.series_id = get_u64_be(record.substr(pos));
+    pos += 8;
+    if (!get_varint(record, &pos, &n) || n == 0 || n > kWalEntrySamplesMax) {
+      return bad("bad sample count");
+    }
+    if (n > (record.size() - pos) / 9) return bad("truncated samples");
+    entry.samples.resize(n);
+    int64_t ts = 0;
+    for (ts::Sample& s : entry.samples) {
+      uint64_t delta = 0;
+      if (!get_varint(record, &pos, &delta) || record.size() - pos < 8) {
+        return bad("truncated sample");
+      }
+      ts = static_cast<int64_t>(static_cast<uint64_t>(ts) + static_cast<uint64_t>(unzigzag(delta)));
+      uint64_t bits = 0;
+      std::memcpy(&bits, record.data() + pos, 8);
+      pos += 8;
+      s = {ts, std::bit_cast<double>(bits)};
+    }
+    entries->push_back(std::move(entry));
+  }
+  if (pos != record.size()) return bad("trailing bytes");
+  return Status::ok();
+}
+
+// Appends one entry to a record being built.
+void encode_wal_entry(uint64_t series_id, std::span<const ts::Sample> samples, std::string* out) {
+  put_u64_be(*out, series_id);
+  put_varint(*out, samples.size());
+  int64_t prev = 0;
+  for (const ts::Sample& s : samples) {
+    put_varint(*out, zigzag(static_cast<int64_t>(static_cast<uint64_t>(s.timestamp_ms) -
+                                                 static_cast<uint64_t>(prev))));
+    prev = s.timestamp_ms;
+    uint64_t bits = std::bit_cast<uint64_t>(s.value);
+    out->append(reinterpret_cast<const char*>(&bits), 8);
+  }
+}
+
+// Calls fn(key, value) for every entry in [start, end), page by page. fn returns false to stop.
+template <typename Fn>
+Status scan_all(Engine& engine, std::string start, const std::string& end, Fn&& fn) {
+  std::vector<std::pair<std::string, std::string>> page;
+  bool more = true;
+  while (more) {
+    MELD_RETURN_IF_ERROR(engine.scan(Family::kTs, start, end, kScanPageEntries, &page, &more));
+    for (auto& [key, value] : page) {
+      if (!fn(key, value)) return Status::ok();
+    }
+    if (page.empty()) break;
+    start = page.back().first;
+    start.push_back('\0');
+  }
+  return Status::ok();
+}
+
+// Appends to *out the samples of the series' blocks in one time block that lie in
+// [min_ms, max_ms], in time order, until *out holds samples_cap. With keys, appends every sample
+// of each block that overlaps the range (none filtered) and the blocks' keys, for a rewrite.
+Status read_blocks(Engine& engine, ts::BlockDecoder& decoder, uint64_t series_id, int64_t block,
+                   int64_t min_ms, int64_t max_ms, size_t samples_cap, std::vector<ts::Sample>* out,
+                   std::vector<std::string>* keys) {
+  // Blocks of one series in one time block do not overlap, so block i holds samples before
+  // block i+1's first timestamp: of the blocks that start at or before max_ms, those whose
+  // successor starts at or before min_ms are skipped.
+  std::vector<std::pair<std::string, std::string>> candidates;
+  std::string end = ts_keys::block(block, series_id, max_ms);
+  end.push_back('\0');
+  Status scanned = scan_all(
+      engine, ts_keys::block(block, series_id, std::numeric_limits<int64_t>::min()), end,
+      [&](const std::string& key, const std::string& value) {
+        if (!candidates.empty() && unflip(get_u64_be(std::string_view(key).substr(17))) <= min_ms) {
+          candidates.clear();
+        }
+        candidates.emplace_back(key, value);
+        return true;
+      });
+  MELD_RETURN_IF_ERROR(scanned);
+  std::vector<ts::Sample> decoded;
+  for (auto& [key, value] : candidates) {
+    if (out->size() >= samples_cap) break;
+    Status s = decoder.decode(value, &decoded);
+    if (!s.is_ok()) {
+      return Status::corruption("time-series block of series " + std::to_string(series_id) + ": " +
+                                s.message());
+    }
+    for (const ts::Sample& sample : decoded) {
+      bool outside = sample.timestamp_ms < min_ms || sample.timestamp_ms > max_ms;
+      if (outside && keys == nullptr) continue;
+      if (out->size() >= samples_cap) break;
+      out->push_back(sample);
+    }
+    if (keys != nullptr) keys->push_back(key);
+  }
+  return Status::ok();
+}
+
+// A seal handed to the sealer thread: one series' samples of one time block, merged and sorted.
+struct SealJob {
+  uint64_t job = 0;
+  uint64_t series_id = 0;
+  int64_t block = 0;
+  bool rewrite = false;  // merge with the sealed blocks the samples overlap
+  bool drop = false;     // the block is past retention: write the marker only
+  std::shared_ptr<const std::vector<ts::Sample>> samples;
+  std::string marker;  // the series' seal marker after this seal
+};
+
+}  // namespace
+
+// The sealer thread: encodes seal jobs into blocks (the CPU-heavy part of ingest, off the loop
+// thread) and commits them, with their markers, in batches through commit_sync. Jobs are
+// committed in the order they were pushed, so a series' markers only move forward, and a
+// rewrite reads the blocks after every earlier job is committed.
+class TsStore::Sealer {
+ public:
+  Sealer(Engine& engine, int zstd_level, size_t queued_samples_max)
+      : engine_(engine), encoder_(zstd_level), queued_samples_max_(queued_samples_max) {
+    thread_ = std::thread([this] { run(); });
+  }
+
+  // Commits every queued job, then joins the thread.
+  ~Sealer() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+
+  // Queues a job; waits while more than queued_samples_max samples are queued (backpressure).
+  void push(SealJob job) {
+    std::unique_lock lock(mu_);
+    changed_.wait(lock, [&] { return queued_samples_ <= queued_samples_max_; });
+    queued_samples_ += job.samples->size();
+    queue_.push_back(std::move(job));
+    ++pushed_;
+    changed_.notify_all();
+  }
+
+  // Waits until every job pushed so far is committed (or failed).
+  void wait_idle() {
+    std::unique_lock lock(mu_);
+    changed_.wait(lock, [&] { return finished_ == pushed_; });
+  }
+
+  // The jobs finished since the last call, with the status of their commit.
+  std::vector<std::pair<uint64_t, Status>> take_finished() {
+    std::lock_guard lock(mu_);
+    return std::exchange(finished_jobs_, {});
+  }
+
+  uint64_t sealed_blocks() const { return sealed_blocks_.load(); }
+  uint64_t rewritten_blocks() const { return rewritten_blocks_.load(); }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      std::vector<SealJob> jobs(std::make_move_iterator(queue_.begin()),
+                                std::make_move_iterator(queue_.end()));
+      queue_.clear();
+      lock.unlock();
+      process(jobs);
+      lock.lock();
+    }
+  }
+
+  // Encodes and commits jobs in order, in batches of about kMaintenanceBatchBytes.
+  void process(std::vector<SealJob>& jobs) {
+    WriteBatch batch;
+    std::vector<const SealJob*> in_batch;
+    const auto commit = [&] {
+      if (in_batch.empty()) return;
+      Status s = engine_.commit_sync(std::exchange(batch, WriteBatch()));
+      finish(in_batch, s);
+      in_batch.clear();
+    };
+    std::string bytes;
+    for (const SealJob& job : jobs) {
+      std::vector<ts::Sample> merged;
+      const std::vector<ts::Sample>* sealed = job.samples.get();
+      Status s;
+      if (job.rewrite && !job.drop) {
+        commit();  // the blocks to rewrite may be in the batch
+        std::vector<ts::Sample> existing;
+        std::vector<std::string> keys;
+        s = read_blocks(engine_, decoder_, job.series_id, job.block, sealed->front().timestamp_ms,
+                        sealed->back().timestamp_ms, SIZE_MAX, &existing, &keys);
+        for (const std::string& key : keys) batch.del(Family::kTs, key);
+        rewritten_blocks_ += keys.size();
+        merged = ts::merge_samples(existing, *sealed);
+        sealed = &merged;
+      }
+      for (size_t at = 0; s.is_ok() && !job.drop && at < sealed->size();
+           at += ts::kBlockSamplesMax) {
+        size_t n = std::min<size_t>(ts::kBlockSamplesMax, sealed->size() - at);
+        bytes.clear();
+        s = encoder_.encode(std::span(*sealed).subspan(at, n), &bytes);
+        batch.put(Family::kTs, ts_keys::block(job.block, job.series_id, (*sealed)[at].timestamp_ms),
+                  bytes);
+        ++sealed_blocks_;
+      }
+      if (!s.is_ok()) {
+        finish({&job}, s);
+        continue;
+      }
+      batch.put(Family::kTs, ts_keys::seal_marker(job.series_id), job.marker);
+      in_batch.push_back(&job);
+      if (batch.size_bytes() >= kMaintenanceBatchBytes) commit();
+    }
+    commit();
+  }
+
+  void finish(const std::vector<const SealJob*>& jobs, const Status& status) {
+    if (!status.is_ok()) log::error("ts_store.seal_failed", {{"error", status.to_string()}});
+    std::lock_guard lock(mu_);
+    for (const SealJob* job : jobs) {
+      queued_samples_ -= job->samples->size();
+      finished_jobs_.emplace_back(job->job, status);
+      ++finished_;
+    }
+    changed_.notify_all();
+  }
+
+  Engine& engine_;
+  ts::BlockEncoder encoder_;
+  ts::BlockDecoder decoder_;
+  const size_t queued_samples_max_;
+  std::atomic<uint64_t> sealed_blocks_{0};
+  std::atomic<uint64_t> rewritten_blocks_{0};
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<SealJob> queue_;
+  size_t queued_samples_ = 0;  // pushed and not finished
+  uint64_t pushed_ = 0;
+  uint64_t finished_ = 0;
+  std::vector<std::pair<uint64_t, Status>> finished_jobs_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts after the members above exist
+};
+
+namespace {}  // namespace
+
+namespace ts_keys {
+
+std::string series(uint64_t series_id) {
+  std::string k = "R";
+  put_u64_be(k, series_id);
+  return k;
+}
+
+std::string label_values_prefix(std::string_view name) {
+  std::string k = "V";
+  put_u32_be(k, static_cast<uint32_t>(name.size()));
+  k += name;
+  return k;
+}
+
+std::string label_value(std::string_view name, std::string_view value) {
+  std::string k = label_values_prefix(name);
+  k += value;
+  return k;
+}
+
+std::string postings_prefix(std::string_view name, std::string_view value) {
+  std::string k = "P";
+  put_u32_be(k, static_cast<uint32_t>(name.size()));
+  k += name;
+  put_u32_be(k, static_cast<uint32_t>(value.size()));
+  k += value;
+  return k;
+}
+
+std::string posting(std::string_view name, std::string_view value, uint64_t series_id) {
+  std::string k = postings_prefix(name, value);
+  put_u64_be(k, series_id);
+  return k;
+}
+
+std::string wal(uint64_t seq) {
+  std::string k = "W";
+  put_u64_be(k, seq);
+  return k;
+}
+
+std::string wal_next_seq() {
+  return "M";
+}
+
+std::string seal_marker(uint64_t series_id) {
+  std::string k = "Q";
+  put_u64_be(k, series_id);
+  return k;
+}
+
+std::string block_prefix(int64_t block_index) {
+  std::string k = "B";
+  put_u64_be(k, flip(block_index));
+  return k;
+}
+
+std::string block(int64_t block_index, uint64_t series_id, int64_t first_timestamp_ms) {
+  std::string k = block_prefix(block_index);
+  put_u64_be(k, series_id);
+  put_u64_be(k, flip(first_timestamp_ms));
+  return k;
+}
+
+}  // namespace ts_keys
+
+// The state of one series in memory. Head samples are strictly increasing and newer than every
+// sealed sample of the open block; late samples are any others of the open block.
+struct TsStore::Series {
+  explicit Series(uint64_t series_id, std::string canonical_encoding, ts::ChunkLimits limits)
+      : id(series_id), canonical(std::move(canonical_encoding)), head(limits) {}
+
+  uint64_t id;
+  std::string canonical;  // compared on every write: a different label set is a collision
+  ts::GorillaChunk head;
+  int64_t head_last_ms = 0;  // valid when the head has samples
+  std::vector<ts::Sample> late;
+  int64_t open_block = kNoBlock;  // the block of the newest sample seen
+  bool has_sealed = false;        // whether the open block has sealed samples
+  int64_t sealed_max_ms = 0;      // the newest of them
+  // Seal marker: this series' samples in records before marker_seq, and its first marker_offset
+  // samples in record marker_seq, are in sealed blocks.
+  uint64_t marker_seq = 0;
+  uint32_t marker_offset = 0;
+  // This series' samples applied so far from record count_seq.
+  uint64_t count_seq = UINT64_MAX;
+  uint32_t count_in_seq = 0;
+  uint64_t oldest_seq = UINT64_MAX;  // the first record the head holds samples of
+  size_t bytes = 0;                  // what the head adds to head_bytes_
+  // Seals handed to the sealer and not yet known to be committed: (job, samples). Queries read
+  // them as late samples (merging is idempotent, so a committed copy on disk does no harm).
+  std::vector<std::pair<uint64_t, std::shared_ptr<const std::vector<ts::Sample>>>> sealing;
+
+  bool head_empty() const { return head.sample_count() == 0 && late.empty(); }
+};
+
+TsStore::TsStore(Engine& engine, const Clock& clock, TsStoreOptions options)
+    : engine_(engine),
+      clock_(clock),
+      options_(options),
+      sealer_(std::make_unique<Sealer>(engine, options.block_zstd_level, kSealerQueuedSamplesMax)) {
+}
+
+// The sealer commits what it holds before it stops.
+TsStore::~TsStore() = default;
+
+void TsStore::drain_sealer() {
+  for (auto& [job, status] : sealer_->take_finished()) {
+    if (!status.is_ok() && failure_.is_ok()) failure_ = status;
+    auto it = jobs_in_flight_.find(job);
+    MELD_ASSERT(it != jobs_in_flight_.end(), "unknown seal job");
+    auto [series_id, oldest_seq] = it->second;
+    jobs_in_flight_.erase(it);
+    sealing_oldest_seq_.erase(sealing_oldest_seq_.find(oldest_seq));
+    auto& sealing = series_.at(series_id)->sealing;
+    std::erase_if(sealing, [job = job](const auto& entry) { return entry.first == job; });
+  }
+}
+
+Status TsStore::wait_for_seals() {
+  sealer_->wait_idle();
+  drain_sealer();
+  return failure_;
+}
+
+Result<std::unique_ptr<TsStore>> TsStore::open(Engine& engine, const Clock& clock,
+                                               TsStoreOptions options) {
+  if (options.block_duration_ms <= 0) {
+    return Status::invalid_argument("time-series block duration must be positive");
+  }
+  if (options.retention_ms < 0) {
+    return Status::invalid_argument("time-series retention must not be negative");
+  }
+  if (options.head_samples_max == 0 || options.head_samples_max > ts::kChunkSamplesMax) {
+    return Status::invalid_argument("time-series head_samples_max must be in [1, " +
+                                    std::to_string(ts::kChunkSamplesMax) + "]");
+  }
+  if (options.late_samples_max == 0 || options.series_max == 0) {
+    return Status::invalid_argument("time-series late_samples_max and series_max must be > 0");
+  }
+  if (options.block_zstd_level < 1 || options.block_zstd_level > 19) {
+    return Status::invalid_argument("time-series block zstd level must be in [1, 19]");
+  }
+  std::unique_ptr<TsStore> store(new TsStore(engine, clock, options));
+  MELD_RETURN_IF_ERROR(store->replay());
+  return store;
+}
+
+int64_t TsStore::block_of(int64_t timestamp_ms) const {
+  return floor_div(timestamp_ms, options_.block_duration_ms);
+}
+
+void TsStore::add_head_bytes(int64_t delta) {
+  head_bytes_ = static_cast<size_t>(static_cast<int64_t>(head_bytes_) + delta);
+}
+
+Result<TsStore::Series*> TsStore::load_series(uint64_t series_id) {
+  if (auto it = series_.find(series_id); it != series_.end()) return it->second.get();
+  auto canonical = engine_.get(Family::kTs, ts_keys::series(series_id));
+  if (!canonical.is_ok()) return canonical.status();
+  if (!canonical->has_value()) return static_cast<Series*>(nullptr);
+  auto marker = engine_.get(Family::kTs, ts_keys::seal_marker(series_id));
+  if (!marker.is_ok()) return marker.status();
+  auto series =
+      std::make_unique<Series>(series_id, std::move(**canonical),
+                               ts::ChunkLimits{options_.head_samples_max, ts::kChunkBytesMax});
+  if (marker->has_value()) {
+    std::string_view m = **marker;
+    if (m.size() != kMarkerBytes) {
+      return Status::corruption("time-series seal marker of series " + std::to_string(series_id) +
+                                " has " + std::to_string(m.size()) + " bytes");
+    }
+    series->marker_seq = get_u64_be(m);
+    series->marker_offset = get_u32_be(m.substr(8));
+    series->open_block = unflip(get_u64_be(m.substr(12)));
+    series->has_sealed = m[20] != 0;
+    series->sealed_max_ms = unflip(get_u64_be(m.substr(21)));
+  }
+  Series* raw = series.get();
+  series_.emplace(series_id, std::move(series));
+  return raw;
+}
+
+Status TsStore::replay() {
+  auto next = engine_.get(Family::kTs, ts_keys::wal_next_seq());
+  MELD_RETURN_IF_ERROR(next.status());
+  if (next->has_value()) {
+    if ((*next)->size() != 8) return Status::corruption("time-series next log seq is malformed");
+    next_seq_ = get_u64_be(**next);
+  }
+  // The time blocks that hold data: one seek per block.
+  std::string start = "B";
+  const std::string blocks_end = prefix_successor("B");
+  for (;;) {
+    std::vector<std::pair<std::string, std::string>> page;
+    bool more = false;
+    MELD_RETURN_IF_ERROR(engine_.scan(Family::kTs, start, blocks_end, 1, &page, &more));
+    if (page.empty()) break;
+    if (page[0].first.size() < 9) return Status::corruption("time-series block key is malformed");
+    int64_t block = unflip(get_u64_be(std::string_view(page[0].first).substr(1)));
+    blocks_with_data_.insert(block);
+    if (block == std::numeric_limits<int64_t>::max()) break;
+    start = ts_keys::block_prefix(block + 1);
+  }
+
+  bool first = true;
+  Status failed;
+  std::vector<WalEntry> entries;
+  uint64_t samples = 0;
+  Status scanned = scan_all(
+      engine_, ts_keys::wal(0), prefix_successor("W"),
+      [&](const std::string& key, const std::string& value) {
+        if (key.size() != 9) {
+          failed = Status::corruption("time-series log key is malformed");
+          return false;
+        }
+        uint64_t seq = get_u64_be(std::string_view(key).substr(1));
+        failed = decode_wal_record(seq, value, &entries);
+        if (!failed.is_ok()) return false;
+        if (first) wal_truncated_below_ = seq;
+        first = false;
+        for (const WalEntry& entry : entries) {
+          auto series = load_series(entry.series_id);
+          if (!series.is_ok() || *series == nullptr) {
+            failed = series.is_ok()
+                         ? Status::corruption("time-series log record " + std::to_string(seq) +
+                                              " names an unknown series")
+                         : series.status();
+            return false;
+          }
+          Series& s = **series;
+          for (const ts::Sample& sample : entry.samples) {
+            if (s.count_seq != seq) {
+              s.count_seq = seq;
+              s.count_in_seq = 0;
+            }
+            if (seq < s.marker_seq || (seq == s.marker_seq && s.count_in_seq < s.marker_offset)) {
+              ++s.count_in_seq;  // already sealed
+              continue;
+            }
+            failed = apply(s, seq, sample);
+            if (!failed.is_ok()) return false;
+            ++samples;
+          }
+        }
+        wal_records_.emplace_back(seq, value.size());
+        wal_bytes_ += value.size();
+        next_seq_ = std::max(next_seq_, seq + 1);
+        return true;
+      });
+  MELD_RETURN_IF_ERROR(scanned);
+  MELD_RETURN_IF_ERROR(failed);
+  if (first) wal_truncated_below_ = next_seq_;
+  MELD_RETURN_IF_ERROR(wait_for_seals());
+  WriteBatch batch;
+  MELD_RETURN_IF_ERROR(maintain(&batch));
+  if (!batch.empty()) MELD_RETURN_IF_ERROR(commit_maintenance(std::move(batch)));
+  log::info("ts_store.open", {{"wal_records", wal_records_.size()},
+                              {"replayed_samples", samples},
+                              {"series_in_memory", series_.size()},
+                              {"blocks", blocks_with_data_.size()}});
+  return Status::ok();
+}
+
+Status TsStore::apply(Series& series, uint64_t seq, const ts::Sample& sample) {
+  if (series.count_seq != seq) {
+    series.count_seq = seq;
+    series.count_in_seq = 0;
+  }
+  int64_t block = block_of(sample.timestamp_ms);
+  if (series.open_block == kNoBlock || block > series.open_block) {
+    if (!series.head_empty()) seal(series);
+    series.open_block = block;
+    series.has_sealed = false;
+  } else if (block < series.open_block) {
+    return Status::corruption("time-series sample at " + std::to_string(sample.timestamp_ms) +
+                              " ms of record " + std::to_string(seq) +
+                              " is older than its series' open block");
+  }
+  if (series.head_empty()) {
+    series.oldest_seq = seq;
+    head_oldest_seq_.emplace(seq, series.id);
+  }
+  bool in_order = series.head.sample_count() > 0
+                      ? sample.timestamp_ms > series.head_last_ms
+                      : !series.has_sealed || sample.timestamp_ms > series.sealed_max_ms;
+  if (in_order) {
+    if (!series.head.has_room()) {
+      seal(series);
+      series.oldest_seq = seq;
+      head_oldest_seq_.emplace(seq, series.id);
+    }
+    size_t before = series.head.bytes().size();
+    MELD_RETURN_IF_ERROR(series.head.append(sample));
+    series.head_last_ms = sample.timestamp_ms;
+    size_t grown = series.head.bytes().size() - before;
+    series.bytes += grown;
+    add_head_bytes(static_cast<int64_t>(grown));
+    ++series.count_in_seq;
+    return Status::ok();
+  }
+  series.late.push_back(sample);
+  series.bytes += kLateSampleBytes;
+  add_head_bytes(kLateSampleBytes);
+  ++series.count_in_seq;
+  if (series.late.size() >= options_.late_samples_max) seal(series);
+  return Status::ok();
+}
+
+void TsStore::seal(Series& series) {
+  MELD_ASSERT(!series.head_empty(), "sealing an empty head");
+  std::vector<ts::Sample> head;
+  Status decoded = ts::decode_chunk(series.head.bytes(), &head);
+  MELD_ASSERT(decoded.is_ok(), "a head chunk does not decode: " + decoded.to_string());
+  SealJob job;
+  job.job = next_job_++;
+  job.series_id = series.id;
+  job.block = series.open_block;
+  auto sealed = std::make_shared<std::vector<ts::Sample>>(
+      series.late.empty() ? std::move(head) : ts::merge_samples(head, std::move(series.late)));
+  job.rewrite = series.has_sealed && sealed->front().timestamp_ms <= series.sealed_max_ms;
+  job.drop = retention_dropped_below_ && job.block < *retention_dropped_below_;
+  if (!job.drop) blocks_with_data_.insert(job.block);
+  series.sealed_max_ms = series.has_sealed
+                             ? std::max(series.sealed_max_ms, sealed->back().timestamp_ms)
+                             : sealed->back().timestamp_ms;
+  series.has_sealed = true;
+  series.marker_seq = series.count_seq;
+  series.marker_offset = series.count_in_seq;
+  put_u64_be(job.marker, series.marker_seq);
+  put_u32_be(job.marker, series.marker_offset);
+  put_u64_be(job.marker, flip(series.open_block));
+  job.marker.push_back(1);
+  put_u64_be(job.marker, flip(series.sealed_max_ms));
+  job.samples = sealed;
+
+  series.sealing.emplace_back(job.job, std::move(sealed));
+  jobs_in_flight_.emplace(job.job, std::make_pair(series.id, series.oldest_seq));
+  sealing_oldest_seq_.insert(series.oldest_seq);
+  head_oldest_seq_.erase({series.oldest_seq, series.id});
+  series.oldest_seq = UINT64_MAX;
+  series.head = ts::GorillaChunk(ts::ChunkLimits{options_.head_samples_max, ts::kChunkBytesMax});
+  series.late = {};
+  add_head_bytes(-static_cast<int64_t>(series.bytes));
+  series.bytes = 0;
+  sealer_->push(std::move(job));
+}
+
+Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
+                                            std::function<void(Status)> done) {
+  drain_sealer();
+  MELD_RETURN_IF_ERROR(failure_);
+  WriteResult result;
+  int64_t retention_floor_ms = std::numeric_limits<int64_t>::min();
+  if (options_.retention_ms > 0) retention_floor_ms = clock_.wall_ms() - options_.retention_ms;
+
+  // Pass 1: validate every sample against the series' state before this call. Nothing
+  // changes until the record is queued. A series' accepted samples, from all the items that
+  // name it, become one entry sorted by time, so applying it moves the open block forward only.
+  struct Entry {
+    uint64_t id;
+    const ts::Labels* labels;  // of the series' first item
+    Series* known;             // nullptr for a series new to the store
+    std::vector<ts::Sample> samples;
+  };
+  std::vector<Entry> entries;
+  std::unordered_map<uint64_t, size_t> entry_of;         // id -> index in entries
+  std::unordered_map<uint64_t, std::string> new_series;  // id -> canonical encoding
+  for (uint32_t i = 0; i < series.size(); ++i) {
+    const SeriesWrite& item = series[i];
+    auto whole = [&](Status status) {
+      result.errors.push_back({i, kWholeSeries, std::move(status)});
+    };
+    if (item.labels == nullptr || item.labels->metric_name().empty()) {
+      whole(Status::invalid_argument("no metric name (__name__ label)"));
+      continue;
+    }
+    if (item.samples.empty()) {
+      whole(Status::invalid_argument("series has no samples"));
+      continue;
+    }
+    std::string computed;
+    std::string_view canonical = item.canonical;
+    uint64_t id = item.series_id;
+    if (canonical.empty()) {
+      computed = item.labels->encode();
+      canonical = computed;
+      id = ts::series_id_of_encoding(computed);
+    }
+    auto known = load_series(id);
+    if (!known.is_ok()) return known.status();
+    const std::string* taken = *known != nullptr ? &(*known)->canonical : nullptr;
+    if (auto it = new_series.find(id); taken == nullptr && it != new_series.end()) {
+      taken = &it->second;
+    }
+    if (taken != nullptr && *taken != canonical) {
+      whole(Status::already_exists("series id " + std::to_string(id) + " of " +
+                                   item.labels->to_string() +
+                                   " is taken by another label set (a 64-bit hash collision); "
+                                   "this series is refused"));
+      continue;
+    }
+    if (taken == nullptr && series_.size() + new_series.size() >= options_.series_max) {
+      whole(Status::resource_exhausted("the store holds " + std::to_string(series_.size()) +
+                                       " series in memory, limit " +
+                                       std::to_string(options_.series_max)));
+      continue;
+    }
+    const int64_t open = *known != nullptr ? (*known)->open_block : kNoBlock;
+    std::vector<ts::Sample> valid;
+    valid.reserve(item.samples.size());
+    for (uint32_t j = 0; j < item.samples.size(); ++j) {
+      int64_t ts = item.samples[j].timestamp_ms;
+      if (ts < retention_floor_ms) {
+        result.errors.push_back(
+            {i, j,
+             Status::invalid_argument("sample at " + std::to_string(ts) +
+                                      " ms is older than the retention of " +
+                                      std::to_string(options_.retention_ms) + " ms")});
+        continue;
+      }
+      if (open != kNoBlock && block_of(ts) < open) {
+        result.errors.push_back(
+            {i, j,
+             Status::invalid_argument("sample at " + std::to_string(ts) +
+                                      " ms is older than the series' open time block (from " +
+                                      std::to_string(open * options_.block_duration_ms) + " ms)")});
+        continue;
+      }
+      valid.push_back(item.samples[j]);
+    }
+    if (valid.empty()) continue;
+    if (taken == nullptr) new_series.emplace(id, std::string(canonical));
+    auto [at, first] = entry_of.emplace(id, entries.size());
+    if (first) {
+      entries.push_back({id, item.labels, *known, std::move(valid)});
+    } else {
+      std::vector<ts::Sample>& to = entries[at->second].samples;
+      to.insert(to.end(), valid.begin(), valid.end());
+    }
+  }
+  if (entries.empty()) return result;
+
+  // The record and the index entries of new series, in one batch.
+  WriteBatch batch;
+  std::string record;
+  put_varint(record, entries.size());
+  for (Entry& entry : entries) {
+    std::stable_sort(
+        entry.samples.begin(), entry.samples.end(),
+        [](const ts::Sample& a, const ts::Sample& b) { return a.timestamp_ms < b.timestamp_ms; });
+    encode_wal_entry(entry.id, entry.samples, &record);
+    result.accepted += entry.samples.size();
+    if (entry.known != nullptr) continue;
+    batch.put(Family::kTs, ts_keys::series(entry.id), new_series.at(entry.id));
+    for (const ts::Label& label : entry.labels->labels()) {
+      batch.put(Family::kTs, ts_keys::posting(label.name, label.value, entry.id), "");
+      batch.put(Family::kTs, ts_keys::label_value(label.name, label.value), "");
+    }
+  }
+  const uint64_t seq = next_seq_;
+  batch.put(Family::kTs, ts_keys::wal(seq), record);
+  MELD_RETURN_IF_ERROR(engine_.commit(std::move(batch), std::move(done)));
+  ++next_seq_;
+  wal_records_.emplace_back(seq, record.size());
+  wal_bytes_ += record.size();
+
+  // Pass 2: apply, in the record's order (replay repeats it). Seals go into a batch committed
+  // after the record.
+  for (Entry& entry : entries) {
+    if (entry.known != nullptr) continue;
+    auto made =
+        std::make_unique<Series>(entry.id, std::move(new_series.at(entry.id)),
+                                 ts::ChunkLimits{options_.head_samples_max, ts::kChunkBytesMax});
+    entry.known = made.get();
+    series_.emplace(entry.id, std::move(made));
+  }
+  WriteBatch maintenance;
+  Status applied;
+  for (const Entry& entry : entries) {
+    Series& s = *entry.known;
+    for (const ts::Sample& sample : entry.samples) {
+      applied = apply(s, seq, sample);
+      if (!applied.is_ok()) break;
+    }
+    if (!applied.is_ok()) break;
+  }
+  if (applied.is_ok()) applied = maintain(&maintenance);
+  if (applied.is_ok() && !maintenance.empty()) {
+    applied = commit_maintenance(std::move(maintenance));
+  }
+  if (!applied.is_ok()) {
+    failure_ = applied;
+    log::error("ts_store.failed", {{"error", applied.to_string()}});
+  }
+  return result;
+}
+
+Status TsStore::maintain(WriteBatch* batch) {
+  std::vector<uint64_t> to_seal;
+  if (head_bytes_ > options_.head_bytes_max) {
+    for (const auto& [seq, id] : head_oldest_seq_) to_seal.push_back(id);
+  } else if (wal_bytes_ > options_.wal_bytes_max) {
+    // Seal the heads that hold the oldest half of the live log.
+    size_t bytes = 0;
+    uint64_t cut = 0;
+    for (const auto& [seq, size] : wal_records_) {
+      cut = seq;
+      bytes += size;
+      if (bytes >= wal_bytes_ / 2) break;
+    }
+    for (auto it = head_oldest_seq_.begin(); it != head_oldest_seq_.end() && it->first <= cut;
+         ++it) {
+      to_seal.push_back(it->second);
+    }
+  }
+  for (uint64_t id : to_seal) seal(*series_.at(id));
+  truncate_wal(batch);
+
+  if (options_.retention_ms > 0) {
+    int64_t below = block_of(clock_.wall_ms() - options_.retention_ms);
+    if (!retention_dropped_below_ || below > *retention_dropped_below_) {
+      // Seals already handed over may write into the blocks about to be dropped.
+      MELD_RETURN_IF_ERROR(wait_for_seals());
+      batch->del_range(Family::kTs, "B", ts_keys::block_prefix(below));
+      retention_dropped_below_ = below;
+      blocks_with_data_.erase(blocks_with_data_.begin(), blocks_with_data_.lower_bound(below));
+    }
+  }
+  return Status::ok();
+}
+
+void TsStore::truncate_wal(WriteBatch* batch) {
+  uint64_t needed = next_seq_;
+  if (!head_oldest_seq_.empty()) needed = std::min(needed, head_oldest_seq_.begin()->first);
+  if (!sealing_oldest_seq_.empty()) needed = std::min(needed, *sealing_oldest_seq_.begin());
+  if (needed <= wal_truncated_below_) return;
+  size_t bytes = 0;
+  for (auto it = wal_records_.begin(); it != wal_records_.end() && it->first < needed; ++it) {
+    bytes += it->second;
+  }
+  if (needed < next_seq_ && needed - wal_truncated_below_ < kWalTruncateRecords &&
+      bytes < kWalTruncateBytes) {
+    return;
+  }
+  batch->del_range(Family::kTs, ts_keys::wal(wal_truncated_below_), ts_keys::wal(needed));
+  std::string next;
+  put_u64_be(next, next_seq_);
+  batch->put(Family::kTs, ts_keys::wal_next_seq(), next);
+  while (!wal_records_.empty() && wal_records_.front().first < needed) {
+    wal_bytes_ -= wal_records_.front().second;
+    wal_records_.pop_front();
+  }
+  wal_truncated_below_ = needed;
+}
+
+Status TsStore::commit_maintenance(WriteBatch batch) {
+  return engine_.commit_sync(std::move(batch));
+}
+
+Status TsStore::seal_all() {
+  drain_sealer();
+  MELD_RETURN_IF_ERROR(failure_);
+  std::vector<uint64_t> ids;
+  for (const auto& [seq, id] : head_oldest_seq_) ids.push_back(id);
+  for (uint64_t id : ids) seal(*series_.at(id));
+  MELD_RETURN_IF_ERROR(wait_for_seals());
+  WriteBatch batch;
+  truncate_wal(&batch);
+  if (batch.empty()) return Status::ok();
+  return commit_maintenance(std::move(batch));
+}
+
+Status TsStore::enforce_retention() {
+  drain_sealer();
+  MELD_RETURN_IF_ERROR(failure_);
+  WriteBatch batch;
+  MELD_RETURN_IF_ERROR(maintain(&batch));
+  if (batch.empty()) return Status::ok();
+  return commit_maintenance(std::move(batch));
+}
+
+Status TsStore::postings(std::string_view name, std::string_view value, size_t limit,
+                         std::vector<uint64_t>* ids) {
+  ids->clear();
+  std::string prefix = ts_keys::postings_prefix(name, value);
+  Status over;
+  MELD_RETURN_IF_ERROR(scan_all(
+      engine_, prefix, prefix_successor(prefix), [&](const std::string& key, const std::string&) {
+        if (key.size() != prefix.size() + 8) return true;
+        if (ids->size() >= limit) {
+          over = Status::resource_exhausted("more than " + std::to_string(limit) + " series have " +
+                                            std::string(name) + "=\"" + std::string(value) + "\"");
+          return false;
+        }
+        ids->push_back(get_u64_be(std::string_view(key).substr(prefix.size())));
+        return true;
+      }));
+  std::sort(ids->begin(), ids->end());
+  return over;
+}
+
+Status TsStore::label_values(std::string_view name, size_t limit,
+                             std::vector<std::string>* values) {
+  values->clear();
+  std::string prefix = ts_keys::label_values_prefix(name);
+  Status over;
+  MELD_RETURN_IF_ERROR(scan_all(
+      engine_, prefix, prefix_successor(prefix), [&](const std::string& key, const std::string&) {
+        if (values->size() >= limit) {
+          over = Status::resource_exhausted("label " + std::string(name) + " has more than " +
+                                            std::to_string(limit) + " values");
+          return false;
+        }
+        values->push_back(key.substr(prefix.size()));
+        return true;
+      }));
+  return over;
+}
+
+Status TsStore::all_series(size_t limit, std::vector<uint64_t>* ids) {
+  ids->clear();
+  Status over;
+  MELD_RETURN_IF_ERROR(scan_all(
+      engine_, "R", prefix_successor("R"), [&](const std::string& key, const std::string&) {
+        if (key.size() != 9) return true;
+        if (ids->size() >= limit) {
+          over = Status::resource_exhausted("more than " + std::to_string(limit) + " series");
+          return false;
+        }
+        ids->push_back(get_u64_be(std::string_view(key).substr(1)));
+        return true;
+      }));
+  return over;
+}
+
+Result<ts::Labels> TsStore::series_labels(uint64_t series_id) {
+  if (auto it = series_.find(series_id); it != series_.end()) {
+    return ts::Labels::decode(it->second->canonical);
+  }
+  auto canonical = engine_.get(Family::kTs, ts_keys::series(series_id));
+  MELD_RETURN_IF_ERROR(canonical.status());
+  if (!canonical->has_value()) {
+    return Status::not_found("no series with id " + std::to_string(series_id));
+  }
+  return ts::Labels::decode(**canonical);
+}
+
+Status TsStore::samples(uint64_t series_id, int64_t min_ms, int64_t max_ms, size_t samples_max,
+                        std::vector<ts::Sample>* samples, bool* more) {
+  drain_sealer();
+  samples->clear();
+  *more = false;
+  if (options_.retention_ms > 0) {
+    min_ms = std::max(min_ms, clock_.wall_ms() - options_.retention_ms);
+  }
+  if (min_ms > max_ms) return Status::ok();
+  // The run (blocks, then the head: strictly increasing together) is cut after samples_max + 1
+  // samples; the late samples up to the cut then decide which samples_max come first.
+  const size_t cap = samples_max == SIZE_MAX ? SIZE_MAX : samples_max + 1;
+  int64_t first_block = block_of(min_ms);
+  int64_t last_block = block_of(max_ms);
+  for (auto it = blocks_with_data_.lower_bound(first_block);
+       it != blocks_with_data_.end() && *it <= last_block && samples->size() < cap; ++it) {
+    MELD_RETURN_IF_ERROR(
+        read_blocks(engine_, decoder_, series_id, *it, min_ms, max_ms, cap, samples, nullptr));
+  }
+  // A block rewritten between two scan pages can show up twice; the run must be a set.
+  if (std::adjacent_find(samples->begin(), samples->end(), [](const auto& a, const auto& b) {
+        return a.timestamp_ms >= b.timestamp_ms;
+      }) != samples->end()) {
+    ts::sort_and_resolve(samples);
+  }
+  auto found = series_.find(series_id);
+  if (found != series_.end() && (!found->second->head_empty() || !found->second->sealing.empty())) {
+    const Series& s = *found->second;
+    if (s.head.sample_count() > 0 && samples->size() < cap) {
+      auto it = ts::GorillaIterator::open(s.head.bytes());
+      MELD_RETURN_IF_ERROR(it.status());
+      ts::Sample sample;
+      while (samples->size() < cap && it->next(&sample)) {
+        if (sample.timestamp_ms >= min_ms && sample.timestamp_ms <= max_ms) {
+          samples->push_back(sample);
+        }
+      }
+      MELD_RETURN_IF_ERROR(it->status());
+    }
+    int64_t cut_ms = samples->size() == cap ? samples->back().timestamp_ms : max_ms;
+    std::vector<ts::Sample> late;
+    for (const ts::Sample& sample : s.late) {
+      if (sample.timestamp_ms >= min_ms && sample.timestamp_ms <= cut_ms) late.push_back(sample);
+    }
+    for (const auto& [job, sealed] : s.sealing) {
+      for (const ts::Sample& sample : *sealed) {
+        if (sample.timestamp_ms >= min_ms && sample.timestamp_ms <= cut_ms) late.push_back(sample);
+      }
+    }
+    if (!late.empty()) *samples = ts::merge_samples(*samples, std::move(late));
+  }
+  if (samples->size() > samples_max) {
+    samples->resize(samples_max);
+    *more = true;
+  }
+  return Status::ok();
+}
+
+TsStoreStats TsStore::stats() const {
+  TsStoreStats stats;
+  stats.sealed_blocks = sealer_->sealed_blocks();
+  stats.rewritten_blocks = sealer_->rewritten_blocks();
+  stats.series_in_memory = series_.size();
+  stats.head_bytes = head_bytes_;
+  stats.wal_bytes = wal_bytes_;
+  stats.wal_records = wal_records_.size();
+  return stats;
+}
+
+}  // namespace meld::storage

@@ -1,0 +1,246 @@
+// The single-node time-series store on the engine's ts family: a series registry, postings lists
+// and label values (the index), a write-ahead log of accepted samples, in-memory head chunks per
+// series, and sealed blocks per series per time block.
+//
+// Write path: write() validates every sample, appends ONE write-ahead record for the whole call
+// (the accepted samples of all its series, each series' sorted by time) to the engine's group
+// commit, applies the samples to the heads at once (so a later write and a query see them), and
+// runs `done` when the record is durable: acknowledge only then. A head is a Gorilla chunk of
+// strictly increasing samples plus a bounded buffer of late ones (a timestamp at or before the
+// head's last one); a head that is full, or whose series moves into a newer time block, is
+// sealed: its samples, merged with ts::merge_samples' duplicate rule, become ts::BlockEncoder
+// blocks, written in one batch with a marker that says which write-ahead samples of that series
+// are sealed. Encoding and committing blocks runs on the store's sealer thread (the CPU-heavy
+// part of ingest); until a seal is committed its samples stay in memory for queries, and the log
+// records they came from stay. Write-ahead records that no head needs any more are
+// range-deleted. open() replays the records left, skipping what the markers say is sealed, so
+// every acknowledged sample survives kill -9.
+//
+// Time is cut into blocks of block_duration_ms (one week by default). A write accepts a series'
+// samples in its open block (the block of the newest sample it had before the call: a new series
+// has none) and any later block; samples in an older block, or older than retention_ms before
+// now, are rejected per item. A late sample inside the open block that falls among already sealed
+// samples is merged into those blocks when its head is sealed (the blocks it overlaps are
+// rewritten). Retention deletes whole blocks: keys start with the block, so every series' data of
+// one block is one range deletion.
+//
+// Memory: each series in memory holds at most head_samples_max samples in its Gorilla chunk (at
+// most ts::kChunkBytesMax bytes) and late_samples_max late samples (16 bytes each); all heads
+// together are kept under head_bytes_max by sealing every head when it is passed, and the live
+// write-ahead log under wal_bytes_max by sealing the heads that hold its oldest records. Sealed
+// samples waiting for the sealer thread are bounded too (8M; a seal past that waits). At most
+// series_max series are held in memory; a write that would add more is refused per series.
+//
+// Key layout in the ts family (integers big-endian; "flipped" = sign bit inverted so that negative
+// values sort first): see the ts_keys functions below.
+//
+// Thread: not thread-safe; one thread (the node's loop thread) makes every call. The store runs
+// its own sealer thread, which it joins on destruction after committing what it holds. `done`
+// runs via the engine's executor. Known limit: a query that scans more than 256 blocks of one
+// series in one time block while a late sample rewrites them may miss samples of the rewritten
+// blocks (scans are paged, not snapshots).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "storage/engine.h"
+#include "timeseries/gorilla.h"
+#include "timeseries/labels.h"
+#include "timeseries/sample.h"
+#include "timeseries/sealed_block.h"
+
+namespace meld::storage {
+
+inline constexpr int64_t kDefaultTsBlockDurationMs = int64_t{7} * 24 * 3600 * 1000;  // one week
+
+struct TsStoreOptions {
+  // The length of a time block; blocks start at multiples of it (from the Unix epoch).
+  int64_t block_duration_ms = kDefaultTsBlockDurationMs;
+  // Samples older than now - retention_ms are rejected, and blocks that end before it dropped.
+  // 0 keeps everything.
+  int64_t retention_ms = 0;
+  // Samples in one series' head chunk; in [1, ts::kChunkSamplesMax]. A full head is sealed.
+  uint32_t head_samples_max = 4096;
+  // Late (out-of-order or duplicate-timestamp) samples buffered per series; a full buffer seals.
+  uint32_t late_samples_max = 4096;
+  // All heads together, Gorilla bytes plus 16 bytes per late sample.
+  size_t head_bytes_max = size_t{512} << 20;
+  // Write-ahead records not yet sealed, in bytes.
+  size_t wal_bytes_max = size_t{256} << 20;
+  // Series held in memory (with their heads) at most.
+  size_t series_max = 1000000;
+  // zstd level of sealed blocks (1..19).
+  int block_zstd_level = 3;
+};
+
+// The ts family's keys.
+namespace ts_keys {
+// 'R' id -> the series' canonical label encoding (the registry).
+std::string series(uint64_t series_id);
+// 'V' u32 len(name) name value -> "" (the label values of a label name, for regex matchers).
+std::string label_value(std::string_view name, std::string_view value);
+std::string label_values_prefix(std::string_view name);
+// 'P' u32 len(name) name u32 len(value) value id -> "" (the postings list of name=value).
+std::string posting(std::string_view name, std::string_view value, uint64_t series_id);
+std::string postings_prefix(std::string_view name, std::string_view value);
+// 'W' seq -> one write-ahead record.
+std::string wal(uint64_t seq);
+// 'M' -> the next write-ahead sequence number, written whenever the log is truncated.
+std::string wal_next_seq();
+// 'Q' id -> the seal marker of a series (see ts_store.cc).
+std::string seal_marker(uint64_t series_id);
+// 'B' flipped(block) id flipped(first timestamp) -> one ts::BlockEncoder block.
+std::string block(int64_t block_index, uint64_t series_id, int64_t first_timestamp_ms);
+// Every block key of one time block starts with this.
+std::string block_prefix(int64_t block_index);
+}  // namespace ts_keys
+
+struct TsStoreStats {
+  uint64_t series_in_memory = 0;
+  uint64_t head_bytes = 0;
+  uint64_t wal_bytes = 0;         // live write-ahead bytes
+  uint64_t wal_records = 0;       // live write-ahead records
+  uint64_t sealed_blocks = 0;     // blocks written since open (rewrites included)
+  uint64_t rewritten_blocks = 0;  // sealed blocks replaced because late samples fell among them
+};
+
+class TsStore {
+ public:
+  // Opens the store on engine (borrowed; must outlive the store, and its executor must run
+  // callbacks on the thread that uses the store), replaying the write-ahead log into heads.
+  // clock gives "now" for retention and must outlive the store. Errors: invalid_argument for bad
+  // options; the engine's errors; corruption for a write-ahead record or registry entry that does
+  // not decode.
+  static Result<std::unique_ptr<TsStore>> open(Engine& engine, const Clock& clock,
+                                               TsStoreOptions options);
+  ~TsStore();
+  TsStore(const TsStore&) = delete;
+  TsStore& operator=(const TsStore&) = delete;
+
+  struct SeriesWrite {
+    const ts::Labels* labels = nullptr;  // borrowed for the call; must have a metric name
+    std::span<const ts::Sample> samples;
+    // Optional, for callers that cache them: labels->encode() and its series id. Empty: the
+    // store computes both.
+    std::string_view canonical;
+    uint64_t series_id = 0;
+  };
+  static constexpr uint32_t kWholeSeries = UINT32_MAX;
+  struct ItemError {
+    uint32_t series = 0;  // index into write()'s series
+    uint32_t sample = 0;  // index into its samples, or kWholeSeries
+    Status status;
+  };
+  struct WriteResult {
+    uint64_t accepted = 0;
+    std::vector<ItemError> errors;
+  };
+
+  // Stores the valid samples of every valid series and reports the others item by item:
+  // invalid_argument for a series without samples or a sample in a block older than the series'
+  // open block or past retention; already_exists for a label set whose id is taken by another
+  // (a 64-bit hash collision: the second label set is refused, never merged); resource_exhausted
+  // past series_max. When accepted > 0, done(status) runs once via the engine's executor when
+  // the samples are durable (or the commit failed); otherwise done is never called. Fails as a
+  // whole, calling nothing, with the engine's error when the record cannot be queued (nothing is
+  // applied then) or with the error of an earlier failed seal (the store refuses writes after
+  // one: its memory and disk disagree until it is reopened).
+  Result<WriteResult> write(std::span<const SeriesWrite> series, std::function<void(Status)> done);
+
+  // Seals every head (e.g. before a clean shutdown or to measure the compacted size) and waits
+  // until that is durable. Must not be called from a callback the engine runs inline.
+  Status seal_all();
+
+  // Waits until every head sealed so far is committed by the sealer thread; the first seal
+  // failure, if any. For tests, benchmarks and shutdown; writes never need it.
+  Status wait_for_seals();
+
+  // Deletes the blocks that end before now - retention_ms (nothing when retention_ms is 0) and
+  // waits. Writes also do this, at most once per time block.
+  Status enforce_retention();
+
+  // The index. Each returns at most limit entries and reports resource_exhausted past it.
+  // Series ids whose label name has exactly this value, in id order.
+  Status postings(std::string_view name, std::string_view value, size_t limit,
+                  std::vector<uint64_t>* ids);
+  // The values the label name has in any series, in byte order.
+  Status label_values(std::string_view name, size_t limit, std::vector<std::string>* values);
+  // Every series id, in id order.
+  Status all_series(size_t limit, std::vector<uint64_t>* ids);
+  // The labels of a series; not_found for an unknown id.
+  Result<ts::Labels> series_labels(uint64_t series_id);
+
+  // Replaces *samples with the series' samples with min_ms <= timestamp <= max_ms, strictly
+  // increasing, duplicates resolved by ts::merge_samples' rule: sealed blocks, the head and its
+  // late samples together. At most samples_max of them, the earliest; *more says whether further
+  // samples remain in the range. corruption for a block that does not decode.
+  Status samples(uint64_t series_id, int64_t min_ms, int64_t max_ms, size_t samples_max,
+                 std::vector<ts::Sample>* samples, bool* more);
+
+  TsStoreStats stats() const;
+  const TsStoreOptions& options() const { return options_; }
+
+ private:
+  struct Series;
+  TsStore(Engine& engine, const Clock& clock, TsStoreOptions options);
+
+  Status replay();
+  int64_t block_of(int64_t timestamp_ms) const;
+  // The series state for id, loading it from disk (registry and seal marker) when it is not in
+  // memory; nullptr when the series was never stored. corruption for undecodable entries.
+  Result<Series*> load_series(uint64_t series_id);
+  // Adds one sample of the write-ahead record seq to the series' head (sealing it first when it
+  // is full or the sample starts a newer block).
+  Status apply(Series& series, uint64_t seq, const ts::Sample& sample);
+  // Hands the head (merged with its late samples) to the sealer and empties it.
+  void seal(Series& series);
+  // Forgets the seals the sealer has committed; records the first failure.
+  void drain_sealer();
+  // Seals what the memory and log bounds require, truncates the log, drops expired blocks.
+  Status maintain(WriteBatch* batch);
+  void truncate_wal(WriteBatch* batch);
+  Status commit_maintenance(WriteBatch batch);
+  void add_head_bytes(int64_t delta);
+
+  Engine& engine_;
+  const Clock& clock_;
+  TsStoreOptions options_;
+  ts::BlockDecoder decoder_;  // queries'
+  class Sealer;
+  std::unique_ptr<Sealer> sealer_;
+  uint64_t next_job_ = 0;
+  // Seal jobs handed to the sealer: job -> (series id, first log record its samples came from).
+  std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> jobs_in_flight_;
+  std::multiset<uint64_t> sealing_oldest_seq_;  // the second of each jobs_in_flight_ entry
+  std::unordered_map<uint64_t, std::unique_ptr<Series>> series_;
+  // (first write-ahead seq a head still needs, series id) of every non-empty head.
+  std::set<std::pair<uint64_t, uint64_t>> head_oldest_seq_;
+  // Live write-ahead records: (seq, bytes), oldest first.
+  std::deque<std::pair<uint64_t, size_t>> wal_records_;
+  uint64_t next_seq_ = 0;
+  uint64_t wal_truncated_below_ = 0;  // records below this seq are deleted
+  size_t wal_bytes_ = 0;
+  size_t head_bytes_ = 0;
+  // Blocks below this index have been dropped by retention.
+  std::optional<int64_t> retention_dropped_below_;
+  // Time blocks that have sealed blocks on disk (queries visit only these).
+  std::set<int64_t> blocks_with_data_;
+  // The first failed seal or maintenance commit; writes are refused after it.
+  Status failure_;
+};
+
+}  // namespace meld::storage

@@ -1,0 +1,496 @@
+#include "storage/ts_store.h"
+
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <future>
+#include <limits>
+#include <map>
+#include <random>
+
+#include "tests/storage/temp_dir.h"
+#include "timeseries/merge.h"
+
+namespace meld::storage {
+namespace {
+
+using testing::TempDir;
+
+using ts::Sample;
+
+// Wall time that a test sets by hand.
+class TestClock final : public Clock {
+ public:
+  int64_t monotonic_ms() const override { return now_ms; }
+  int64_t wall_ms() const override { return now_ms; }
+  int64_t now_ms = 0;
+};
+
+ts::Labels labels_of(std::vector<ts::Label> labels) {
+  auto made = ts::Labels::make_series(std::move(labels));
+  MELD_ASSERT(made.is_ok(), made.status().to_string());
+  return *made;
+}
+
+bool same_samples(const std::vector<Sample>& a, const std::vector<Sample>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const Sample& x, const Sample& y) { return ts::identical(x, y); });
+}
+
+// An engine and a store on it in a temp directory; reopen() closes both and opens them again,
+// as a restart does.
+class StoreFixture {
+ public:
+  explicit StoreFixture(TsStoreOptions options = {}) : options_(options) { open(); }
+
+  void open() {
+    Options engine_options;
+    engine_options.dir = dir_.sub("db");
+    engine_options.block_cache_bytes = 4 << 20;
+    engine_options.sync = false;  // close() and kill -9 keep OS-buffered writes
+    auto engine = Engine::open(engine_options, &executor_);
+    MELD_ASSERT(engine.is_ok(), engine.status().to_string());
+    engine_ = std::move(engine).value();
+    auto store = TsStore::open(*engine_, clock_, options_);
+    MELD_ASSERT(store.is_ok(), store.status().to_string());
+    store_ = std::move(store).value();
+  }
+
+  void reopen() {
+    store_.reset();
+    engine_->close();
+    engine_.reset();
+    open();
+  }
+
+  // Writes one series and waits until it is durable.
+  TsStore::WriteResult write(const ts::Labels& labels, const std::vector<Sample>& samples) {
+    TsStore::SeriesWrite item{&labels, samples, {}, 0};
+    return write_all({&item, 1});
+  }
+
+  TsStore::WriteResult write_all(std::span<const TsStore::SeriesWrite> items) {
+    auto done = std::make_shared<std::promise<Status>>();
+    std::future<Status> durable = done->get_future();
+    auto result = store_->write(items, [done](Status s) { done->set_value(s); });
+    MELD_ASSERT(result.is_ok(), result.status().to_string());
+    if (result->accepted > 0) {
+      Status s = durable.get();
+      MELD_ASSERT(s.is_ok(), s.to_string());
+    }
+    return *result;
+  }
+
+  std::vector<Sample> read(const ts::Labels& labels,
+                           int64_t min_ms = std::numeric_limits<int64_t>::min(),
+                           int64_t max_ms = std::numeric_limits<int64_t>::max()) {
+    std::vector<Sample> out;
+    bool more = true;
+    Status s = store_->samples(labels.series_id(), min_ms, max_ms, SIZE_MAX, &out, &more);
+    MELD_ASSERT(s.is_ok(), s.to_string());
+    MELD_ASSERT(!more, "more samples without a limit");
+    return out;
+  }
+
+  // Keys of the ts family that start with prefix.
+  size_t count_keys(std::string_view prefix) {
+    std::vector<std::pair<std::string, std::string>> out;
+    bool more = false;
+    Status s = engine_->scan(Family::kTs, prefix, prefix_successor(std::string(prefix)), 1000000,
+                             &out, &more);
+    MELD_ASSERT(s.is_ok(), s.to_string());
+    return out.size();
+  }
+
+  TsStore& store() { return *store_; }
+  Engine& engine() { return *engine_; }
+  TestClock& clock() { return clock_; }
+
+ private:
+  TempDir dir_;
+  InlineExecutor executor_;
+  TestClock clock_;
+  TsStoreOptions options_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<TsStore> store_;
+};
+
+std::vector<Sample> regular(int64_t start_ms, int64_t step_ms, size_t n, double base = 0) {
+  std::vector<Sample> out;
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back({start_ms + static_cast<int64_t>(i) * step_ms, base + static_cast<double>(i)});
+  }
+  return out;
+}
+
+const ts::Labels& cpu() {
+  static const ts::Labels labels =
+      labels_of({{"__name__", "cpu"}, {"host", "a"}, {"mode", "idle"}});
+  return labels;
+}
+
+TEST(TsStore, WrittenSamplesReadBackBitForBitIncludingNanPayloadsAndRanges) {
+  StoreFixture f;
+  std::vector<Sample> samples = regular(1000, 10, 50);
+  samples[3].value = std::bit_cast<double>(uint64_t{0x7ff0000000000002});  // stale marker
+  samples[4].value = -0.0;
+  auto result = f.write(cpu(), samples);
+  EXPECT_EQ(result.accepted, 50u);
+  EXPECT_TRUE(result.errors.empty());
+  EXPECT_TRUE(same_samples(f.read(cpu()), samples));
+  std::vector<Sample> middle(samples.begin() + 10, samples.begin() + 21);
+  EXPECT_TRUE(same_samples(f.read(cpu(), 1100, 1200), middle));
+  EXPECT_TRUE(f.read(labels_of({{"__name__", "other"}})).empty());
+}
+
+TEST(TsStore, OutOfOrderSamplesAndDuplicatesMergeByTheDuplicateRule) {
+  StoreFixture f;
+  std::vector<Sample> in_order = regular(0, 10, 20);
+  std::vector<Sample> late = {{55, 100.0}, {50, 7.0}, {50, -1.0}, {195, 3.0}, {5, 1.0}};
+  f.write(cpu(), in_order);
+  f.write(cpu(), late);
+  std::vector<Sample> expected = in_order;
+  expected.insert(expected.end(), late.begin(), late.end());
+  ts::sort_and_resolve(&expected);
+  EXPECT_TRUE(same_samples(f.read(cpu()), expected));
+  // -1.0 has the sign bit set, so it beats 5.0 and 7.0 at timestamp 50.
+  auto at50 = f.read(cpu(), 50, 50);
+  ASSERT_EQ(at50.size(), 1u);
+  EXPECT_EQ(at50[0].value, -1.0);
+}
+
+TEST(TsStore, DuplicatesResolveTheSameWhateverTheArrivalOrder) {
+  std::vector<Sample> samples;
+  for (int i = 0; i < 40; ++i) samples.push_back({i % 10, static_cast<double>(i * 7 % 13)});
+  TsStoreOptions small;
+  small.head_samples_max = 4;
+  small.late_samples_max = 3;
+  std::vector<Sample> first_result;
+  std::mt19937 rng(7);
+  for (int order = 0; order < 4; ++order) {
+    StoreFixture f(small);
+    std::shuffle(samples.begin(), samples.end(), rng);
+    for (size_t i = 0; i < samples.size(); i += 5) {
+      f.write(cpu(), std::vector<Sample>(samples.begin() + i, samples.begin() + i + 5));
+    }
+    if (order == 0) {
+      first_result = f.read(cpu());
+      EXPECT_EQ(first_result.size(), 10u);
+    } else {
+      EXPECT_TRUE(same_samples(f.read(cpu()), first_result));
+    }
+  }
+}
+
+TEST(TsStore, FullHeadsAreSealedIntoBlocksAndTheLogIsTruncated) {
+  TsStoreOptions options;
+  options.head_samples_max = 100;
+  StoreFixture f(options);
+  std::vector<Sample> samples = regular(0, 1000, 10000);
+  for (size_t i = 0; i < samples.size(); i += 100) {
+    f.write(cpu(), std::vector<Sample>(samples.begin() + i, samples.begin() + i + 100));
+  }
+  EXPECT_TRUE(same_samples(f.read(cpu()), samples));  // sealed or not yet
+  ASSERT_TRUE(f.store().wait_for_seals().is_ok());
+  EXPECT_EQ(f.store().stats().sealed_blocks, 99u);
+  EXPECT_EQ(f.count_keys("B"), 99u);
+  EXPECT_LT(f.store().stats().head_bytes, 1000u);
+  // Records whose samples are all sealed are range-deleted (in runs, not one by one).
+  EXPECT_LT(f.count_keys("W"), 100u);
+  EXPECT_EQ(f.count_keys("W"), f.store().stats().wal_records);
+  EXPECT_TRUE(same_samples(f.read(cpu()), samples));
+  f.reopen();
+  EXPECT_TRUE(same_samples(f.read(cpu()), samples));
+}
+
+TEST(TsStore, SealAllLeavesNoLogAndKeepsEverySample) {
+  StoreFixture f;
+  std::vector<Sample> samples = regular(5, 3, 300);
+  f.write(cpu(), samples);
+  EXPECT_EQ(f.count_keys("W"), 1u);
+  ASSERT_TRUE(f.store().seal_all().is_ok());
+  EXPECT_EQ(f.count_keys("W"), 0u);
+  EXPECT_EQ(f.store().stats().wal_records, 0u);
+  EXPECT_EQ(f.store().stats().head_bytes, 0u);
+  EXPECT_TRUE(same_samples(f.read(cpu()), samples));
+  f.reopen();
+  EXPECT_TRUE(same_samples(f.read(cpu()), samples));
+  // New records after a full truncation get new sequence numbers, so replay does not skip them.
+  std::vector<Sample> more = regular(5000, 3, 10);
+  f.write(cpu(), more);
+  f.reopen();
+  samples.insert(samples.end(), more.begin(), more.end());
+  EXPECT_TRUE(same_samples(f.read(cpu()), samples));
+}
+
+TEST(TsStore, LateSamplesAmongSealedOnesRewriteTheBlocksTheyOverlap) {
+  TsStoreOptions options;
+  options.head_samples_max = 10;
+  StoreFixture f(options);
+  std::vector<Sample> samples = regular(0, 10, 95);
+  f.write(cpu(), samples);
+  ASSERT_TRUE(f.store().seal_all().is_ok());
+  std::vector<Sample> late = {{15, 1.5}, {20, -3.0}, {905, 9.0}};
+  f.write(cpu(), late);
+  ASSERT_TRUE(f.store().seal_all().is_ok());
+  EXPECT_GE(f.store().stats().rewritten_blocks, 2u);
+  std::vector<Sample> expected = samples;
+  expected.insert(expected.end(), late.begin(), late.end());
+  ts::sort_and_resolve(&expected);
+  EXPECT_TRUE(same_samples(f.read(cpu()), expected));
+  EXPECT_TRUE(same_samples(f.read(cpu(), 15, 20), std::vector<Sample>{{15, 1.5}, {20, -3.0}}));
+  f.reopen();
+  EXPECT_TRUE(same_samples(f.read(cpu()), expected));
+}
+
+TEST(TsStore, ReopenReplaysTheLogIntoHeadsWithoutDuplicatingSealedSamples) {
+  TsStoreOptions options;
+  options.head_samples_max = 7;
+  options.late_samples_max = 5;
+  StoreFixture f(options);
+  std::vector<Sample> all;
+  // One write seals in the middle of its own samples: replay must resume after them.
+  for (int round = 0; round < 6; ++round) {
+    std::vector<Sample> batch = regular(round * 1000, 100, 9, round);
+    batch.push_back({round * 1000 + 5, 0.25});  // late
+    f.write(cpu(), batch);
+    all.insert(all.end(), batch.begin(), batch.end());
+  }
+  ts::sort_and_resolve(&all);
+  EXPECT_TRUE(same_samples(f.read(cpu()), all));
+  EXPECT_GT(f.count_keys("W"), 0u);
+  f.reopen();
+  EXPECT_TRUE(same_samples(f.read(cpu()), all));
+  f.reopen();
+  EXPECT_TRUE(same_samples(f.read(cpu()), all));
+}
+
+TEST(TsStore, SamplesOlderThanTheOpenBlockAreRejectedPerItem) {
+  TsStoreOptions options;
+  options.block_duration_ms = 1000;
+  StoreFixture f(options);
+  // A new series takes samples of any block; the open block is then [6000, 7000).
+  EXPECT_EQ(f.write(cpu(), {{5000, 1}, {6100, 5}, {4100, 0}}).accepted, 3u);
+  auto result = f.write(cpu(), {{6500, 3}, {5999, 2}, {3000, 4}, {7000, 6}});
+  EXPECT_EQ(result.accepted, 2u);
+  ASSERT_EQ(result.errors.size(), 2u);
+  EXPECT_EQ(result.errors[0].sample, 1u);
+  EXPECT_EQ(result.errors[0].status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(result.errors[0].status.message().find("older than the series' open time block"),
+            std::string::npos);
+  EXPECT_EQ(result.errors[1].sample, 2u);
+  // The open block is now [7000, 8000), after a restart as well.
+  f.reopen();
+  result = f.write(cpu(), {{6600, 1}, {7050, 2}});
+  EXPECT_EQ(result.accepted, 1u);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_TRUE(same_samples(
+      f.read(cpu()),
+      std::vector<Sample>{{4100, 0}, {5000, 1}, {6100, 5}, {6500, 3}, {7000, 6}, {7050, 2}}));
+}
+
+TEST(TsStore, RetentionRejectsOldSamplesAndDropsWholeBlocks) {
+  TsStoreOptions options;
+  options.block_duration_ms = 1000;
+  options.retention_ms = 2500;
+  options.head_samples_max = 5;
+  StoreFixture f(options);
+  f.clock().now_ms = 3000;
+  const ts::Labels other = labels_of({{"__name__", "mem"}});
+  for (int64_t block = 1; block <= 3; ++block) {
+    f.write(cpu(), regular(block * 1000, 100, 10));
+    f.write(other, regular(block * 1000, 100, 10));
+  }
+  ASSERT_TRUE(f.store().seal_all().is_ok());
+  auto too_old = f.write(cpu(), {{400, 1}});
+  ASSERT_EQ(too_old.errors.size(), 1u);
+  EXPECT_NE(too_old.errors[0].status.message().find("retention"), std::string::npos);
+  size_t block1 = f.count_keys(ts_keys::block_prefix(1));
+  EXPECT_GT(block1, 0u);
+
+  f.clock().now_ms = 4600;  // blocks before 2 end before now - retention
+  ASSERT_TRUE(f.store().enforce_retention().is_ok());
+  EXPECT_EQ(f.count_keys(ts_keys::block_prefix(1)), 0u);
+  EXPECT_GT(f.count_keys(ts_keys::block_prefix(2)), 0u);
+  EXPECT_GT(f.count_keys(ts_keys::block_prefix(3)), 0u);
+  EXPECT_TRUE(same_samples(f.read(cpu()), [] {
+    auto v = regular(3000, 100, 10);
+    v.insert(v.begin(), {{2100, 1},
+                         {2200, 2},
+                         {2300, 3},
+                         {2400, 4},
+                         {2500, 5},
+                         {2600, 6},
+                         {2700, 7},
+                         {2800, 8},
+                         {2900, 9}});
+    return v;
+  }()));
+  f.reopen();
+  EXPECT_EQ(f.count_keys(ts_keys::block_prefix(1)), 0u);
+  EXPECT_EQ(f.read(cpu(), 1000, 1999).size(), 0u);
+}
+
+TEST(TsStore, AHashCollisionRefusesTheSecondLabelSetInsteadOfMergingIt) {
+  StoreFixture f;
+  // Pretend another label set already owns cpu()'s id.
+  const ts::Labels squatter = labels_of({{"__name__", "squatter"}});
+  WriteBatch batch;
+  batch.put(Family::kTs, ts_keys::series(cpu().series_id()), squatter.encode());
+  ASSERT_TRUE(f.engine().commit_sync(std::move(batch)).is_ok());
+
+  const ts::Labels fine = labels_of({{"__name__", "fine"}});
+  std::vector<Sample> one = {{1, 1}};
+  TsStore::SeriesWrite items[] = {{&cpu(), one, {}, 0}, {&fine, one, {}, 0}};
+  auto result = f.write_all(items);
+  EXPECT_EQ(result.accepted, 1u);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].series, 0u);
+  EXPECT_EQ(result.errors[0].sample, TsStore::kWholeSeries);
+  EXPECT_EQ(result.errors[0].status.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(result.errors[0].status.message().find("collision"), std::string::npos);
+  EXPECT_TRUE(f.read(cpu()).empty());
+  auto owner = f.store().series_labels(cpu().series_id());
+  ASSERT_TRUE(owner.is_ok());
+  EXPECT_EQ(*owner, squatter);
+}
+
+TEST(TsStore, LimitsGiveClearPerItemAndIndexErrors) {
+  TsStoreOptions options;
+  options.series_max = 2;
+  StoreFixture f(options);
+  const ts::Labels a = labels_of({{"__name__", "a"}});
+  const ts::Labels b = labels_of({{"__name__", "b"}});
+  const ts::Labels c = labels_of({{"__name__", "c"}});
+  std::vector<Sample> samples = regular(0, 1, 10);
+  std::vector<Sample> none;
+  TsStore::SeriesWrite items[] = {
+      {&a, samples, {}, 0}, {&b, samples, {}, 0}, {&c, samples, {}, 0}, {&a, none, {}, 0}};
+  auto result = f.write_all(items);
+  EXPECT_EQ(result.accepted, 20u);
+  ASSERT_EQ(result.errors.size(), 2u);
+  EXPECT_EQ(result.errors[0].series, 2u);
+  EXPECT_EQ(result.errors[0].status.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(result.errors[1].series, 3u);
+  EXPECT_EQ(result.errors[1].status.code(), StatusCode::kInvalidArgument);
+
+  std::vector<uint64_t> ids;
+  EXPECT_EQ(f.store().all_series(1, &ids).code(), StatusCode::kResourceExhausted);
+}
+
+TEST(TsStore, PostingsAndLabelValuesIndexEverySeries) {
+  StoreFixture f;
+  const ts::Labels a = labels_of({{"__name__", "cpu"}, {"host", "a"}});
+  const ts::Labels b = labels_of({{"__name__", "cpu"}, {"host", "b"}});
+  const ts::Labels m = labels_of({{"__name__", "mem"}, {"host", "a"}});
+  for (const ts::Labels* l : {&a, &b, &m}) f.write(*l, {{1, 1}});
+  f.reopen();
+  std::vector<uint64_t> ids;
+  ASSERT_TRUE(f.store().postings("host", "a", 100, &ids).is_ok());
+  std::vector<uint64_t> expected = {a.series_id(), m.series_id()};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(ids, expected);
+  ASSERT_TRUE(f.store().postings("__name__", "cpu", 100, &ids).is_ok());
+  EXPECT_EQ(ids.size(), 2u);
+  ASSERT_TRUE(f.store().postings("host", "zz", 100, &ids).is_ok());
+  EXPECT_TRUE(ids.empty());
+  std::vector<std::string> values;
+  ASSERT_TRUE(f.store().label_values("host", 100, &values).is_ok());
+  EXPECT_EQ(values, (std::vector<std::string>{"a", "b"}));
+  ASSERT_TRUE(f.store().label_values("__name__", 100, &values).is_ok());
+  EXPECT_EQ(values, (std::vector<std::string>{"cpu", "mem"}));
+  EXPECT_EQ(f.store().label_values("host", 1, &values).code(), StatusCode::kResourceExhausted);
+  ASSERT_TRUE(f.store().all_series(100, &ids).is_ok());
+  EXPECT_EQ(ids.size(), 3u);
+  auto labels = f.store().series_labels(b.series_id());
+  ASSERT_TRUE(labels.is_ok());
+  EXPECT_EQ(*labels, b);
+  EXPECT_EQ(f.store().series_labels(12345).status().code(), StatusCode::kNotFound);
+}
+
+TEST(TsStore, AMalformedLogRecordFailsOpenWithCorruption) {
+  TempDir dir;
+  InlineExecutor executor;
+  TestClock clock;
+  Options engine_options;
+  engine_options.dir = dir.sub("db");
+  auto engine = Engine::open(engine_options, &executor);
+  ASSERT_TRUE(engine.is_ok());
+  WriteBatch batch;
+  batch.put(Family::kTs, ts_keys::wal(3), std::string("\x01\x00\x00", 3));
+  ASSERT_TRUE((*engine)->commit_sync(std::move(batch)).is_ok());
+  auto store = TsStore::open(**engine, clock, {});
+  EXPECT_EQ(store.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(store.status().message().find("record 3"), std::string::npos);
+}
+
+// Law: whatever the order, batching, head and late limits and restarts, the store returns what
+// sort_and_resolve returns for every accepted sample. One engine serves every case (opening
+// RocksDB costs a lot more than a case); each case has its own series and reopens only the
+// store, which replays the log the engine holds, as after a crash.
+RC_GTEST_PROP(TsStore, ReadsEqualSortAndResolveOfAllWritesAcrossSealsAndRestarts, ()) {
+  static StoreFixture shared;
+  static int case_number = 0;
+  ++case_number;
+  TsStoreOptions options;
+  options.head_samples_max = *rc::gen::inRange<uint32_t>(1, 20);
+  options.late_samples_max = *rc::gen::inRange<uint32_t>(1, 10);
+  auto open_store = [&] {
+    auto store = TsStore::open(shared.engine(), shared.clock(), options);
+    MELD_ASSERT(store.is_ok(), store.status().to_string());
+    return std::move(store).value();
+  };
+  std::unique_ptr<TsStore> store = open_store();
+  const ts::Labels series[] = {
+      labels_of({{"__name__", "x"}, {"case", std::to_string(case_number)}}),
+      labels_of({{"__name__", "y"}, {"case", std::to_string(case_number)}})};
+  std::map<int, std::vector<Sample>> written;
+  int writes = *rc::gen::inRange(1, 12);
+  for (int w = 0; w < writes; ++w) {
+    std::vector<std::vector<Sample>> per(2);
+    std::vector<TsStore::SeriesWrite> items;
+    for (int s = 0; s < 2; ++s) {
+      per[s] = *rc::gen::container<std::vector<Sample>>(rc::gen::build<Sample>(
+          rc::gen::set(&Sample::timestamp_ms, rc::gen::inRange<int64_t>(0, 60)),
+          rc::gen::set(&Sample::value, rc::gen::map(rc::gen::inRange(-3, 4), [](int v) {
+            return static_cast<double>(v);
+          }))));
+      if (per[s].empty()) continue;
+      items.push_back({&series[s], per[s], {}, 0});
+      written[s].insert(written[s].end(), per[s].begin(), per[s].end());
+    }
+    if (!items.empty()) {
+      auto result = store->write(items, [](Status) {});
+      RC_ASSERT(result.is_ok());
+      RC_ASSERT(result->errors.empty());
+      RC_ASSERT(shared.engine().commit_sync(WriteBatch()).is_ok());  // durable
+    }
+    if (*rc::gen::inRange(0, 4) == 0) {
+      store.reset();  // a restart: the old store is gone before the new one opens
+      store = open_store();
+    }
+    if (*rc::gen::inRange(0, 5) == 0) RC_ASSERT(store->seal_all().is_ok());
+  }
+  for (int s = 0; s < 2; ++s) {
+    ts::sort_and_resolve(&written[s]);
+    std::vector<Sample> out;
+    bool more = true;
+    RC_ASSERT(store->samples(series[s].series_id(), 0, 60, SIZE_MAX, &out, &more).is_ok());
+    RC_ASSERT(same_samples(out, written[s]));
+    RC_ASSERT(!more);
+    // A limit keeps the earliest samples, whatever mix of head and late samples they are.
+    size_t limit = *rc::gen::inRange<size_t>(0, written[s].size() + 2);
+    RC_ASSERT(store->samples(series[s].series_id(), 0, 60, limit, &out, &more).is_ok());
+    size_t kept = std::min(limit, written[s].size());
+    RC_ASSERT(
+        same_samples(out, std::vector<Sample>(written[s].begin(), written[s].begin() + kept)));
+    RC_ASSERT(more == (limit < written[s].size()));
+  }
+  RC_ASSERT(store->seal_all().is_ok());  // the next case replays nothing of this one
+}
+
+}  // namespace
+}  // namespace meld::storage
