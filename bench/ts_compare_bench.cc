@@ -36,8 +36,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -111,8 +111,21 @@ struct Options {
 std::vector<std::vector<Batch>> plan_batches(const Dataset& d, const Options& o) {
   std::vector<std::vector<Batch>> plan(o.clients);
   std::vector<size_t> cursor(d.samples.size(), 0);
-  for (int64_t window_end = d.min_ms + o.window_ms;; window_end += o.window_ms) {
-    bool left = false;
+  // Each window starts at the earliest sample not sent yet (so gaps in the data cost nothing)
+  // and holds the samples less than window_ms after it.
+  for (;;) {
+    std::optional<int64_t> start;
+    for (size_t i = 0; i < d.samples.size(); ++i) {
+      if (cursor[i] == d.samples[i].size()) continue;
+      const int64_t t = d.samples[i][cursor[i]].timestamp_ms;
+      if (!start || t < *start) start = t;
+    }
+    if (!start) break;
+    const auto in_window = [&](int64_t t) {
+      // t >= *start; unsigned arithmetic gives the true distance for any two int64 values.
+      return static_cast<uint64_t>(t) - static_cast<uint64_t>(*start) <
+             static_cast<uint64_t>(o.window_ms);
+    };
     for (size_t c = 0; c < o.clients; ++c) {
       Batch batch;
       const auto close_batch = [&] {
@@ -122,7 +135,7 @@ std::vector<std::vector<Batch>> plan_batches(const Dataset& d, const Options& o)
       for (size_t i = c; i < d.samples.size(); i += o.clients) {
         const std::vector<ts::Sample>& samples = d.samples[i];
         size_t end = cursor[i];
-        while (end < samples.size() && samples[end].timestamp_ms < window_end) ++end;
+        while (end < samples.size() && in_window(samples[end].timestamp_ms)) ++end;
         while (cursor[i] < end) {
           if (batch.samples == o.batch_samples ||
               batch.slices.size() == api::MAX_SERIES_PER_WRITE) {
@@ -134,11 +147,9 @@ std::vector<std::vector<Batch>> plan_batches(const Dataset& d, const Options& o)
           batch.samples += take;
           cursor[i] += take;
         }
-        left |= end < samples.size();
       }
       close_batch();
     }
-    if (!left) break;
   }
   return plan;
 }
@@ -666,6 +677,7 @@ Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<B
 }
 
 bool parse_options(const std::vector<std::string>& args, Options* o) {
+  constexpr double kSecondsMax = 1e9;  // ~31 years: windows and steps in ms stay far from overflow
   const auto number = [](const std::string& text, double* out) {
     char* end = nullptr;
     *out = std::strtod(text.c_str(), &end);
@@ -691,9 +703,9 @@ bool parse_options(const std::vector<std::string>& args, Options* o) {
       o->clients = static_cast<size_t>(x);
     } else if (flag == "--batch-samples" && x <= api::MAX_SAMPLES_PER_WRITE) {
       o->batch_samples = static_cast<size_t>(x);
-    } else if (flag == "--window-s") {
+    } else if (flag == "--window-s" && x <= kSecondsMax) {
       o->window_ms = static_cast<int64_t>(x * 1000);
-    } else if (flag == "--step-s") {
+    } else if (flag == "--step-s" && x <= kSecondsMax) {
       o->step_ms = static_cast<int64_t>(x * 1000);
     } else if (flag == "--repeat" && x <= 100) {
       o->repeat = static_cast<size_t>(x);
