@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "server/keys.h"
@@ -274,26 +275,25 @@ class MetricsImpl final : public api::Metrics::Server {
                                     std::to_string(api::MAX_SAMPLES_PER_WRITE)));
     }
     std::vector<storage::TsStore::ItemError> errors;
-    std::vector<ts::Labels> labels;
+    std::vector<storage::TsStore::SeriesWrite> items;
     std::vector<std::vector<ts::Sample>> samples;
     std::vector<uint32_t> request_index;  // of each item passed to the store
-    labels.reserve(series.size());
+    items.reserve(series.size());
     samples.reserve(series.size());
+    if (label_cache_.size() >= kLabelCacheEntriesMax) label_cache_.clear();
     for (uint32_t i = 0; i < series.size(); ++i) {
-      auto parsed = series_labels(series[i].getLabels());
-      if (!parsed.is_ok()) {
-        errors.push_back({i, storage::TsStore::kWholeSeries, parsed.status()});
+      auto cached = cached_labels(series[i].getLabels());
+      if (!cached.is_ok()) {
+        errors.push_back({i, storage::TsStore::kWholeSeries, cached.status()});
         continue;
       }
-      labels.push_back(std::move(parsed).value());
       auto in = series[i].getSamples();
       std::vector<ts::Sample>& out = samples.emplace_back();
       out.reserve(in.size());
       for (auto sample : in) out.push_back({sample.getTimestampMs(), sample.getValue()});
+      items.push_back({&(*cached)->labels, out, (*cached)->canonical, (*cached)->series_id});
       request_index.push_back(i);
     }
-    std::vector<storage::TsStore::SeriesWrite> items(labels.size());
-    for (size_t k = 0; k < items.size(); ++k) items[k] = {&labels[k], samples[k]};
 
     auto paf = kj::newPromiseAndFulfiller<void>();
     auto fulfiller = std::make_shared<kj::Own<kj::PromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
@@ -400,7 +400,39 @@ class MetricsImpl final : public api::Metrics::Server {
   }
 
  private:
+  // A validated label set and what the store needs of it, cached by its wire form.
+  struct CachedLabels {
+    ts::Labels labels;
+    std::string canonical;  // labels.encode()
+    uint64_t series_id = 0;
+  };
+  // Label sets seen recently; a write clears the cache first when it has this many.
+  static constexpr size_t kLabelCacheEntriesMax = 1 << 20;
+
+  // The labels of a series from the wire, validated once per distinct wire form (names and
+  // values in request order): a series sent again skips validation, sorting and encoding.
+  // Pointers stay valid until the next write clears the cache.
+  Result<const CachedLabels*> cached_labels(capnp::List<api::Label>::Reader labels) {
+    key_.clear();
+    for (auto l : labels) {
+      for (capnp::Text::Reader text : {l.getName(), l.getValue()}) {
+        uint32_t size = text.size();
+        key_.append(reinterpret_cast<const char*>(&size), sizeof size);
+        key_.append(text.cStr(), text.size());
+      }
+    }
+    if (auto it = label_cache_.find(key_); it != label_cache_.end()) return &it->second;
+    auto parsed = series_labels(labels);
+    MELD_RETURN_IF_ERROR(parsed.status());
+    CachedLabels entry{std::move(parsed).value(), {}, 0};
+    entry.canonical = entry.labels.encode();
+    entry.series_id = ts::series_id_of_encoding(entry.canonical);
+    return &label_cache_.emplace(key_, std::move(entry)).first->second;
+  }
+
   storage::TsStore& store_;
+  std::unordered_map<std::string, CachedLabels> label_cache_;
+  std::string key_;  // scratch for cached_labels
 };
 
 class AdminImpl final : public api::Admin::Server {

@@ -1,9 +1,13 @@
 #include "storage/ts_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
+#include <condition_variable>
 #include <cstring>
 #include <limits>
+#include <mutex>
+#include <thread>
 
 #include "base/assert.h"
 #include "base/log.h"
@@ -22,6 +26,8 @@ constexpr uint64_t kWalTruncateRecords = 64;
 constexpr size_t kWalTruncateBytes = 4 << 20;
 // Seals are committed in batches of about this size (an engine batch is bounded).
 constexpr size_t kMaintenanceBatchBytes = 16 << 20;
+// Samples waiting for the sealer at most; a seal past it waits (backpressure on writes).
+constexpr size_t kSealerQueuedSamplesMax = 8 << 20;
 // A write-ahead record: varint entry count, then per entry an 8-byte series id, a varint sample
 // count and the samples (zigzag varint timestamp delta from the previous sample of the entry,
 // the first from 0, then the 8 value bytes little-endian). Decoding bounds:
@@ -167,7 +173,197 @@ Status scan_all(Engine& engine, std::string start, const std::string& end, Fn&& 
   return Status::ok();
 }
 
+// Appends to *out the samples of the series' blocks in one time block that lie in
+// [min_ms, max_ms], in time order, until *out holds samples_cap. With keys, appends every sample
+// of each block that overlaps the range (none filtered) and the blocks' keys, for a rewrite.
+Status read_blocks(Engine& engine, ts::BlockDecoder& decoder, uint64_t series_id, int64_t block,
+                   int64_t min_ms, int64_t max_ms, size_t samples_cap, std::vector<ts::Sample>* out,
+                   std::vector<std::string>* keys) {
+  // Blocks of one series in one time block do not overlap, so block i holds samples before
+  // block i+1's first timestamp: of the blocks that start at or before max_ms, those whose
+  // successor starts at or before min_ms are skipped.
+  std::vector<std::pair<std::string, std::string>> candidates;
+  std::string end = ts_keys::block(block, series_id, max_ms);
+  end.push_back('\0');
+  Status scanned = scan_all(
+      engine, ts_keys::block(block, series_id, std::numeric_limits<int64_t>::min()), end,
+      [&](const std::string& key, const std::string& value) {
+        if (!candidates.empty() && unflip(get_u64_be(std::string_view(key).substr(17))) <= min_ms) {
+          candidates.clear();
+        }
+        candidates.emplace_back(key, value);
+        return true;
+      });
+  MELD_RETURN_IF_ERROR(scanned);
+  std::vector<ts::Sample> decoded;
+  for (auto& [key, value] : candidates) {
+    if (out->size() >= samples_cap) break;
+    Status s = decoder.decode(value, &decoded);
+    if (!s.is_ok()) {
+      return Status::corruption("time-series block of series " + std::to_string(series_id) + ": " +
+                                s.message());
+    }
+    for (const ts::Sample& sample : decoded) {
+      bool outside = sample.timestamp_ms < min_ms || sample.timestamp_ms > max_ms;
+      if (outside && keys == nullptr) continue;
+      if (out->size() >= samples_cap) break;
+      out->push_back(sample);
+    }
+    if (keys != nullptr) keys->push_back(key);
+  }
+  return Status::ok();
+}
+
+// A seal handed to the sealer thread: one series' samples of one time block, merged and sorted.
+struct SealJob {
+  uint64_t job = 0;
+  uint64_t series_id = 0;
+  int64_t block = 0;
+  bool rewrite = false;  // merge with the sealed blocks the samples overlap
+  bool drop = false;     // the block is past retention: write the marker only
+  std::shared_ptr<const std::vector<ts::Sample>> samples;
+  std::string marker;  // the series' seal marker after this seal
+};
+
 }  // namespace
+
+// The sealer thread: encodes seal jobs into blocks (the CPU-heavy part of ingest, off the loop
+// thread) and commits them, with their markers, in batches through commit_sync. Jobs are
+// committed in the order they were pushed, so a series' markers only move forward, and a
+// rewrite reads the blocks after every earlier job is committed.
+class TsStore::Sealer {
+ public:
+  Sealer(Engine& engine, int zstd_level, size_t queued_samples_max)
+      : engine_(engine), encoder_(zstd_level), queued_samples_max_(queued_samples_max) {
+    thread_ = std::thread([this] { run(); });
+  }
+
+  // Commits every queued job, then joins the thread.
+  ~Sealer() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+
+  // Queues a job; waits while more than queued_samples_max samples are queued (backpressure).
+  void push(SealJob job) {
+    std::unique_lock lock(mu_);
+    changed_.wait(lock, [&] { return queued_samples_ <= queued_samples_max_; });
+    queued_samples_ += job.samples->size();
+    queue_.push_back(std::move(job));
+    ++pushed_;
+    changed_.notify_all();
+  }
+
+  // Waits until every job pushed so far is committed (or failed).
+  void wait_idle() {
+    std::unique_lock lock(mu_);
+    changed_.wait(lock, [&] { return finished_ == pushed_; });
+  }
+
+  // The jobs finished since the last call, with the status of their commit.
+  std::vector<std::pair<uint64_t, Status>> take_finished() {
+    std::lock_guard lock(mu_);
+    return std::exchange(finished_jobs_, {});
+  }
+
+  uint64_t sealed_blocks() const { return sealed_blocks_.load(); }
+  uint64_t rewritten_blocks() const { return rewritten_blocks_.load(); }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      std::vector<SealJob> jobs(std::make_move_iterator(queue_.begin()),
+                                std::make_move_iterator(queue_.end()));
+      queue_.clear();
+      lock.unlock();
+      process(jobs);
+      lock.lock();
+    }
+  }
+
+  // Encodes and commits jobs in order, in batches of about kMaintenanceBatchBytes.
+  void process(std::vector<SealJob>& jobs) {
+    WriteBatch batch;
+    std::vector<const SealJob*> in_batch;
+    const auto commit = [&] {
+      if (in_batch.empty()) return;
+      Status s = engine_.commit_sync(std::exchange(batch, WriteBatch()));
+      finish(in_batch, s);
+      in_batch.clear();
+    };
+    std::string bytes;
+    for (const SealJob& job : jobs) {
+      std::vector<ts::Sample> merged;
+      const std::vector<ts::Sample>* sealed = job.samples.get();
+      Status s;
+      if (job.rewrite && !job.drop) {
+        commit();  // the blocks to rewrite may be in the batch
+        std::vector<ts::Sample> existing;
+        std::vector<std::string> keys;
+        s = read_blocks(engine_, decoder_, job.series_id, job.block, sealed->front().timestamp_ms,
+                        sealed->back().timestamp_ms, SIZE_MAX, &existing, &keys);
+        for (const std::string& key : keys) batch.del(Family::kTs, key);
+        rewritten_blocks_ += keys.size();
+        merged = ts::merge_samples(existing, *sealed);
+        sealed = &merged;
+      }
+      for (size_t at = 0; s.is_ok() && !job.drop && at < sealed->size();
+           at += ts::kBlockSamplesMax) {
+        size_t n = std::min<size_t>(ts::kBlockSamplesMax, sealed->size() - at);
+        bytes.clear();
+        s = encoder_.encode(std::span(*sealed).subspan(at, n), &bytes);
+        batch.put(Family::kTs, ts_keys::block(job.block, job.series_id, (*sealed)[at].timestamp_ms),
+                  bytes);
+        ++sealed_blocks_;
+      }
+      if (!s.is_ok()) {
+        finish({&job}, s);
+        continue;
+      }
+      batch.put(Family::kTs, ts_keys::seal_marker(job.series_id), job.marker);
+      in_batch.push_back(&job);
+      if (batch.size_bytes() >= kMaintenanceBatchBytes) commit();
+    }
+    commit();
+  }
+
+  void finish(const std::vector<const SealJob*>& jobs, const Status& status) {
+    if (!status.is_ok()) log::error("ts_store.seal_failed", {{"error", status.to_string()}});
+    std::lock_guard lock(mu_);
+    for (const SealJob* job : jobs) {
+      queued_samples_ -= job->samples->size();
+      finished_jobs_.emplace_back(job->job, status);
+      ++finished_;
+    }
+    changed_.notify_all();
+  }
+
+  Engine& engine_;
+  ts::BlockEncoder encoder_;
+  ts::BlockDecoder decoder_;
+  const size_t queued_samples_max_;
+  std::atomic<uint64_t> sealed_blocks_{0};
+  std::atomic<uint64_t> rewritten_blocks_{0};
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<SealJob> queue_;
+  size_t queued_samples_ = 0;  // pushed and not finished
+  uint64_t pushed_ = 0;
+  uint64_t finished_ = 0;
+  std::vector<std::pair<uint64_t, Status>> finished_jobs_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts after the members above exist
+};
+
+namespace {}  // namespace
 
 namespace ts_keys {
 
@@ -259,14 +455,41 @@ struct TsStore::Series {
   uint32_t count_in_seq = 0;
   uint64_t oldest_seq = UINT64_MAX;  // the first record the head holds samples of
   size_t bytes = 0;                  // what the head adds to head_bytes_
+  // Seals handed to the sealer and not yet known to be committed: (job, samples). Queries read
+  // them as late samples (merging is idempotent, so a committed copy on disk does no harm).
+  std::vector<std::pair<uint64_t, std::shared_ptr<const std::vector<ts::Sample>>>> sealing;
 
   bool head_empty() const { return head.sample_count() == 0 && late.empty(); }
 };
 
 TsStore::TsStore(Engine& engine, const Clock& clock, TsStoreOptions options)
-    : engine_(engine), clock_(clock), options_(options), encoder_(options.block_zstd_level) {}
+    : engine_(engine),
+      clock_(clock),
+      options_(options),
+      sealer_(std::make_unique<Sealer>(engine, options.block_zstd_level, kSealerQueuedSamplesMax)) {
+}
 
+// The sealer commits what it holds before it stops.
 TsStore::~TsStore() = default;
+
+void TsStore::drain_sealer() {
+  for (auto& [job, status] : sealer_->take_finished()) {
+    if (!status.is_ok() && failure_.is_ok()) failure_ = status;
+    auto it = jobs_in_flight_.find(job);
+    MELD_ASSERT(it != jobs_in_flight_.end(), "unknown seal job");
+    auto [series_id, oldest_seq] = it->second;
+    jobs_in_flight_.erase(it);
+    sealing_oldest_seq_.erase(sealing_oldest_seq_.find(oldest_seq));
+    auto& sealing = series_.at(series_id)->sealing;
+    std::erase_if(sealing, [job = job](const auto& entry) { return entry.first == job; });
+  }
+}
+
+Status TsStore::wait_for_seals() {
+  sealer_->wait_idle();
+  drain_sealer();
+  return failure_;
+}
 
 Result<std::unique_ptr<TsStore>> TsStore::open(Engine& engine, const Clock& clock,
                                                TsStoreOptions options) {
@@ -364,7 +587,6 @@ Status TsStore::replay() {
         if (!failed.is_ok()) return false;
         if (first) wal_truncated_below_ = seq;
         first = false;
-        WriteBatch batch;
         for (const WalEntry& entry : entries) {
           auto series = load_series(entry.series_id);
           if (!series.is_ok() || *series == nullptr) {
@@ -384,7 +606,7 @@ Status TsStore::replay() {
               ++s.count_in_seq;  // already sealed
               continue;
             }
-            failed = apply(s, seq, sample, &batch);
+            failed = apply(s, seq, sample);
             if (!failed.is_ok()) return false;
             ++samples;
           }
@@ -392,12 +614,12 @@ Status TsStore::replay() {
         wal_records_.emplace_back(seq, value.size());
         wal_bytes_ += value.size();
         next_seq_ = std::max(next_seq_, seq + 1);
-        if (!batch.empty()) failed = commit_maintenance(std::move(batch));
-        return failed.is_ok();
+        return true;
       });
   MELD_RETURN_IF_ERROR(scanned);
   MELD_RETURN_IF_ERROR(failed);
   if (first) wal_truncated_below_ = next_seq_;
+  MELD_RETURN_IF_ERROR(wait_for_seals());
   WriteBatch batch;
   MELD_RETURN_IF_ERROR(maintain(&batch));
   if (!batch.empty()) MELD_RETURN_IF_ERROR(commit_maintenance(std::move(batch)));
@@ -408,14 +630,14 @@ Status TsStore::replay() {
   return Status::ok();
 }
 
-Status TsStore::apply(Series& series, uint64_t seq, const ts::Sample& sample, WriteBatch* batch) {
+Status TsStore::apply(Series& series, uint64_t seq, const ts::Sample& sample) {
   if (series.count_seq != seq) {
     series.count_seq = seq;
     series.count_in_seq = 0;
   }
   int64_t block = block_of(sample.timestamp_ms);
   if (series.open_block == kNoBlock || block > series.open_block) {
-    if (!series.head_empty()) MELD_RETURN_IF_ERROR(seal(series, batch));
+    if (!series.head_empty()) seal(series);
     series.open_block = block;
     series.has_sealed = false;
   } else if (block < series.open_block) {
@@ -432,7 +654,7 @@ Status TsStore::apply(Series& series, uint64_t seq, const ts::Sample& sample, Wr
                       : !series.has_sealed || sample.timestamp_ms > series.sealed_max_ms;
   if (in_order) {
     if (!series.head.has_room()) {
-      MELD_RETURN_IF_ERROR(seal(series, batch));
+      seal(series);
       series.oldest_seq = seq;
       head_oldest_seq_.emplace(seq, series.id);
     }
@@ -449,107 +671,52 @@ Status TsStore::apply(Series& series, uint64_t seq, const ts::Sample& sample, Wr
   series.bytes += kLateSampleBytes;
   add_head_bytes(kLateSampleBytes);
   ++series.count_in_seq;
-  if (series.late.size() >= options_.late_samples_max) return seal(series, batch);
+  if (series.late.size() >= options_.late_samples_max) seal(series);
   return Status::ok();
 }
 
-Status TsStore::seal(Series& series, WriteBatch* batch) {
+void TsStore::seal(Series& series) {
   MELD_ASSERT(!series.head_empty(), "sealing an empty head");
   std::vector<ts::Sample> head;
-  MELD_RETURN_IF_ERROR(ts::decode_chunk(series.head.bytes(), &head));
-  std::vector<ts::Sample> sealed = ts::merge_samples(head, std::move(series.late));
-  MELD_RETURN_IF_ERROR(write_blocks(series, std::move(sealed), batch));
+  Status decoded = ts::decode_chunk(series.head.bytes(), &head);
+  MELD_ASSERT(decoded.is_ok(), "a head chunk does not decode: " + decoded.to_string());
+  SealJob job;
+  job.job = next_job_++;
+  job.series_id = series.id;
+  job.block = series.open_block;
+  auto sealed = std::make_shared<std::vector<ts::Sample>>(
+      series.late.empty() ? std::move(head) : ts::merge_samples(head, std::move(series.late)));
+  job.rewrite = series.has_sealed && sealed->front().timestamp_ms <= series.sealed_max_ms;
+  job.drop = retention_dropped_below_ && job.block < *retention_dropped_below_;
+  if (!job.drop) blocks_with_data_.insert(job.block);
+  series.sealed_max_ms = series.has_sealed
+                             ? std::max(series.sealed_max_ms, sealed->back().timestamp_ms)
+                             : sealed->back().timestamp_ms;
+  series.has_sealed = true;
   series.marker_seq = series.count_seq;
   series.marker_offset = series.count_in_seq;
-  std::string marker;
-  put_u64_be(marker, series.marker_seq);
-  put_u32_be(marker, series.marker_offset);
-  put_u64_be(marker, flip(series.open_block));
-  marker.push_back(series.has_sealed ? 1 : 0);
-  put_u64_be(marker, flip(series.sealed_max_ms));
-  batch->put(Family::kTs, ts_keys::seal_marker(series.id), marker);
+  put_u64_be(job.marker, series.marker_seq);
+  put_u32_be(job.marker, series.marker_offset);
+  put_u64_be(job.marker, flip(series.open_block));
+  job.marker.push_back(1);
+  put_u64_be(job.marker, flip(series.sealed_max_ms));
+  job.samples = sealed;
 
-  series.head = ts::GorillaChunk(ts::ChunkLimits{options_.head_samples_max, ts::kChunkBytesMax});
-  series.late = {};
+  series.sealing.emplace_back(job.job, std::move(sealed));
+  jobs_in_flight_.emplace(job.job, std::make_pair(series.id, series.oldest_seq));
+  sealing_oldest_seq_.insert(series.oldest_seq);
   head_oldest_seq_.erase({series.oldest_seq, series.id});
   series.oldest_seq = UINT64_MAX;
+  series.head = ts::GorillaChunk(ts::ChunkLimits{options_.head_samples_max, ts::kChunkBytesMax});
+  series.late = {};
   add_head_bytes(-static_cast<int64_t>(series.bytes));
   series.bytes = 0;
-  return commit_if_large(batch);
-}
-
-Status TsStore::write_blocks(Series& series, std::vector<ts::Sample> sealed, WriteBatch* batch) {
-  const int64_t block = series.open_block;
-  if (series.has_sealed && sealed.front().timestamp_ms <= series.sealed_max_ms) {
-    // Late samples fell among sealed ones: rewrite the blocks they overlap. Earlier seals may
-    // still be in *batch or queued, so commit them first (whole seals only: this one has not
-    // written anything yet).
-    MELD_RETURN_IF_ERROR(commit_maintenance(std::exchange(*batch, WriteBatch())));
-    std::vector<ts::Sample> existing;
-    std::vector<std::string> keys;
-    MELD_RETURN_IF_ERROR(read_blocks(series.id, block, sealed.front().timestamp_ms,
-                                     sealed.back().timestamp_ms, SIZE_MAX, &existing, &keys));
-    for (const std::string& key : keys) batch->del(Family::kTs, key);
-    counters_.rewritten_blocks += keys.size();
-    sealed = ts::merge_samples(existing, std::move(sealed));
-  }
-  if (retention_dropped_below_ && block < *retention_dropped_below_) return Status::ok();
-  std::string bytes;
-  for (size_t at = 0; at < sealed.size(); at += ts::kBlockSamplesMax) {
-    size_t n = std::min<size_t>(ts::kBlockSamplesMax, sealed.size() - at);
-    bytes.clear();
-    MELD_RETURN_IF_ERROR(encoder_.encode(std::span(sealed).subspan(at, n), &bytes));
-    batch->put(Family::kTs, ts_keys::block(block, series.id, sealed[at].timestamp_ms), bytes);
-    ++counters_.sealed_blocks;
-  }
-  series.sealed_max_ms = series.has_sealed
-                             ? std::max(series.sealed_max_ms, sealed.back().timestamp_ms)
-                             : sealed.back().timestamp_ms;
-  series.has_sealed = true;
-  blocks_with_data_.insert(block);
-  return Status::ok();
-}
-
-Status TsStore::read_blocks(uint64_t series_id, int64_t block, int64_t min_ms, int64_t max_ms,
-                            size_t samples_cap, std::vector<ts::Sample>* out,
-                            std::vector<std::string>* keys) {
-  // Blocks of one series in one time block do not overlap, so block i holds samples before
-  // block i+1's first timestamp: of the blocks that start at or before max_ms, those whose
-  // successor starts at or before min_ms are skipped.
-  std::vector<std::pair<std::string, std::string>> candidates;
-  std::string end = ts_keys::block(block, series_id, max_ms);
-  end.push_back('\0');
-  Status scanned = scan_all(
-      engine_, ts_keys::block(block, series_id, std::numeric_limits<int64_t>::min()), end,
-      [&](const std::string& key, const std::string& value) {
-        if (!candidates.empty() && unflip(get_u64_be(std::string_view(key).substr(17))) <= min_ms) {
-          candidates.clear();
-        }
-        candidates.emplace_back(key, value);
-        return true;
-      });
-  MELD_RETURN_IF_ERROR(scanned);
-  std::vector<ts::Sample> decoded;
-  for (auto& [key, value] : candidates) {
-    if (out->size() >= samples_cap) break;
-    Status s = decoder_.decode(value, &decoded);
-    if (!s.is_ok()) {
-      return Status::corruption("time-series block of series " + std::to_string(series_id) + ": " +
-                                s.message());
-    }
-    for (const ts::Sample& sample : decoded) {
-      bool outside = sample.timestamp_ms < min_ms || sample.timestamp_ms > max_ms;
-      if (outside && keys == nullptr) continue;
-      if (out->size() >= samples_cap) break;
-      out->push_back(sample);
-    }
-    if (keys != nullptr) keys->push_back(key);
-  }
-  return Status::ok();
+  sealer_->push(std::move(job));
 }
 
 Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
                                             std::function<void(Status)> done) {
+  drain_sealer();
   MELD_RETURN_IF_ERROR(failure_);
   WriteResult result;
   int64_t retention_floor_ms = std::numeric_limits<int64_t>::min();
@@ -561,7 +728,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   struct Entry {
     uint64_t id;
     const ts::Labels* labels;  // of the series' first item
-    bool is_new;
+    Series* known;             // nullptr for a series new to the store
     std::vector<ts::Sample> samples;
   };
   std::vector<Entry> entries;
@@ -580,8 +747,14 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
       whole(Status::invalid_argument("series has no samples"));
       continue;
     }
-    std::string canonical = item.labels->encode();
-    uint64_t id = ts::series_id_of_encoding(canonical);
+    std::string computed;
+    std::string_view canonical = item.canonical;
+    uint64_t id = item.series_id;
+    if (canonical.empty()) {
+      computed = item.labels->encode();
+      canonical = computed;
+      id = ts::series_id_of_encoding(computed);
+    }
     auto known = load_series(id);
     if (!known.is_ok()) return known.status();
     const std::string* taken = *known != nullptr ? &(*known)->canonical : nullptr;
@@ -625,10 +798,10 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
       valid.push_back(item.samples[j]);
     }
     if (valid.empty()) continue;
-    if (taken == nullptr) new_series.emplace(id, std::move(canonical));
+    if (taken == nullptr) new_series.emplace(id, std::string(canonical));
     auto [at, first] = entry_of.emplace(id, entries.size());
     if (first) {
-      entries.push_back({id, item.labels, *known == nullptr, std::move(valid)});
+      entries.push_back({id, item.labels, *known, std::move(valid)});
     } else {
       std::vector<ts::Sample>& to = entries[at->second].samples;
       to.insert(to.end(), valid.begin(), valid.end());
@@ -646,7 +819,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
         [](const ts::Sample& a, const ts::Sample& b) { return a.timestamp_ms < b.timestamp_ms; });
     encode_wal_entry(entry.id, entry.samples, &record);
     result.accepted += entry.samples.size();
-    if (!entry.is_new) continue;
+    if (entry.known != nullptr) continue;
     batch.put(Family::kTs, ts_keys::series(entry.id), new_series.at(entry.id));
     for (const ts::Label& label : entry.labels->labels()) {
       batch.put(Family::kTs, ts_keys::posting(label.name, label.value, entry.id), "");
@@ -662,17 +835,20 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
 
   // Pass 2: apply, in the record's order (replay repeats it). Seals go into a batch committed
   // after the record.
-  for (auto& [id, canonical] : new_series) {
-    series_.emplace(id, std::make_unique<Series>(
-                            id, std::move(canonical),
-                            ts::ChunkLimits{options_.head_samples_max, ts::kChunkBytesMax}));
+  for (Entry& entry : entries) {
+    if (entry.known != nullptr) continue;
+    auto made =
+        std::make_unique<Series>(entry.id, std::move(new_series.at(entry.id)),
+                                 ts::ChunkLimits{options_.head_samples_max, ts::kChunkBytesMax});
+    entry.known = made.get();
+    series_.emplace(entry.id, std::move(made));
   }
   WriteBatch maintenance;
   Status applied;
   for (const Entry& entry : entries) {
-    Series& s = *series_.at(entry.id);
+    Series& s = *entry.known;
     for (const ts::Sample& sample : entry.samples) {
-      applied = apply(s, seq, sample, &maintenance);
+      applied = apply(s, seq, sample);
       if (!applied.is_ok()) break;
     }
     if (!applied.is_ok()) break;
@@ -706,12 +882,14 @@ Status TsStore::maintain(WriteBatch* batch) {
       to_seal.push_back(it->second);
     }
   }
-  for (uint64_t id : to_seal) MELD_RETURN_IF_ERROR(seal(*series_.at(id), batch));
+  for (uint64_t id : to_seal) seal(*series_.at(id));
   truncate_wal(batch);
 
   if (options_.retention_ms > 0) {
     int64_t below = block_of(clock_.wall_ms() - options_.retention_ms);
     if (!retention_dropped_below_ || below > *retention_dropped_below_) {
+      // Seals already handed over may write into the blocks about to be dropped.
+      MELD_RETURN_IF_ERROR(wait_for_seals());
       batch->del_range(Family::kTs, "B", ts_keys::block_prefix(below));
       retention_dropped_below_ = below;
       blocks_with_data_.erase(blocks_with_data_.begin(), blocks_with_data_.lower_bound(below));
@@ -721,13 +899,15 @@ Status TsStore::maintain(WriteBatch* batch) {
 }
 
 void TsStore::truncate_wal(WriteBatch* batch) {
-  uint64_t needed = head_oldest_seq_.empty() ? next_seq_ : head_oldest_seq_.begin()->first;
+  uint64_t needed = next_seq_;
+  if (!head_oldest_seq_.empty()) needed = std::min(needed, head_oldest_seq_.begin()->first);
+  if (!sealing_oldest_seq_.empty()) needed = std::min(needed, *sealing_oldest_seq_.begin());
   if (needed <= wal_truncated_below_) return;
   size_t bytes = 0;
   for (auto it = wal_records_.begin(); it != wal_records_.end() && it->first < needed; ++it) {
     bytes += it->second;
   }
-  if (!head_oldest_seq_.empty() && needed - wal_truncated_below_ < kWalTruncateRecords &&
+  if (needed < next_seq_ && needed - wal_truncated_below_ < kWalTruncateRecords &&
       bytes < kWalTruncateBytes) {
     return;
   }
@@ -746,24 +926,21 @@ Status TsStore::commit_maintenance(WriteBatch batch) {
   return engine_.commit_sync(std::move(batch));
 }
 
-Status TsStore::commit_if_large(WriteBatch* batch) {
-  if (batch->size_bytes() < kMaintenanceBatchBytes) return Status::ok();
-  WriteBatch full = std::exchange(*batch, WriteBatch());
-  return commit_maintenance(std::move(full));
-}
-
 Status TsStore::seal_all() {
+  drain_sealer();
   MELD_RETURN_IF_ERROR(failure_);
-  WriteBatch batch;
   std::vector<uint64_t> ids;
   for (const auto& [seq, id] : head_oldest_seq_) ids.push_back(id);
-  for (uint64_t id : ids) MELD_RETURN_IF_ERROR(seal(*series_.at(id), &batch));
+  for (uint64_t id : ids) seal(*series_.at(id));
+  MELD_RETURN_IF_ERROR(wait_for_seals());
+  WriteBatch batch;
   truncate_wal(&batch);
   if (batch.empty()) return Status::ok();
   return commit_maintenance(std::move(batch));
 }
 
 Status TsStore::enforce_retention() {
+  drain_sealer();
   MELD_RETURN_IF_ERROR(failure_);
   WriteBatch batch;
   MELD_RETURN_IF_ERROR(maintain(&batch));
@@ -839,6 +1016,7 @@ Result<ts::Labels> TsStore::series_labels(uint64_t series_id) {
 
 Status TsStore::samples(uint64_t series_id, int64_t min_ms, int64_t max_ms, size_t samples_max,
                         std::vector<ts::Sample>* samples, bool* more) {
+  drain_sealer();
   samples->clear();
   *more = false;
   if (options_.retention_ms > 0) {
@@ -852,10 +1030,17 @@ Status TsStore::samples(uint64_t series_id, int64_t min_ms, int64_t max_ms, size
   int64_t last_block = block_of(max_ms);
   for (auto it = blocks_with_data_.lower_bound(first_block);
        it != blocks_with_data_.end() && *it <= last_block && samples->size() < cap; ++it) {
-    MELD_RETURN_IF_ERROR(read_blocks(series_id, *it, min_ms, max_ms, cap, samples, nullptr));
+    MELD_RETURN_IF_ERROR(
+        read_blocks(engine_, decoder_, series_id, *it, min_ms, max_ms, cap, samples, nullptr));
+  }
+  // A block rewritten between two scan pages can show up twice; the run must be a set.
+  if (std::adjacent_find(samples->begin(), samples->end(), [](const auto& a, const auto& b) {
+        return a.timestamp_ms >= b.timestamp_ms;
+      }) != samples->end()) {
+    ts::sort_and_resolve(samples);
   }
   auto found = series_.find(series_id);
-  if (found != series_.end() && !found->second->head_empty()) {
+  if (found != series_.end() && (!found->second->head_empty() || !found->second->sealing.empty())) {
     const Series& s = *found->second;
     if (s.head.sample_count() > 0 && samples->size() < cap) {
       auto it = ts::GorillaIterator::open(s.head.bytes());
@@ -873,6 +1058,11 @@ Status TsStore::samples(uint64_t series_id, int64_t min_ms, int64_t max_ms, size
     for (const ts::Sample& sample : s.late) {
       if (sample.timestamp_ms >= min_ms && sample.timestamp_ms <= cut_ms) late.push_back(sample);
     }
+    for (const auto& [job, sealed] : s.sealing) {
+      for (const ts::Sample& sample : *sealed) {
+        if (sample.timestamp_ms >= min_ms && sample.timestamp_ms <= cut_ms) late.push_back(sample);
+      }
+    }
     if (!late.empty()) *samples = ts::merge_samples(*samples, std::move(late));
   }
   if (samples->size() > samples_max) {
@@ -883,7 +1073,9 @@ Status TsStore::samples(uint64_t series_id, int64_t min_ms, int64_t max_ms, size
 }
 
 TsStoreStats TsStore::stats() const {
-  TsStoreStats stats = counters_;
+  TsStoreStats stats;
+  stats.sealed_blocks = sealer_->sealed_blocks();
+  stats.rewritten_blocks = sealer_->rewritten_blocks();
   stats.series_in_memory = series_.size();
   stats.head_bytes = head_bytes_;
   stats.wal_bytes = wal_bytes_;

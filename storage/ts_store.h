@@ -4,35 +4,41 @@
 //
 // Write path: write() validates every sample, appends ONE write-ahead record for the whole call
 // (the accepted samples of all its series, each series' sorted by time) to the engine's group
-// commit, applies the samples to
-// the heads at once (so a later write and a query see them), and runs `done` when the record is
-// durable: acknowledge only then. A head is a Gorilla chunk of strictly increasing samples plus a
-// bounded buffer of late ones (a timestamp at or before the head's last one); a head that is full,
-// or whose series moves into a newer time block, is sealed: its samples, merged with
-// ts::merge_samples' duplicate rule, become ts::BlockEncoder blocks, written in one batch with a
-// marker that says which write-ahead samples of that series are sealed. Write-ahead records that
-// no head needs any more are range-deleted. open() replays the records left, skipping what the
-// markers say is sealed, so every acknowledged sample survives kill -9.
+// commit, applies the samples to the heads at once (so a later write and a query see them), and
+// runs `done` when the record is durable: acknowledge only then. A head is a Gorilla chunk of
+// strictly increasing samples plus a bounded buffer of late ones (a timestamp at or before the
+// head's last one); a head that is full, or whose series moves into a newer time block, is
+// sealed: its samples, merged with ts::merge_samples' duplicate rule, become ts::BlockEncoder
+// blocks, written in one batch with a marker that says which write-ahead samples of that series
+// are sealed. Encoding and committing blocks runs on the store's sealer thread (the CPU-heavy
+// part of ingest); until a seal is committed its samples stay in memory for queries, and the log
+// records they came from stay. Write-ahead records that no head needs any more are
+// range-deleted. open() replays the records left, skipping what the markers say is sealed, so
+// every acknowledged sample survives kill -9.
 //
 // Time is cut into blocks of block_duration_ms (one week by default). A write accepts a series'
-// samples in its open block (the block of the newest sample it had before the call: a new
-// series has none) and any later block; samples in an older block, or older than retention_ms
-// before now, are rejected per item. A late sample inside
-// the open block that falls among already sealed samples is merged into those blocks when its head
-// is sealed (the blocks it overlaps are rewritten). Retention deletes whole blocks: keys start with
-// the block, so every series' data of one block is one range deletion.
+// samples in its open block (the block of the newest sample it had before the call: a new series
+// has none) and any later block; samples in an older block, or older than retention_ms before
+// now, are rejected per item. A late sample inside the open block that falls among already sealed
+// samples is merged into those blocks when its head is sealed (the blocks it overlaps are
+// rewritten). Retention deletes whole blocks: keys start with the block, so every series' data of
+// one block is one range deletion.
 //
 // Memory: each series in memory holds at most head_samples_max samples in its Gorilla chunk (at
 // most ts::kChunkBytesMax bytes) and late_samples_max late samples (16 bytes each); all heads
 // together are kept under head_bytes_max by sealing every head when it is passed, and the live
-// write-ahead log under wal_bytes_max by sealing the heads that hold its oldest records. At most
+// write-ahead log under wal_bytes_max by sealing the heads that hold its oldest records. Sealed
+// samples waiting for the sealer thread are bounded too (8M; a seal past that waits). At most
 // series_max series are held in memory; a write that would add more is refused per series.
 //
 // Key layout in the ts family (integers big-endian; "flipped" = sign bit inverted so that negative
 // values sort first): see the ts_keys functions below.
 //
-// Thread: not thread-safe; one thread (the node's loop thread) makes every call. `done` and the
-// store's own commit callbacks run on the engine's executor, which must be that same thread.
+// Thread: not thread-safe; one thread (the node's loop thread) makes every call. The store runs
+// its own sealer thread, which it joins on destruction after committing what it holds. `done`
+// runs via the engine's executor. Known limit: a query that scans more than 256 blocks of one
+// series in one time block while a late sample rewrites them may miss samples of the rewritten
+// blocks (scans are paged, not snapshots).
 #pragma once
 
 #include <cstddef>
@@ -128,6 +134,10 @@ class TsStore {
   struct SeriesWrite {
     const ts::Labels* labels = nullptr;  // borrowed for the call; must have a metric name
     std::span<const ts::Sample> samples;
+    // Optional, for callers that cache them: labels->encode() and its series id. Empty: the
+    // store computes both.
+    std::string_view canonical;
+    uint64_t series_id = 0;
   };
   static constexpr uint32_t kWholeSeries = UINT32_MAX;
   struct ItemError {
@@ -154,6 +164,10 @@ class TsStore {
   // Seals every head (e.g. before a clean shutdown or to measure the compacted size) and waits
   // until that is durable. Must not be called from a callback the engine runs inline.
   Status seal_all();
+
+  // Waits until every head sealed so far is committed by the sealer thread; the first seal
+  // failure, if any. For tests, benchmarks and shutdown; writes never need it.
+  Status wait_for_seals();
 
   // Deletes the blocks that end before now - retention_ms (nothing when retention_ms is 0) and
   // waits. Writes also do this, at most once per time block.
@@ -189,33 +203,29 @@ class TsStore {
   // The series state for id, loading it from disk (registry and seal marker) when it is not in
   // memory; nullptr when the series was never stored. corruption for undecodable entries.
   Result<Series*> load_series(uint64_t series_id);
-  // Adds one sample of the write-ahead record seq to the series' head (sealing into *batch when
-  // the head is full or the sample starts a newer block).
-  Status apply(Series& series, uint64_t seq, const ts::Sample& sample, WriteBatch* batch);
-  Status seal(Series& series, WriteBatch* batch);
-  // Writes the sealed samples of a series into *batch, merged with the blocks of its open block
-  // that they overlap.
-  Status write_blocks(Series& series, std::vector<ts::Sample> sealed, WriteBatch* batch);
-  // Appends to *out the samples of the series' blocks in one time block that lie in
-  // [min_ms, max_ms], in time order, until *out holds samples_cap. With keys, appends every
-  // sample of each block that overlaps the range (none filtered) and the blocks' keys, for a
-  // rewrite.
-  Status read_blocks(uint64_t series_id, int64_t block_index, int64_t min_ms, int64_t max_ms,
-                     size_t samples_cap, std::vector<ts::Sample>* out,
-                     std::vector<std::string>* keys);
+  // Adds one sample of the write-ahead record seq to the series' head (sealing it first when it
+  // is full or the sample starts a newer block).
+  Status apply(Series& series, uint64_t seq, const ts::Sample& sample);
+  // Hands the head (merged with its late samples) to the sealer and empties it.
+  void seal(Series& series);
+  // Forgets the seals the sealer has committed; records the first failure.
+  void drain_sealer();
   // Seals what the memory and log bounds require, truncates the log, drops expired blocks.
   Status maintain(WriteBatch* batch);
   void truncate_wal(WriteBatch* batch);
   Status commit_maintenance(WriteBatch batch);
-  // Commits *batch and starts a new one once it is large; between whole seals only.
-  Status commit_if_large(WriteBatch* batch);
   void add_head_bytes(int64_t delta);
 
   Engine& engine_;
   const Clock& clock_;
   TsStoreOptions options_;
-  ts::BlockEncoder encoder_;
-  ts::BlockDecoder decoder_;
+  ts::BlockDecoder decoder_;  // queries'
+  class Sealer;
+  std::unique_ptr<Sealer> sealer_;
+  uint64_t next_job_ = 0;
+  // Seal jobs handed to the sealer: job -> (series id, first log record its samples came from).
+  std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> jobs_in_flight_;
+  std::multiset<uint64_t> sealing_oldest_seq_;  // the second of each jobs_in_flight_ entry
   std::unordered_map<uint64_t, std::unique_ptr<Series>> series_;
   // (first write-ahead seq a head still needs, series id) of every non-empty head.
   std::set<std::pair<uint64_t, uint64_t>> head_oldest_seq_;
@@ -227,7 +237,6 @@ class TsStore {
   size_t head_bytes_ = 0;
   // Blocks below this index have been dropped by retention.
   std::optional<int64_t> retention_dropped_below_;
-  TsStoreStats counters_;
   // Time blocks that have sealed blocks on disk (queries visit only these).
   std::set<int64_t> blocks_with_data_;
   // The first failed seal or maintenance commit; writes are refused after it.

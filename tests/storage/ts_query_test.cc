@@ -57,7 +57,7 @@ class Both {
     for (size_t i = 0; i < samples.size(); i += chunk) {
       std::vector<ts::Sample> part(samples.begin() + i,
                                    samples.begin() + std::min(samples.size(), i + chunk));
-      TsStore::SeriesWrite item{&labels, part};
+      TsStore::SeriesWrite item{&labels, part, {}, 0};
       auto result = store_->write({&item, 1}, [](Status) {});
       MELD_ASSERT(result.is_ok() && result->errors.empty(), "write failed");
     }
