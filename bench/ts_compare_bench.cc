@@ -36,7 +36,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -112,8 +111,21 @@ struct Options {
 std::vector<std::vector<Batch>> plan_batches(const Dataset& d, const Options& o) {
   std::vector<std::vector<Batch>> plan(o.clients);
   std::vector<size_t> cursor(d.samples.size(), 0);
-  for (int64_t window_end = d.min_ms + o.window_ms;; window_end += o.window_ms) {
-    bool left = false;
+  // Each window starts at the earliest sample not sent yet (so gaps in the data cost nothing)
+  // and holds the samples less than window_ms after it.
+  for (;;) {
+    std::optional<int64_t> start;
+    for (size_t i = 0; i < d.samples.size(); ++i) {
+      if (cursor[i] == d.samples[i].size()) continue;
+      const int64_t t = d.samples[i][cursor[i]].timestamp_ms;
+      if (!start || t < *start) start = t;
+    }
+    if (!start) break;
+    const auto in_window = [&](int64_t t) {
+      // t >= *start; unsigned arithmetic gives the true distance for any two int64 values.
+      return static_cast<uint64_t>(t) - static_cast<uint64_t>(*start) <
+             static_cast<uint64_t>(o.window_ms);
+    };
     for (size_t c = 0; c < o.clients; ++c) {
       Batch batch;
       const auto close_batch = [&] {
@@ -123,7 +135,7 @@ std::vector<std::vector<Batch>> plan_batches(const Dataset& d, const Options& o)
       for (size_t i = c; i < d.samples.size(); i += o.clients) {
         const std::vector<ts::Sample>& samples = d.samples[i];
         size_t end = cursor[i];
-        while (end < samples.size() && samples[end].timestamp_ms < window_end) ++end;
+        while (end < samples.size() && in_window(samples[end].timestamp_ms)) ++end;
         while (cursor[i] < end) {
           if (batch.samples == o.batch_samples ||
               batch.slices.size() == api::MAX_SERIES_PER_WRITE) {
@@ -135,11 +147,9 @@ std::vector<std::vector<Batch>> plan_batches(const Dataset& d, const Options& o)
           batch.samples += take;
           cursor[i] += take;
         }
-        left |= end < samples.size();
       }
       close_batch();
     }
-    if (!left) break;
   }
   return plan;
 }
@@ -165,12 +175,15 @@ class Store {
   virtual Status send(size_t c) = 0;
   virtual Status make_queryable() { return Status::ok(); }
   virtual Result<uint64_t> count_samples(const Dataset& d) = 0;
-  virtual bool answers_queries() const { return true; }
   virtual Result<std::vector<ResultSeries>> query_range(const std::string& promql, int64_t start_ms,
                                                         int64_t end_ms, int64_t step_ms) = 0;
   virtual Result<DiskUsage> settle_and_measure() = 0;
   virtual void stop() = 0;
 };
+
+std::string tail(const std::string& s, size_t bytes) {
+  return s.size() <= bytes ? s : s.substr(s.size() - bytes);
+}
 
 std::string package_version(const std::string& package) {
   std::string out;
@@ -422,6 +435,9 @@ class Prometheus final : public HttpStore {
 
 class Meld final : public Store {
  public:
+  // A graceful stop seals every head into blocks: seconds for many series on a busy machine.
+  static constexpr int kStopTimeoutMs = 600'000;
+
   std::string name() const override { return "meld"; }
   std::string version() const override { return "this build (" MELDD_PATH ")"; }
 
@@ -475,33 +491,47 @@ class Meld final : public Store {
     return Status::ok();
   }
 
-  // Until Metrics has a query RPC: reads every series back with the exact-label read RPC.
   Result<uint64_t> count_samples(const Dataset& d) override {
     uint64_t total = 0;
-    for (const LabelPairs& labels : d.labels) {
-      std::vector<client::Label> wanted;
-      for (const auto& [name, value] : labels) wanted.push_back({name, value});
-      int64_t from = d.min_ms;
-      for (;;) {
-        auto page = client_->metrics_read(wanted, from, d.max_ms + 1, 0);
-        MELD_RETURN_IF_ERROR(page.status());
-        total += page->samples.size();
-        if (!page->more || page->samples.empty()) break;
-        from = page->samples.back().timestamp_ms + 1;
+    for (const std::string& q : count_queries(d)) {
+      auto answer = query_range(q, d.max_ms, d.max_ms, 1000);
+      MELD_RETURN_IF_ERROR(answer.status());
+      if (answer->empty()) continue;
+      if (answer->size() != 1 || answer->front().points.size() != 1) {
+        return Status::internal("meld: unexpected answer to " + q);
       }
+      total += static_cast<uint64_t>(answer->front().points[0].value);
     }
     return total;
   }
 
-  bool answers_queries() const override { return false; }
-  Result<std::vector<ResultSeries>> query_range(const std::string&, int64_t, int64_t,
-                                                int64_t) override {
-    return Status::internal("meld has no query RPC in this build");
+  Result<std::vector<ResultSeries>> query_range(const std::string& promql, int64_t start_ms,
+                                                int64_t end_ms, int64_t step_ms) override {
+    auto result = client_->metrics_query(promql, start_ms, end_ms, step_ms);
+    MELD_RETURN_IF_ERROR(result.status());
+    std::vector<ResultSeries> answer;
+    LabelPairs labels;
+    for (const client::QuerySeries& series : result->series) {
+      labels.clear();
+      for (const client::Label& l : series.labels) labels.emplace_back(l.name, l.value);
+      ResultSeries& out = answer.emplace_back();
+      out.labels = canonical_label_string(labels);
+      for (const client::Sample& p : series.points) out.points.push_back({p.timestamp_ms, p.value});
+    }
+    std::sort(answer.begin(), answer.end(),
+              [](const ResultSeries& a, const ResultSeries& b) { return a.labels < b.labels; });
+    return answer;
   }
 
   Result<DiskUsage> settle_and_measure() override {
     client_.reset();
-    if (node_->stop() != 0) return Status::internal("meldd did not stop cleanly");
+    const Clock::time_point stopping = Clock::now();
+    const int code = node_->stop(kStopTimeoutMs);
+    if (code != 0) {
+      return Status::internal("meldd exited with " + std::to_string(code) + " on SIGTERM; log:\n" +
+                              tail(node_->log(), 2000));
+    }
+    report("meld.shutdown_seal_s", seconds_between(stopping, Clock::now()));
     storage::InlineExecutor executor;
     storage::Options options;
     options.dir = data_dir_;
@@ -517,8 +547,9 @@ class Meld final : public Store {
                                            : static_cast<uint64_t>(entry.file_size());
     }
     u.counted =
-        "meldd stopped, data dir reopened with storage::Engine, flush() + compact(): every file "
-        "except RocksDB's info logs (LOG*); samples and label index together";
+        "meldd stopped gracefully (it seals every head into blocks), data dir reopened with "
+        "storage::Engine, flush() + compact(): every file except RocksDB's info logs (LOG*); "
+        "samples and label index together";
     return u;
   }
 
@@ -563,7 +594,7 @@ struct QueryRun {
 
 struct StoreRun {
   std::string name;
-  std::vector<std::optional<QueryRun>> queries;  // nullopt: the store cannot answer queries
+  std::vector<QueryRun> queries;
 };
 
 // Runs one store from start to stop; prints its lines; fills run->queries.
@@ -617,10 +648,6 @@ Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<B
   const int64_t first = (d.min_ms + o.step_ms - 1) / o.step_ms * o.step_ms;
   const int64_t last = d.max_ms / o.step_ms * o.step_ms;
   for (const std::string& q : queries) {
-    if (!store.answers_queries()) {
-      run->queries.emplace_back();
-      continue;
-    }
     QueryRun qr;
     std::vector<double> ms;
     for (size_t r = 0; r < o.repeat; ++r) {
@@ -637,7 +664,6 @@ Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<B
     qr.median_ms = ms[ms.size() / 2];
     run->queries.emplace_back(std::move(qr));
   }
-  if (!store.answers_queries() && !queries.empty()) report(p + "queries", "no query RPC yet");
 
   auto disk = store.settle_and_measure();
   MELD_RETURN_IF_ERROR(disk.status());
@@ -651,6 +677,7 @@ Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<B
 }
 
 bool parse_options(const std::vector<std::string>& args, Options* o) {
+  constexpr double kSecondsMax = 1e9;  // ~31 years: windows and steps in ms stay far from overflow
   const auto number = [](const std::string& text, double* out) {
     char* end = nullptr;
     *out = std::strtod(text.c_str(), &end);
@@ -676,9 +703,9 @@ bool parse_options(const std::vector<std::string>& args, Options* o) {
       o->clients = static_cast<size_t>(x);
     } else if (flag == "--batch-samples" && x <= api::MAX_SAMPLES_PER_WRITE) {
       o->batch_samples = static_cast<size_t>(x);
-    } else if (flag == "--window-s") {
+    } else if (flag == "--window-s" && x <= kSecondsMax) {
       o->window_ms = static_cast<int64_t>(x * 1000);
-    } else if (flag == "--step-s") {
+    } else if (flag == "--step-s" && x <= kSecondsMax) {
       o->step_ms = static_cast<int64_t>(x * 1000);
     } else if (flag == "--repeat" && x <= 100) {
       o->repeat = static_cast<size_t>(x);
@@ -759,18 +786,16 @@ MELD_BENCH(ts_compare, "ts-compare",
   }
 
   // Query times and agreement with the reference store: Prometheus when it ran, else the first
-  // store that answered queries.
-  size_t reference = runs.size();
+  // store that ran.
+  size_t reference = 0;
   for (size_t r = 0; r < runs.size(); ++r) {
-    const bool answered = !runs[r].queries.empty() && runs[r].queries[0].has_value();
-    if (answered && (reference == runs.size() || runs[r].name == "prometheus")) reference = r;
+    if (runs[r].name == "prometheus") reference = r;
   }
   for (size_t q = 0; q < queries.size(); ++q) {
     const std::string p = "query" + std::to_string(q + 1);
     report(p, queries[q]);
     for (const StoreRun& run : runs) {
-      const std::optional<QueryRun>& mine = run.queries[q];
-      if (!mine) continue;
+      const QueryRun* mine = &run.queries[q];
       if (!mine->error.is_ok()) {
         report(p + "." + run.name + ".error", mine->error.to_string());
         failed = true;
@@ -781,8 +806,8 @@ MELD_BENCH(ts_compare, "ts-compare",
       report(p + "." + run.name + ".median_ms", mine->median_ms);
       report(p + "." + run.name + ".series_points",
              std::to_string(mine->answer.size()) + " " + std::to_string(points));
-      if (reference == runs.size() || &run == &runs[reference]) continue;
-      const std::optional<QueryRun>& ref = runs[reference].queries[q];
+      if (&run == &runs[reference]) continue;
+      const QueryRun* ref = &runs[reference].queries[q];
       if (!ref->error.is_ok()) continue;
       const std::string vs = p + "." + run.name + ".vs_" + runs[reference].name;
       const Comparison c = compare_answers(ref->answer, mine->answer, o.rel_tolerance, 1e-12);

@@ -93,14 +93,12 @@ Result<ts::Sample> parse_point(const nlohmann::json& p) {
 
 Result<std::string> canonical_labels(const nlohmann::json& metric) {
   if (!metric.is_object()) return Status::invalid_argument("\"metric\" is not an object");
-  std::string out = "{";
-  // nlohmann::json keeps object keys sorted (std::map), so this is sorted by name.
+  LabelPairs labels;
   for (const auto& [name, value] : metric.items()) {
     if (!value.is_string()) return Status::invalid_argument("label " + name + " is not a string");
-    if (out.size() > 1) out += ',';
-    out += name + "=" + value.dump();  // JSON-quoted: a quote in a value cannot end it
+    labels.emplace_back(name, value.get<std::string>());
   }
-  return out + "}";
+  return canonical_label_string(std::move(labels));
 }
 
 bool values_agree(double a, double b, double rel_tolerance, double abs_tolerance) {
@@ -116,6 +114,16 @@ std::string format_point(const std::string& labels, const ts::Sample& s) {
 }
 
 }  // namespace
+
+std::string canonical_label_string(LabelPairs labels) {
+  std::sort(labels.begin(), labels.end());
+  std::string out = "{";
+  for (const auto& [name, value] : labels) {
+    if (out.size() > 1) out += ',';
+    out += name + "=" + nlohmann::json(value).dump();
+  }
+  return out + "}";
+}
 
 void append_remote_write(std::span<const SeriesSlice> slices, std::string* out) {
   LabelPairs sorted;

@@ -37,8 +37,12 @@ void append_remote_write(std::span<const SeriesSlice> slices, std::string* out);
 // format).
 std::string snappy_compress(std::string_view raw);
 
-// One series of a query answer: its labels as a canonical `{a="x",b="y"}` string (sorted by
-// name, __name__ included when the store returned it) and its points in the answer's order.
+// A label set as one canonical string, `{a="x",b="y"}`: sorted by name, values JSON-quoted (so a
+// quote inside a value cannot end it). Equal label sets give equal strings whatever their order.
+std::string canonical_label_string(LabelPairs labels);
+
+// One series of a query answer: its labels as canonical_label_string (__name__ included when the
+// store returned it) and its points in the answer's order.
 struct ResultSeries {
   std::string labels;
   std::vector<ts::Sample> points;

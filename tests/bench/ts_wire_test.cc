@@ -84,6 +84,17 @@ TEST(QueryAnswer, ParsesMatrixSortedWithSpecialValues) {
   EXPECT_EQ((*answer)[1].points[1].value, 0.25);
 }
 
+TEST(QueryAnswer, CanonicalLabelsAreSortedAndQuoted) {
+  EXPECT_EQ(canonical_label_string({{"job", "a\"b"}, {"__name__", "up"}, {"Zone", "\\"}}),
+            R"({Zone="\\",__name__="up",job="a\"b"})");
+  EXPECT_EQ(canonical_label_string({}), "{}");
+  const auto parsed = parse_query_answer(R"({"status":"success","data":{"resultType":"vector",
+      "result":[{"metric":{"job":"a\"b","__name__":"up","Zone":"\\"},"value":[1,"1"]}]}})");
+  ASSERT_TRUE(parsed.is_ok()) << parsed.status().to_string();
+  EXPECT_EQ((*parsed)[0].labels,
+            canonical_label_string({{"job", "a\"b"}, {"__name__", "up"}, {"Zone", "\\"}}));
+}
+
 TEST(QueryAnswer, ParsesVectorAndScalar) {
   const auto vector = parse_query_answer(
       R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[10,"297984"]}]}})");
