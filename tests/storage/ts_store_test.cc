@@ -192,9 +192,14 @@ TEST(TsStore, FullHeadsAreSealedIntoBlocksAndTheLogIsTruncated) {
   std::vector<Sample> samples = regular(0, 1000, 10000);
   for (size_t i = 0; i < samples.size(); i += 100) {
     f.write(cpu(), std::vector<Sample>(samples.begin() + i, samples.begin() + i + 100));
+    if (i == samples.size() / 2) {
+      EXPECT_TRUE(same_samples(f.read(cpu()),
+                               std::vector<Sample>(samples.begin(), samples.begin() + i + 100)));
+    }
+    // Truncation is lazy: a write drops the records whose seals the sealer has committed. Waiting
+    // for the sealer here makes that happen at the same writes whatever the machine's load.
+    ASSERT_TRUE(f.store().wait_for_seals().is_ok());
   }
-  EXPECT_TRUE(same_samples(f.read(cpu()), samples));  // sealed or not yet
-  ASSERT_TRUE(f.store().wait_for_seals().is_ok());
   EXPECT_EQ(f.store().stats().sealed_blocks, 99u);
   EXPECT_EQ(f.count_keys("B"), 99u);
   EXPECT_LT(f.store().stats().head_bytes, 1000u);
