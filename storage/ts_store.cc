@@ -1004,17 +1004,36 @@ Status TsStore::postings(std::string_view name, std::string_view value, size_t l
 
 Status TsStore::label_values(std::string_view name, size_t limit,
                              std::vector<std::string>* values) {
+  const std::string prefix = ts_keys::label_values_prefix(name);
+  return scan_label_values(name, prefix, prefix_successor(prefix), limit, values);
+}
+
+Status TsStore::label_values(std::string_view name, std::string_view min, std::string_view max,
+                             size_t limit, std::vector<std::string>* values) {
+  if (min > max) {
+    values->clear();
+    return Status::ok();
+  }
+  // The first key past name=max is name=max followed by a zero byte.
+  std::string end = ts_keys::label_value(name, max);
+  end.push_back('\0');
+  return scan_label_values(name, ts_keys::label_value(name, min), end, limit, values);
+}
+
+Status TsStore::scan_label_values(std::string_view name, const std::string& start,
+                                  const std::string& end, size_t limit,
+                                  std::vector<std::string>* values) {
   values->clear();
-  std::string prefix = ts_keys::label_values_prefix(name);
+  const size_t prefix_bytes = ts_keys::label_values_prefix(name).size();
   Status over;
-  MELD_RETURN_IF_ERROR(scan_all(
-      engine_, prefix, prefix_successor(prefix), [&](const std::string& key, const std::string&) {
+  MELD_RETURN_IF_ERROR(
+      scan_all(engine_, start, end, [&](const std::string& key, const std::string&) {
         if (values->size() >= limit) {
           over = Status::resource_exhausted("label " + std::string(name) + " has more than " +
                                             std::to_string(limit) + " values");
           return false;
         }
-        values->push_back(key.substr(prefix.size()));
+        values->push_back(key.substr(prefix_bytes));
         return true;
       }));
   return over;

@@ -185,6 +185,9 @@ class TsStore {
                   std::vector<uint64_t>* ids);
   // The values the label name has in any series, in byte order.
   Status label_values(std::string_view name, size_t limit, std::vector<std::string>* values);
+  // The same, restricted to the values v with min <= v <= max (byte order): one range scan.
+  Status label_values(std::string_view name, std::string_view min, std::string_view max,
+                      size_t limit, std::vector<std::string>* values);
   // Every series id, in id order.
   Status all_series(size_t limit, std::vector<uint64_t>* ids);
   // The labels of a series; not_found for an unknown id.
@@ -223,6 +226,9 @@ class TsStore {
   void truncate_wal(WriteBatch* batch);
   Status commit_maintenance(WriteBatch batch);
   void add_head_bytes(int64_t delta);
+  // The label values in the keys [start, end) of name's value keys (see label_values()).
+  Status scan_label_values(std::string_view name, const std::string& start, const std::string& end,
+                           size_t limit, std::vector<std::string>* values);
 
   Engine& engine_;
   const Clock& clock_;

@@ -408,8 +408,22 @@ TEST(TsStore, PostingsAndLabelValuesIndexEverySeries) {
   ASSERT_TRUE(f.store().label_values("__name__", 100, &values).is_ok());
   EXPECT_EQ(values, (std::vector<std::string>{"cpu", "mem"}));
   EXPECT_EQ(f.store().label_values("host", 1, &values).code(), StatusCode::kResourceExhausted);
+  // A range of values: min and max included, nothing of other names.
+  const ts::Labels c = labels_of({{"__name__", "cpu"}, {"host", "bb"}, {"hostname", "b"}});
+  const ts::Labels d = labels_of({{"__name__", "cpu"}, {"host", "c"}});
+  for (const ts::Labels* l : {&c, &d}) f.write(*l, {{1, 1}});
+  ASSERT_TRUE(f.store().label_values("host", "b", "c", 100, &values).is_ok());
+  EXPECT_EQ(values, (std::vector<std::string>{"b", "bb", "c"}));
+  ASSERT_TRUE(f.store().label_values("host", "a\x01", "bb", 100, &values).is_ok());
+  EXPECT_EQ(values, (std::vector<std::string>{"b", "bb"}));
+  ASSERT_TRUE(f.store().label_values("host", "", "\xff", 100, &values).is_ok());
+  EXPECT_EQ(values, (std::vector<std::string>{"a", "b", "bb", "c"}));
+  ASSERT_TRUE(f.store().label_values("host", "c", "b", 100, &values).is_ok());
+  EXPECT_TRUE(values.empty());
+  EXPECT_EQ(f.store().label_values("host", "b", "c", 2, &values).code(),
+            StatusCode::kResourceExhausted);
   ASSERT_TRUE(f.store().all_series(100, &ids).is_ok());
-  EXPECT_EQ(ids.size(), 3u);
+  EXPECT_EQ(ids.size(), 5u);
   auto labels = f.store().series_labels(b.series_id());
   ASSERT_TRUE(labels.is_ok());
   EXPECT_EQ(*labels, b);
