@@ -150,7 +150,10 @@ Result<std::unique_ptr<Node>> Node::start(const Config& config, uv_loop_t* loop)
   node->info_.data_dir = config.data_dir;
   node->info_.started_monotonic_ms = node->clock_.monotonic_ms();
 
-  auto ts_store = storage::TsStore::open(*node->engine_, node->clock_, storage::TsStoreOptions{});
+  storage::TsStoreOptions ts_options;
+  ts_options.retention_ms = config.ts_retention_ms;
+  ts_options.block_duration_ms = config.ts_block_ms;
+  auto ts_store = storage::TsStore::open(*node->engine_, node->clock_, ts_options);
   if (!ts_store.is_ok()) return fail(ts_store.status());
   node->ts_store_ = std::move(ts_store).value();
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
+#include <span>
 #include <string>
 
 namespace meld::storage {
@@ -10,12 +12,25 @@ Status TsStoreSource::candidates(const ts::Matcher& matcher, std::vector<uint64_
   if (auto exact = matcher.exact_value()) {
     return store_.postings(matcher.name(), *exact, postings_max_, ids);
   }
+  // The values whose postings make the set: a regex's literal alternatives as written, else the
+  // label's values that match, listed only within the regex's bounds when RE2 finds them.
   std::vector<std::string> values;
-  MELD_RETURN_IF_ERROR(store_.label_values(matcher.name(), postings_max_, &values));
+  std::optional<std::span<const std::string>> literals;
+  if (matcher.op() == ts::MatchOp::kRegexMatch) literals = matcher.literal_values();
+  if (literals) {
+    values.assign(literals->begin(), literals->end());
+  } else {
+    std::string min, max;
+    if (matcher.value_bounds(&min, &max)) {
+      MELD_RETURN_IF_ERROR(store_.label_values(matcher.name(), min, max, postings_max_, &values));
+    } else {
+      MELD_RETURN_IF_ERROR(store_.label_values(matcher.name(), postings_max_, &values));
+    }
+    std::erase_if(values, [&](const std::string& value) { return !matcher.matches(value); });
+  }
   ids->clear();
   std::vector<uint64_t> one;
   for (const std::string& value : values) {
-    if (!matcher.matches(value)) continue;
     MELD_RETURN_IF_ERROR(store_.postings(matcher.name(), value, postings_max_, &one));
     ids->insert(ids->end(), one.begin(), one.end());
     if (ids->size() > postings_max_) {

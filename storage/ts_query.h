@@ -14,7 +14,9 @@ namespace meld::storage {
 
 // Selection: each matcher that does not match the empty value gives a candidate set (an `=`
 // matcher one postings list; any other the union of the postings of the label values it
-// matches, found by listing the label's values, not its series); the sets are intersected,
+// matches: for a `=~` alternation of literals (`a|b`) a lookup per literal, else the values found
+// by listing the label's values, not its series, only those within the regex's possible match
+// range when RE2 gives one, e.g. a prefix `api.*`); the sets are intersected,
 // smallest first, and every candidate's full label set is then checked against all matchers.
 // With no such matcher every series is a candidate. A postings list, candidate set or label
 // value listing longer than postings_max fails the query with resource_exhausted.

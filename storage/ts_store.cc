@@ -411,6 +411,10 @@ std::string wal_next_seq() {
   return "M";
 }
 
+std::string block_duration() {
+  return "D";
+}
+
 std::string seal_marker(uint64_t series_id) {
   std::string k = "Q";
   put_u64_be(k, series_id);
@@ -510,6 +514,7 @@ Result<std::unique_ptr<TsStore>> TsStore::open(Engine& engine, const Clock& cloc
     return Status::invalid_argument("time-series block zstd level must be in [1, 19]");
   }
   std::unique_ptr<TsStore> store(new TsStore(engine, clock, options));
+  MELD_RETURN_IF_ERROR(store->pin_block_duration());
   MELD_RETURN_IF_ERROR(store->replay());
   return store;
 }
@@ -547,6 +552,35 @@ Result<TsStore::Series*> TsStore::load_series(uint64_t series_id) {
   Series* raw = series.get();
   series_.emplace(series_id, std::move(series));
   return raw;
+}
+
+Status TsStore::pin_block_duration() {
+  auto recorded = engine_.get(Family::kTs, ts_keys::block_duration());
+  MELD_RETURN_IF_ERROR(recorded.status());
+  int64_t pinned_ms = options_.block_duration_ms;
+  if (recorded->has_value()) {
+    if ((*recorded)->size() != 8) {
+      return Status::corruption("time-series recorded block duration is malformed");
+    }
+    pinned_ms = static_cast<int64_t>(get_u64_be(**recorded));
+  } else {
+    std::vector<std::pair<std::string, std::string>> any_series;
+    bool more = false;
+    MELD_RETURN_IF_ERROR(engine_.scan(Family::kTs, "R", "S", 1, &any_series, &more));
+    if (!any_series.empty()) pinned_ms = kDefaultTsBlockDurationMs;
+  }
+  if (pinned_ms != options_.block_duration_ms) {
+    return Status::invalid_argument(
+        "time-series data here is cut into blocks of " + std::to_string(pinned_ms) +
+        " ms; it cannot be opened with blocks of " + std::to_string(options_.block_duration_ms) +
+        " ms (the block duration is fixed when the store is created)");
+  }
+  if (recorded->has_value()) return Status::ok();
+  std::string value;
+  put_u64_be(value, static_cast<uint64_t>(pinned_ms));
+  WriteBatch batch;
+  batch.put(Family::kTs, ts_keys::block_duration(), value);
+  return engine_.commit_sync(std::move(batch));
 }
 
 Status TsStore::replay() {
@@ -970,17 +1004,36 @@ Status TsStore::postings(std::string_view name, std::string_view value, size_t l
 
 Status TsStore::label_values(std::string_view name, size_t limit,
                              std::vector<std::string>* values) {
+  const std::string prefix = ts_keys::label_values_prefix(name);
+  return scan_label_values(name, prefix, prefix_successor(prefix), limit, values);
+}
+
+Status TsStore::label_values(std::string_view name, std::string_view min, std::string_view max,
+                             size_t limit, std::vector<std::string>* values) {
+  if (min > max) {
+    values->clear();
+    return Status::ok();
+  }
+  // The first key past name=max is name=max followed by a zero byte.
+  std::string end = ts_keys::label_value(name, max);
+  end.push_back('\0');
+  return scan_label_values(name, ts_keys::label_value(name, min), end, limit, values);
+}
+
+Status TsStore::scan_label_values(std::string_view name, const std::string& start,
+                                  const std::string& end, size_t limit,
+                                  std::vector<std::string>* values) {
   values->clear();
-  std::string prefix = ts_keys::label_values_prefix(name);
+  const size_t prefix_bytes = ts_keys::label_values_prefix(name).size();
   Status over;
-  MELD_RETURN_IF_ERROR(scan_all(
-      engine_, prefix, prefix_successor(prefix), [&](const std::string& key, const std::string&) {
+  MELD_RETURN_IF_ERROR(
+      scan_all(engine_, start, end, [&](const std::string& key, const std::string&) {
         if (values->size() >= limit) {
           over = Status::resource_exhausted("label " + std::string(name) + " has more than " +
                                             std::to_string(limit) + " values");
           return false;
         }
-        values->push_back(key.substr(prefix.size()));
+        values->push_back(key.substr(prefix_bytes));
         return true;
       }));
   return over;

@@ -101,6 +101,8 @@ std::string postings_prefix(std::string_view name, std::string_view value);
 std::string wal(uint64_t seq);
 // 'M' -> the next write-ahead sequence number, written whenever the log is truncated.
 std::string wal_next_seq();
+// 'D' -> the block duration in ms (u64), recorded at the first open: block keys depend on it.
+std::string block_duration();
 // 'Q' id -> the seal marker of a series (see ts_store.cc).
 std::string seal_marker(uint64_t series_id);
 // 'B' flipped(block) id flipped(first timestamp) -> one ts::BlockEncoder block.
@@ -122,9 +124,13 @@ class TsStore {
  public:
   // Opens the store on engine (borrowed; must outlive the store, and its executor must run
   // callbacks on the thread that uses the store), replaying the write-ahead log into heads.
-  // clock gives "now" for retention and must outlive the store. Errors: invalid_argument for bad
-  // options; the engine's errors; corruption for a write-ahead record or registry entry that does
-  // not decode.
+  // clock gives "now" for retention and must outlive the store. The first open records
+  // block_duration_ms in the store (a store with series but no record was written with
+  // kDefaultTsBlockDurationMs, the only value used before it was recorded); block keys depend on
+  // it, so a later open with another value fails instead of misreading them. Errors:
+  // invalid_argument for bad options or a block duration other than the recorded one; the
+  // engine's errors; corruption for a write-ahead record, registry entry or recorded block
+  // duration that does not decode.
   static Result<std::unique_ptr<TsStore>> open(Engine& engine, const Clock& clock,
                                                TsStoreOptions options);
   ~TsStore();
@@ -179,6 +185,9 @@ class TsStore {
                   std::vector<uint64_t>* ids);
   // The values the label name has in any series, in byte order.
   Status label_values(std::string_view name, size_t limit, std::vector<std::string>* values);
+  // The same, restricted to the values v with min <= v <= max (byte order): one range scan.
+  Status label_values(std::string_view name, std::string_view min, std::string_view max,
+                      size_t limit, std::vector<std::string>* values);
   // Every series id, in id order.
   Status all_series(size_t limit, std::vector<uint64_t>* ids);
   // The labels of a series; not_found for an unknown id.
@@ -198,6 +207,8 @@ class TsStore {
   struct Series;
   TsStore(Engine& engine, const Clock& clock, TsStoreOptions options);
 
+  // Records block_duration_ms at the first open; checks it against the record afterwards.
+  Status pin_block_duration();
   Status replay();
   int64_t block_of(int64_t timestamp_ms) const;
   // The series state for id, loading it from disk (registry and seal marker) when it is not in
@@ -215,6 +226,9 @@ class TsStore {
   void truncate_wal(WriteBatch* batch);
   Status commit_maintenance(WriteBatch batch);
   void add_head_bytes(int64_t delta);
+  // The label values in the keys [start, end) of name's value keys (see label_values()).
+  Status scan_label_values(std::string_view name, const std::string& start, const std::string& end,
+                           size_t limit, std::vector<std::string>* values);
 
   Engine& engine_;
   const Clock& clock_;

@@ -398,6 +398,20 @@ TEST_F(NodeTest, SecondNodeOnTheSameDataDirIsRefusedClearly) {
   EXPECT_NE(second.log().find("in use by another process"), std::string::npos) << second.log();
 }
 
+// The block duration is part of the ts key layout: a data dir keeps the one it was created with.
+TEST_F(NodeTest, AnotherTsBlockOnAnExistingDataDirIsRefusedAtStart) {
+  ASSERT_EQ(node_->stop(), 0);
+  MelddProcess other(MELDD_PATH, dir_.path() + "/data", {"--ts-block", "2h"});
+  Status s = other.start();
+  EXPECT_FALSE(s.is_ok());
+  EXPECT_NE(other.log().find("cannot be opened with blocks of 7200000 ms"), std::string::npos)
+      << other.log();
+  MelddProcess same(MELDD_PATH, dir_.path() + "/data",
+                    {"--ts-block", "1w", "--ts-retention", "90d"});
+  ASSERT_TRUE(same.start().is_ok()) << same.log();
+  EXPECT_EQ(same.stop(), 0);
+}
+
 // Every write acknowledged before kill -9 is there after a restart on the same directory.
 TEST_F(NodeTest, AcknowledgedWritesSurviveKill9) {
   constexpr int kWriters = 4;

@@ -111,11 +111,16 @@ TEST(TsStoreSource, QueriesAnswerAsOverTheSameSamplesInMemory) {
     }
   }
   both.add(labels_of({{"__name__", "mem"}, {"host", "a"}}), {{0, 1}, {60000, 2}}, 1);
-  for (const char* q : {"cpu", "cpu{host=\"a\"}", "cpu{host=~\"db-.*\"}", "cpu{host!~\"a|b\"}",
-                        "cpu{host!=\"a\",mode=\"user\"}", "{__name__=~\"cpu|mem\",host=\"a\"}",
-                        "rate(cpu[1m])", "sum by (host) (increase(cpu{mode=\"idle\"}[5m]))",
-                        "max without (mode) (cpu)", "quantile(0.9, avg_over_time(cpu[2m]))",
-                        "count(cpu{host=~\".+\"})", "nothing{host=\"a\"}"}) {
+  for (const char* q :
+       {"cpu", "cpu{host=\"a\"}", "cpu{host=~\"db-.*\"}", "cpu{host!~\"a|b\"}",
+        "cpu{host!=\"a\",mode=\"user\"}", "{__name__=~\"cpu|mem\",host=\"a\"}", "rate(cpu[1m])",
+        "sum by (host) (increase(cpu{mode=\"idle\"}[5m]))", "max without (mode) (cpu)",
+        "quantile(0.9, avg_over_time(cpu[2m]))", "count(cpu{host=~\".+\"})", "nothing{host=\"a\"}",
+        // Literal alternations (postings lookups) and bounded regexes (a range
+        // of label values).
+        "cpu{host=~\"a|db-1\"}", "cpu{host=~\"b|c|zzz\",mode=~\"user\"}", "cpu{host=~\"d.*\"}",
+        "{__name__=~\"cp.*\",host=~\"[ab]\"}", "cpu{host=~\"(?i)DB-.*\"}", "cpu{host=~\".*1\"}",
+        "cpu{host=~\"db-1|a.*\"}"}) {
     both.check(q, 0, 200 * 15000, 30000);
   }
 }
@@ -168,13 +173,25 @@ RC_GTEST_PROP(TsStoreSource, StoreAndMemorySourcesAgreeOnRandomData, ()) {
           return static_cast<double>(v);
         }))));
     if (samples.empty()) continue;
-    both.add(
-        labels_of({{"__name__", name}, {"s", std::to_string(s % 3)}, {"k", std::to_string(s)}}),
-        samples, *rc::gen::inRange<size_t>(1, 50));
+    // Values that share prefixes and hold regex metacharacters, for literal sets and ranges.
+    static const std::vector<std::string> kHosts = {"api",  "api-1", "api-10", "api-2",
+                                                    "apib", "db",    "db-1",   "web",
+                                                    "a|b",  "x.y",   "xzy",    "API-3"};
+    both.add(labels_of({{"__name__", name},
+                        {"s", std::to_string(s % 3)},
+                        {"k", std::to_string(s)},
+                        {"h", *rc::gen::elementOf(kHosts)}}),
+             samples, *rc::gen::inRange<size_t>(1, 50));
   }
+  const std::string selector =
+      name + "{h=~\"" +
+      *rc::gen::element<std::string>("api-1|db|web", "api.*", "api-.+|db", "x\\\\.y|a\\\\|b",
+                                     "(?i)api-.*", ".*-1", "ap[a-i].*", "db-1|x.*", "nothing|api") +
+      "\"}";
   for (const std::string& q :
        {name, "sum by (s) (rate(" + name + "[2m]))", "max_over_time(" + name + "{s=~\"1|2\"}[90s])",
-        "count without (k) (" + name + "{k!=\"0\"})"}) {
+        "count without (k) (" + name + "{k!=\"0\"})", selector,
+        "count by (h) (" + selector + ")"}) {
     both.check(q, 0, 600000, *rc::gen::inRange<int64_t>(1000, 120000));
   }
   RC_ASSERT(both.store().seal_all().is_ok());  // the next case's store replays nothing of this

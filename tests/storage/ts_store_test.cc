@@ -408,8 +408,22 @@ TEST(TsStore, PostingsAndLabelValuesIndexEverySeries) {
   ASSERT_TRUE(f.store().label_values("__name__", 100, &values).is_ok());
   EXPECT_EQ(values, (std::vector<std::string>{"cpu", "mem"}));
   EXPECT_EQ(f.store().label_values("host", 1, &values).code(), StatusCode::kResourceExhausted);
+  // A range of values: min and max included, nothing of other names.
+  const ts::Labels c = labels_of({{"__name__", "cpu"}, {"host", "bb"}, {"hostname", "b"}});
+  const ts::Labels d = labels_of({{"__name__", "cpu"}, {"host", "c"}});
+  for (const ts::Labels* l : {&c, &d}) f.write(*l, {{1, 1}});
+  ASSERT_TRUE(f.store().label_values("host", "b", "c", 100, &values).is_ok());
+  EXPECT_EQ(values, (std::vector<std::string>{"b", "bb", "c"}));
+  ASSERT_TRUE(f.store().label_values("host", "a\x01", "bb", 100, &values).is_ok());
+  EXPECT_EQ(values, (std::vector<std::string>{"b", "bb"}));
+  ASSERT_TRUE(f.store().label_values("host", "", "\xff", 100, &values).is_ok());
+  EXPECT_EQ(values, (std::vector<std::string>{"a", "b", "bb", "c"}));
+  ASSERT_TRUE(f.store().label_values("host", "c", "b", 100, &values).is_ok());
+  EXPECT_TRUE(values.empty());
+  EXPECT_EQ(f.store().label_values("host", "b", "c", 2, &values).code(),
+            StatusCode::kResourceExhausted);
   ASSERT_TRUE(f.store().all_series(100, &ids).is_ok());
-  EXPECT_EQ(ids.size(), 3u);
+  EXPECT_EQ(ids.size(), 5u);
   auto labels = f.store().series_labels(b.series_id());
   ASSERT_TRUE(labels.is_ok());
   EXPECT_EQ(*labels, b);
@@ -430,6 +444,73 @@ TEST(TsStore, AMalformedLogRecordFailsOpenWithCorruption) {
   auto store = TsStore::open(**engine, clock, {});
   EXPECT_EQ(store.status().code(), StatusCode::kCorruption);
   EXPECT_NE(store.status().message().find("record 3"), std::string::npos);
+}
+
+TEST(TsStore, TheBlockDurationIsRecordedAtCreationAndAnotherOneIsRefusedAtOpen) {
+  TempDir dir;
+  InlineExecutor executor;
+  TestClock clock;
+  Options engine_options;
+  engine_options.dir = dir.sub("db");
+  auto engine = Engine::open(engine_options, &executor);
+  ASSERT_TRUE(engine.is_ok());
+  TsStoreOptions hour;
+  hour.block_duration_ms = 3600 * 1000;
+  TsStoreOptions two_hours = hour;
+  two_hours.block_duration_ms = 2 * 3600 * 1000;
+  {
+    auto store = TsStore::open(**engine, clock, hour);
+    ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+    TsStore::SeriesWrite item{&cpu(), {}, {}, 0};
+    const std::vector<Sample> samples = regular(1000, 1000, 10);
+    item.samples = samples;
+    auto done = std::make_shared<std::promise<Status>>();
+    auto written = (*store)->write({&item, 1}, [done](Status s) { done->set_value(s); });
+    ASSERT_TRUE(written.is_ok());
+    ASSERT_EQ(written->accepted, 10u);
+    ASSERT_TRUE(done->get_future().get().is_ok());
+  }
+  auto refused = TsStore::open(**engine, clock, two_hours);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("blocks of 3600000 ms"), std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find("7200000 ms"), std::string::npos);
+  {
+    auto store = TsStore::open(**engine, clock, hour);
+    ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+    std::vector<Sample> out;
+    bool more = true;
+    ASSERT_TRUE((*store)->samples(cpu().series_id(), 0, 100000, SIZE_MAX, &out, &more).is_ok());
+    EXPECT_TRUE(same_samples(out, regular(1000, 1000, 10)));
+  }
+  // A store with series but no record predates recording: it was written with the default.
+  WriteBatch forget;
+  forget.del(Family::kTs, ts_keys::block_duration());
+  ASSERT_TRUE((*engine)->commit_sync(std::move(forget)).is_ok());
+  auto legacy = TsStore::open(**engine, clock, hour);
+  EXPECT_EQ(legacy.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(legacy.status().message().find(std::to_string(kDefaultTsBlockDurationMs)),
+            std::string::npos);
+  EXPECT_TRUE(TsStore::open(**engine, clock, {}).is_ok());
+  auto pinned = (*engine)->get(Family::kTs, ts_keys::block_duration());
+  ASSERT_TRUE(pinned.is_ok());
+  EXPECT_TRUE(pinned->has_value());
+  EXPECT_FALSE(TsStore::open(**engine, clock, hour).is_ok());
+}
+
+TEST(TsStore, AMalformedBlockDurationRecordFailsOpenWithCorruption) {
+  TempDir dir;
+  InlineExecutor executor;
+  TestClock clock;
+  Options engine_options;
+  engine_options.dir = dir.sub("db");
+  auto engine = Engine::open(engine_options, &executor);
+  ASSERT_TRUE(engine.is_ok());
+  WriteBatch batch;
+  batch.put(Family::kTs, ts_keys::block_duration(), "abc");
+  ASSERT_TRUE((*engine)->commit_sync(std::move(batch)).is_ok());
+  auto store = TsStore::open(**engine, clock, {});
+  EXPECT_EQ(store.status().code(), StatusCode::kCorruption);
 }
 
 // Law: whatever the order, batching, head and late limits and restarts, the store returns what
