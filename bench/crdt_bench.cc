@@ -1,11 +1,17 @@
 // crdt: the CRDT library in memory, one thread. Counter increments (replica-assigned dots and
 // client request ids), delta and full-state merges, OR-Set add / remove / contains at two set
-// sizes, and the canonical encoding's bytes per element. No RocksDB, no network.
+// sizes (--sizes, default 1,000 and 10,000,000), and the canonical encoding's bytes per element.
+// No RocksDB, no network.
+#include <sys/resource.h>
+
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "base/rng.h"
@@ -24,7 +30,30 @@ constexpr crdt::ReplicaId kReplica = 1;
 constexpr int kSessions = 64;
 constexpr uint64_t kCounterOps = 2'000'000;
 constexpr uint64_t kSetOps = 200'000;
-constexpr uint64_t kSetSizes[] = {1'000, 1'000'000};
+constexpr uint64_t kMaxSetSize = 100'000'000;
+
+// "N,N,..." with each N in 1..kMaxSetSize; false on anything else.
+bool parse_sizes(std::string_view text, std::vector<uint64_t>* sizes) {
+  sizes->clear();
+  while (true) {
+    size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
+    if (ec != std::errc() || end != item.data() + item.size() || n == 0 || n > kMaxSetSize) {
+      return false;
+    }
+    sizes->push_back(n);
+    if (comma == std::string_view::npos) return true;
+    text.remove_prefix(comma + 1);
+  }
+}
+
+double peak_rss_gib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / (1024.0 * 1024.0);  // ru_maxrss is in KiB
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -102,7 +131,9 @@ void set_bench(uint64_t size) {
   crdt::AwSet set;
   Clock::time_point start = Clock::now();
   for (uint64_t i = 0; i < size; ++i) sink = set.add(kReplica, element(i)).size();
-  report("set_fill_adds_per_s (first touch of the memory)", size / seconds_since(start));
+  const double fill_s = seconds_since(start);
+  report("set_fill_s", fill_s);
+  report("set_fill_adds_per_s (first touch of the memory)", size / fill_s);
 
   SeededRng rng(42);
   std::vector<std::string> probes;
@@ -119,10 +150,35 @@ void set_bench(uint64_t size) {
   for (uint64_t i = 0; i < kSetOps; ++i) fresh.push_back(element(size + i));
   start = Clock::now();
   for (const auto& e : fresh) sink = set.add(kReplica, e).size();
-  report("set_adds_per_s", kSetOps / seconds_since(start));
+  report("set_adds_per_s (new elements past the largest)", kSetOps / seconds_since(start));
   start = Clock::now();
   for (const auto& e : fresh) sink = set.remove(e).size();
-  report("set_removes_per_s", kSetOps / seconds_since(start));
+  report("set_removes_per_s (the elements just added)", kSetOps / seconds_since(start));
+
+  // Removes of random members and adds of them back, so both land anywhere in the set rather
+  // than where the last operations left the caches warm: rounds of distinct random members (at
+  // most half the set) until kSetOps of each were done.
+  const uint64_t batch = std::min<uint64_t>(kSetOps, std::max<uint64_t>(1, size / 2));
+  double remove_s = 0;
+  double readd_s = 0;
+  for (uint64_t done = 0; done < kSetOps; done += batch) {
+    std::unordered_set<uint64_t> seen;
+    std::vector<std::string> members;
+    members.reserve(batch);
+    while (members.size() < batch) {
+      uint64_t i = rng.uniform(size);
+      if (seen.insert(i).second) members.push_back(element(i));
+    }
+    start = Clock::now();
+    for (const auto& e : members) sink = set.remove(e).size();
+    remove_s += seconds_since(start);
+    start = Clock::now();
+    for (const auto& e : members) sink = set.add(kReplica, e).size();
+    readd_s += seconds_since(start);
+  }
+  const uint64_t random_ops = (kSetOps + batch - 1) / batch * batch;
+  report("set_removes_per_s (random members)", random_ops / remove_s);
+  report("set_adds_per_s (those members back, random positions)", random_ops / readd_s);
   report("set_size_after", static_cast<double>(set.size()));
 
   // The replication path: another replica's add and remove deltas merged into this set.
@@ -140,7 +196,8 @@ void set_bench(uint64_t size) {
   // Encode and decode repeat until about a million elements went through, so small sets are
   // not measured by one cold run.
   const uint64_t reps = std::max<uint64_t>(1, 1'000'000 / size);
-  const crdt::DecodeLimits limits{.max_bytes = size_t{1} << 30, .max_entries = 4 * size + 16};
+  const crdt::DecodeLimits limits{.max_bytes = std::max<size_t>(size_t{1} << 30, 128 * size),
+                                  .max_entries = 4 * size + 16};
   std::string bytes;
   start = Clock::now();
   for (uint64_t r = 0; r < reps; ++r) bytes = crdt::encode(set);
@@ -154,15 +211,24 @@ void set_bench(uint64_t size) {
   report("set_encode_ns_per_element", encode_s * 1e9 / size);
   report("set_decode_ns_per_element", decode_s * 1e9 / size);
   report("set_decode_round_trips", decoded.is_ok() && *decoded == set ? "yes" : "no");
+  report("peak_rss_gib (process so far)", peak_rss_gib());
 }
 
 }  // namespace
 
 MELD_BENCH(crdt_bench, "crdt",
-           "CRDT library in memory: counter increments and merges, OR-Set add/remove/contains "
-           "at 1K and 1M elements, encoded bytes per element") {
+           "[--sizes N,N,...]: CRDT library in memory: counter increments and merges, OR-Set "
+           "add/remove/contains at each size (default 1,000 and 10,000,000 elements; 10M needs "
+           "about 10 GiB), encoded bytes per element") {
+  std::vector<uint64_t> sizes = {1'000, 10'000'000};
+  if (!(args.empty() ||
+        (args.size() == 2 && args[0] == "--sizes" && parse_sizes(args[1], &sizes)))) {
+    std::fprintf(stderr, "usage: meld-bench crdt [--sizes N,N,...] (each N in 1..%llu)\n",
+                 static_cast<unsigned long long>(kMaxSetSize));
+    return 2;
+  }
   counter_bench();
-  for (uint64_t size : kSetSizes) set_bench(size);
+  for (uint64_t size : sizes) set_bench(size);
   return 0;
 }
 
