@@ -222,13 +222,21 @@ double extrapolated_rate(std::span<const Sample> window, int64_t range_start_ms,
 
 using Vectors = std::vector<SeriesPoints>;
 
+// start_ms + i * step_ms for a step i that evaluate() allowed, so the result lies in
+// [start_ms, end_ms]; the product alone may not fit an int64 (start near INT64_MIN, a step near
+// INT64_MAX), so it is computed modulo 2^64, which gives the exact in-range result.
+int64_t step_time_ms(int64_t start_ms, size_t i, int64_t step_ms) {
+  return static_cast<int64_t>(static_cast<uint64_t>(start_ms) +
+                              static_cast<uint64_t>(i) * static_cast<uint64_t>(step_ms));
+}
+
 class Evaluator {
  public:
   Evaluator(SeriesSource& source, int64_t start_ms, size_t step_count, int64_t step_ms,
             const QueryLimits& limits)
       : source_(source),
         start_ms_(start_ms),
-        end_ms_(start_ms + static_cast<int64_t>(step_count - 1) * step_ms),
+        end_ms_(step_time_ms(start_ms, step_count - 1, step_ms)),
         step_count_(step_count),
         step_ms_(step_ms),
         limits_(limits) {}
@@ -242,7 +250,7 @@ class Evaluator {
   const QueryStats& stats() const { return stats_; }
 
  private:
-  int64_t step_time(size_t i) const { return start_ms_ + static_cast<int64_t>(i) * step_ms_; }
+  int64_t step_time(size_t i) const { return step_time_ms(start_ms_, i, step_ms_); }
 
   Status charge_points(size_t n) {
     stats_.points_computed += n;
