@@ -4,7 +4,11 @@
 // bench/RESULTS.md.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace meld::bench {
@@ -18,6 +22,23 @@ struct Registration {
 // Prints "name: value" with a fixed format for doubles.
 void report(const std::string& name, double value);
 void report(const std::string& name, const std::string& value);
+
+// The whole of text as a number; nullopt when it is not one, has trailing bytes or is out of
+// range. Benchmarks parse their arguments with these (never std::stod, which throws).
+std::optional<double> parse_double(std::string_view text);
+std::optional<uint64_t> parse_u64(std::string_view text);
+// "N,N,..." with every N in [min, max]; nullopt on anything else.
+std::optional<std::vector<uint64_t>> parse_u64_list(std::string_view text, uint64_t min,
+                                                    uint64_t max);
+
+// For benchmarks whose only option is --seconds N (N > 0): true and *seconds set, or false after
+// printing "BENCH: ..." to stderr.
+bool parse_seconds_only(const char* bench, const std::vector<std::string>& args, double* seconds);
+
+double seconds_since(std::chrono::steady_clock::time_point start);
+
+// "element:%012llu": the 20-byte set element the CRDT benchmarks use.
+std::string set_element(uint64_t i);
 
 }  // namespace meld::bench
 

@@ -5,10 +5,10 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -32,37 +32,10 @@ constexpr uint64_t kCounterOps = 2'000'000;
 constexpr uint64_t kSetOps = 200'000;
 constexpr uint64_t kMaxSetSize = 100'000'000;
 
-// "N,N,..." with each N in 1..kMaxSetSize; false on anything else.
-bool parse_sizes(std::string_view text, std::vector<uint64_t>* sizes) {
-  sizes->clear();
-  while (true) {
-    size_t comma = text.find(',');
-    std::string_view item = text.substr(0, comma);
-    uint64_t n = 0;
-    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
-    if (ec != std::errc() || end != item.data() + item.size() || n == 0 || n > kMaxSetSize) {
-      return false;
-    }
-    sizes->push_back(n);
-    if (comma == std::string_view::npos) return true;
-    text.remove_prefix(comma + 1);
-  }
-}
-
 double peak_rss_gib() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) / (1024.0 * 1024.0);  // ru_maxrss is in KiB
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-std::string element(uint64_t i) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "element:%012llu", static_cast<unsigned long long>(i));
-  return buf;
 }
 
 // Keeps the optimiser from discarding a result.
@@ -130,7 +103,7 @@ void set_bench(uint64_t size) {
   report("set_size", static_cast<double>(size));
   crdt::AwSet set;
   Clock::time_point start = Clock::now();
-  for (uint64_t i = 0; i < size; ++i) sink = set.add(kReplica, element(i)).size();
+  for (uint64_t i = 0; i < size; ++i) sink = set.add(kReplica, set_element(i)).size();
   const double fill_s = seconds_since(start);
   report("set_fill_s", fill_s);
   report("set_fill_adds_per_s (first touch of the memory)", size / fill_s);
@@ -138,7 +111,7 @@ void set_bench(uint64_t size) {
   SeededRng rng(42);
   std::vector<std::string> probes;
   probes.reserve(kSetOps);
-  for (uint64_t i = 0; i < kSetOps; ++i) probes.push_back(element(rng.uniform(size)));
+  for (uint64_t i = 0; i < kSetOps; ++i) probes.push_back(set_element(rng.uniform(size)));
   start = Clock::now();
   uint64_t hits = 0;
   for (const auto& p : probes) hits += set.contains(p);
@@ -147,7 +120,7 @@ void set_bench(uint64_t size) {
 
   std::vector<std::string> fresh;
   fresh.reserve(kSetOps);
-  for (uint64_t i = 0; i < kSetOps; ++i) fresh.push_back(element(size + i));
+  for (uint64_t i = 0; i < kSetOps; ++i) fresh.push_back(set_element(size + i));
   start = Clock::now();
   for (const auto& e : fresh) sink = set.add(kReplica, e).size();
   report("set_adds_per_s (new elements past the largest)", kSetOps / seconds_since(start));
@@ -167,7 +140,7 @@ void set_bench(uint64_t size) {
     members.reserve(batch);
     while (members.size() < batch) {
       uint64_t i = rng.uniform(size);
-      if (seen.insert(i).second) members.push_back(element(i));
+      if (seen.insert(i).second) members.push_back(set_element(i));
     }
     start = Clock::now();
     for (const auto& e : members) sink = set.remove(e).size();
@@ -220,15 +193,16 @@ MELD_BENCH(crdt_bench, "crdt",
            "[--sizes N,N,...]: CRDT library in memory: counter increments and merges, OR-Set "
            "add/remove/contains at each size (default 1,000 and 10,000,000 elements; 10M needs "
            "about 10 GiB), encoded bytes per element") {
-  std::vector<uint64_t> sizes = {1'000, 10'000'000};
-  if (!(args.empty() ||
-        (args.size() == 2 && args[0] == "--sizes" && parse_sizes(args[1], &sizes)))) {
+  std::optional<std::vector<uint64_t>> sizes = std::vector<uint64_t>{1'000, 10'000'000};
+  const bool sizes_given = args.size() == 2 && args[0] == "--sizes";
+  if (sizes_given) sizes = parse_u64_list(args[1], 1, kMaxSetSize);
+  if (!sizes || !(args.empty() || sizes_given)) {
     std::fprintf(stderr, "usage: meld-bench crdt [--sizes N,N,...] (each N in 1..%llu)\n",
                  static_cast<unsigned long long>(kMaxSetSize));
     return 2;
   }
   counter_bench();
-  for (uint64_t size : sizes) set_bench(size);
+  for (uint64_t size : *sizes) set_bench(size);
   return 0;
 }
 

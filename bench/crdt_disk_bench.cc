@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,8 @@ namespace meld::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// Largest set --sizes accepts.
+constexpr uint64_t kMaxSetSize = 1'000'000'000;
 
 constexpr size_t kLoadBatchElements = 10'000;
 constexpr size_t kRedisMembersPerSadd = 1'000;
@@ -49,16 +52,6 @@ struct Config {
   // the 10M-element set's blocks (about 290 MB) too, so both sides are measured in memory.
   size_t block_cache_mb = 1024;
 };
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-std::string element(uint64_t i) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "element:%012llu", static_cast<unsigned long long>(i));
-  return buf;
-}
 
 // Per-operation latencies of one measured phase.
 class Phase {
@@ -211,7 +204,7 @@ SetFigures set_bench(const Config& config, uint64_t size, RedisPeer& redis) {
   for (uint64_t i = 0; i < size; i += kLoadBatchElements) {
     chunk.clear();
     for (uint64_t j = i; j < std::min(size, i + kLoadBatchElements); ++j) {
-      chunk.push_back(element(j));
+      chunk.push_back(set_element(j));
     }
     check(set.add_all(chunk).status(), "load");
   }
@@ -232,7 +225,7 @@ SetFigures set_bench(const Config& config, uint64_t size, RedisPeer& redis) {
   for (uint64_t i = 0; i < size; i += kRedisMembersPerSadd) {
     std::vector<std::string> sadd = {"SADD", kRedisSet};
     for (uint64_t j = i; j < std::min(size, i + kRedisMembersPerSadd); ++j) {
-      sadd.push_back(element(j));
+      sadd.push_back(set_element(j));
     }
     pipeline.push_back(std::move(sadd));
     if (pipeline.size() == kRedisSaddsPerPipeline) {
@@ -262,7 +255,7 @@ SetFigures set_bench(const Config& config, uint64_t size, RedisPeer& redis) {
   Phase contains(config.ops);
   for (uint64_t p : probes) {
     contains.time([&] {
-      Result<bool> hit = set.contains(element(p));
+      Result<bool> hit = set.contains(set_element(p));
       check(hit.status(), "contains");
       MELD_ASSERT(*hit == (p < size), "wrong contains answer");
     });
@@ -271,7 +264,7 @@ SetFigures set_bench(const Config& config, uint64_t size, RedisPeer& redis) {
   Phase sismember(config.ops);
   for (uint64_t p : probes) {
     sismember.time([&] {
-      Result<RedisPeer::Reply> r = redis.command({"SISMEMBER", kRedisSet, element(p)});
+      Result<RedisPeer::Reply> r = redis.command({"SISMEMBER", kRedisSet, set_element(p)});
       check(r.status(), "redis SISMEMBER");
       MELD_ASSERT((r->integer == 1) == (p < size), "wrong SISMEMBER answer");
     });
@@ -281,13 +274,13 @@ SetFigures set_bench(const Config& config, uint64_t size, RedisPeer& redis) {
   // add: ops new elements (each point read misses, as for any new element).
   Phase add(config.ops);
   for (uint64_t k = 0; k < config.ops; ++k) {
-    add.time([&] { check(set.add(element(size + k)).status(), "add"); });
+    add.time([&] { check(set.add(set_element(size + k)).status(), "add"); });
   }
   ours.add = add.report_as(tag + "add");
   Phase sadd(config.ops);
   for (uint64_t k = 0; k < config.ops; ++k) {
     sadd.time([&] {
-      Result<RedisPeer::Reply> r = redis.command({"SADD", kRedisSet, element(size + k)});
+      Result<RedisPeer::Reply> r = redis.command({"SADD", kRedisSet, set_element(size + k)});
       check(r.status(), "redis SADD");
     });
   }
@@ -300,7 +293,7 @@ SetFigures set_bench(const Config& config, uint64_t size, RedisPeer& redis) {
   for (uint64_t k = 0; k < config.ops; ++k) {
     uint64_t i = (k * kRemoveStride) % members;
     remove.time([&] {
-      Result<storage::BigSetDelta> d = set.remove(element(i));
+      Result<storage::BigSetDelta> d = set.remove(set_element(i));
       check(d.status(), "remove");
       MELD_ASSERT(!d->empty(), "removed an absent element");
     });
@@ -310,7 +303,7 @@ SetFigures set_bench(const Config& config, uint64_t size, RedisPeer& redis) {
   for (uint64_t k = 0; k < config.ops; ++k) {
     uint64_t i = (k * kRemoveStride) % members;
     srem.time([&] {
-      Result<RedisPeer::Reply> r = redis.command({"SREM", kRedisSet, element(i)});
+      Result<RedisPeer::Reply> r = redis.command({"SREM", kRedisSet, set_element(i)});
       check(r.status(), "redis SREM");
       MELD_ASSERT(r->integer == 1, "SREM of an absent member");
     });
@@ -334,23 +327,30 @@ SetFigures set_bench(const Config& config, uint64_t size, RedisPeer& redis) {
 MELD_BENCH(crdt_disk, "crdt-disk",
            "BigSet add/remove/contains and counter increments on RocksDB vs redis-server "
            "[--sizes N,M] [--ops N] [--dir D] [--block-cache-mb N]") {
+  auto usage = [] {
+    std::fprintf(stderr,
+                 "usage: meld-bench crdt-disk [--sizes N,M] [--ops N] [--dir D] "
+                 "[--block-cache-mb N] (sizes in 1..%llu)\n",
+                 static_cast<unsigned long long>(kMaxSetSize));
+    return 2;
+  };
   Config config;
   for (size_t i = 0; i < args.size(); ++i) {
     bool has_value = i + 1 < args.size();
     if (args[i] == "--sizes" && has_value) {
-      config.sizes.clear();
-      std::string list = args[++i];
-      for (size_t at = 0; at < list.size();) {
-        size_t comma = std::min(list.find(',', at), list.size());
-        config.sizes.push_back(std::stoull(list.substr(at, comma - at)));
-        at = comma + 1;
-      }
+      std::optional<std::vector<uint64_t>> sizes = parse_u64_list(args[++i], 1, kMaxSetSize);
+      if (!sizes) return usage();
+      config.sizes = std::move(*sizes);
     } else if (args[i] == "--ops" && has_value) {
-      config.ops = std::max<uint64_t>(100, std::stoull(args[++i]));
+      std::optional<uint64_t> ops = parse_u64(args[++i]);
+      if (!ops) return usage();
+      config.ops = std::max<uint64_t>(100, *ops);
     } else if (args[i] == "--dir" && has_value) {
       config.base_dir = args[++i];
     } else if (args[i] == "--block-cache-mb" && has_value) {
-      config.block_cache_mb = std::stoull(args[++i]);
+      std::optional<uint64_t> mb = parse_u64(args[++i]);
+      if (!mb) return usage();
+      config.block_cache_mb = *mb;
     } else {
       std::fprintf(stderr, "crdt-disk: unknown argument %s\n", args[i].c_str());
       return 2;

@@ -1,3 +1,4 @@
+#include <charconv>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -30,6 +31,60 @@ void report(const std::string& name, double value) {
 
 void report(const std::string& name, const std::string& value) {
   std::printf("%s: %s\n", name.c_str(), value.c_str());
+}
+
+std::optional<double> parse_double(std::string_view text) {
+  double v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<uint64_t> parse_u64(std::string_view text) {
+  uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<std::vector<uint64_t>> parse_u64_list(std::string_view text, uint64_t min,
+                                                    uint64_t max) {
+  std::vector<uint64_t> values;
+  while (true) {
+    size_t comma = text.find(',');
+    std::optional<uint64_t> v = parse_u64(text.substr(0, comma));
+    if (!v || *v < min || *v > max) return std::nullopt;
+    values.push_back(*v);
+    if (comma == std::string_view::npos) return values;
+    text.remove_prefix(comma + 1);
+  }
+}
+
+bool parse_seconds_only(const char* bench, const std::vector<std::string>& args, double* seconds) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != "--seconds" || i + 1 == args.size()) {
+      std::fprintf(stderr, "%s: unknown argument %s\n", bench, args[i].c_str());
+      return false;
+    }
+    std::optional<double> v = parse_double(args[++i]);
+    if (!v || !(*v > 0)) {
+      std::fprintf(stderr, "%s: --seconds needs a positive number, not %s\n", bench,
+                   args[i].c_str());
+      return false;
+    }
+    *seconds = *v;
+  }
+  return true;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string set_element(uint64_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "element:%012llu", static_cast<unsigned long long>(i));
+  return buf;
 }
 
 }  // namespace meld::bench

@@ -149,14 +149,7 @@ MELD_BENCH(raft_commit, "raft",
            "committed proposals/s, 3-node in-process group on MemoryStorage, 1 and 256 "
            "outstanding proposals, with and without batching [--seconds N]") {
   double seconds = 3;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--seconds" && i + 1 < args.size()) {
-      seconds = std::stod(args[++i]);
-    } else {
-      std::fprintf(stderr, "raft: unknown argument %s\n", args[i].c_str());
-      return 2;
-    }
-  }
+  if (!parse_seconds_only("raft", args, &seconds)) return 2;
   report("benchmark", "raft");
   report("nodes", std::to_string(kNodes));
   report("storage", "MemoryStorage (no fsync)");

@@ -292,14 +292,7 @@ MELD_BENCH(raft_durable, "raft-durable",
            "committed proposals/s and commit latency, 3-node in-process Raft on RaftLogStore "
            "with fsync, 1 and 16 groups, 1 and 256 outstanding proposals [--seconds N]") {
   double seconds = 3;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--seconds" && i + 1 < args.size()) {
-      seconds = std::stod(args[++i]);
-    } else {
-      std::fprintf(stderr, "raft-durable: unknown argument %s\n", args[i].c_str());
-      return 2;
-    }
-  }
+  if (!parse_seconds_only("raft-durable", args, &seconds)) return 2;
   report("benchmark", "raft-durable");
   report("nodes", std::to_string(kNodes));
   report("storage", "RaftLogStore on one Engine per node, sync (WAL fsync per commit group)");

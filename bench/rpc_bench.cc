@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -90,21 +91,23 @@ MELD_BENCH(rpc_counters, "rpc-counters",
   std::string address;
   double seconds = 5;
   std::vector<int> client_counts = {1, 64};
+  auto bad_value = [](const char* flag, const std::string& value) {
+    std::fprintf(stderr, "rpc-counters: bad value for %s: %s\n", flag, value.c_str());
+    return 2;
+  };
   bool sync = true;
   for (size_t i = 0; i < args.size(); ++i) {
     bool has_value = i + 1 < args.size();
     if (args[i] == "--addr" && has_value) {
       address = args[++i];
     } else if (args[i] == "--seconds" && has_value) {
-      seconds = std::stod(args[++i]);
+      std::optional<double> v = meld::bench::parse_double(args[++i]);
+      if (!v || !(*v > 0)) return bad_value("--seconds", args[i]);
+      seconds = *v;
     } else if (args[i] == "--clients" && has_value) {
-      client_counts.clear();
-      std::string list = args[++i];
-      for (size_t pos = 0; pos < list.size();) {
-        size_t comma = list.find(',', pos);
-        client_counts.push_back(std::stoi(list.substr(pos, comma - pos)));
-        pos = comma == std::string::npos ? list.size() : comma + 1;
-      }
+      std::optional<std::vector<uint64_t>> counts = meld::bench::parse_u64_list(args[++i], 1, 4096);
+      if (!counts) return bad_value("--clients", args[i]);
+      client_counts.assign(counts->begin(), counts->end());
     } else if (args[i] == "--no-sync") {
       sync = false;
     } else {

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -137,14 +138,22 @@ MELD_BENCH(storage_commit, "storage-commit",
            "group commits/s and latency, 1/16/256 producers [--seconds N] [--dir D] [--no-sync] "
            "[--puts N]") {
   Config config;
+  auto bad_value = [](const char* flag, const std::string& value) {
+    std::fprintf(stderr, "storage-commit: bad value for %s: %s\n", flag, value.c_str());
+    return 2;
+  };
   for (size_t i = 0; i < args.size(); ++i) {
     bool has_value = i + 1 < args.size();
     if (args[i] == "--seconds" && has_value) {
-      config.seconds = std::stod(args[++i]);
+      std::optional<double> v = parse_double(args[++i]);
+      if (!v || !(*v > 0)) return bad_value("--seconds", args[i]);
+      config.seconds = *v;
     } else if (args[i] == "--dir" && has_value) {
       config.base_dir = args[++i];
     } else if (args[i] == "--puts" && has_value) {
-      config.puts_per_batch = std::max(1, std::stoi(args[++i]));
+      std::optional<uint64_t> v = parse_u64(args[++i]);
+      if (!v || *v == 0 || *v > 1'000'000) return bad_value("--puts", args[i]);
+      config.puts_per_batch = static_cast<int>(*v);
     } else if (args[i] == "--no-sync") {
       config.sync = false;
     } else {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -127,7 +128,15 @@ MELD_BENCH(transport_bench, "transport",
            "[PAYLOAD_BYTES MESSAGES] Ping throughput over one loopback connection "
            "(default: 64 B x 500,000 and 16 KiB x 100,000)") {
   log::set_min_level(log::Level::kWarn);
-  if (args.size() == 2) return run_one(std::stoul(args[0]), std::stoull(args[1]));
+  if (args.size() == 2) {
+    std::optional<uint64_t> payload_bytes = parse_u64(args[0]);
+    std::optional<uint64_t> messages = parse_u64(args[1]);
+    if (!payload_bytes || !messages || *messages == 0) {
+      std::fprintf(stderr, "usage: meld-bench transport [PAYLOAD_BYTES MESSAGES]\n");
+      return 2;
+    }
+    return run_one(*payload_bytes, *messages);
+  }
   int rc = run_one(64, 500'000);
   std::printf("\n");
   return rc | run_one(16 * 1024, 100'000);
