@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -46,21 +47,31 @@ uint32_t page_limit(uint32_t asked, uint32_t max) {
   return asked == 0 ? max : std::min(asked, max);
 }
 
-// Resolves when the batch is durable; rejects with the storage error.
-kj::Promise<void> commit(storage::Engine& engine, storage::WriteBatch batch) {
+// A promise and the storage callback that settles it: resolved on ok, rejected with the status.
+struct Completion {
+  kj::Promise<void> promise;
+  std::function<void(Status)> done;
+};
+
+Completion completion() {
   auto paf = kj::newPromiseAndFulfiller<void>();
   auto fulfiller = std::make_shared<kj::Own<kj::PromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
-  Status queued = engine.commit(std::move(batch), [fulfiller](Status s) {
-    if (s.is_ok()) {
-      (*fulfiller)->fulfill();
-    } else {
-      (*fulfiller)
-          ->reject(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
-                                 kj::str(s.to_string().c_str())));
-    }
-  });
-  check_ok(queued);
-  return kj::mv(paf.promise);
+  return {kj::mv(paf.promise), [fulfiller](Status s) {
+            if (s.is_ok()) {
+              (*fulfiller)->fulfill();
+            } else {
+              (*fulfiller)
+                  ->reject(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                                         kj::str(s.to_string().c_str())));
+            }
+          }};
+}
+
+// Resolves when the batch is durable; rejects with the storage error.
+kj::Promise<void> commit(storage::Engine& engine, storage::WriteBatch batch) {
+  Completion c = completion();
+  check_ok(engine.commit(std::move(batch), std::move(c.done)));
+  return kj::mv(c.promise);
 }
 
 class KvImpl final : public api::Kv::Server {
@@ -330,17 +341,8 @@ class MetricsImpl final : public api::Metrics::Server {
       request_index.push_back(i);
     }
 
-    auto paf = kj::newPromiseAndFulfiller<void>();
-    auto fulfiller = std::make_shared<kj::Own<kj::PromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
-    auto written = store_.write(items, [fulfiller](Status s) {
-      if (s.is_ok()) {
-        (*fulfiller)->fulfill();
-      } else {
-        (*fulfiller)
-            ->reject(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
-                                   kj::str(s.to_string().c_str())));
-      }
-    });
+    Completion durable = completion();
+    auto written = store_.write(items, std::move(durable.done));
     check_ok(written.status());
     for (storage::TsStore::ItemError& e : written->errors) {
       e.series = request_index[e.series];
@@ -364,7 +366,7 @@ class MetricsImpl final : public api::Metrics::Server {
       report();
       return kj::READY_NOW;
     }
-    return paf.promise.then(kj::mv(report));
+    return durable.promise.then(kj::mv(report));
   }
 
   kj::Promise<void> read(ReadContext context) override {
