@@ -4,6 +4,7 @@
 #include <rocksdb/merge_operator.h>
 
 #include <utility>
+#include <vector>
 
 #include "crdt/codec.h"
 #include "storage/big_set_format.h"
@@ -56,11 +57,12 @@ namespace format = big_set_format;
 void trim_element_context(std::string_view key, crdt::Value& value) {
   crdt::AwSet* set = value.get<crdt::AwSet>();
   if (set == nullptr || format::key_tag(key) != format::kElementTag) return;
+  std::vector<crdt::AwSet::Member> members = set->members();
   crdt::CausalContext dots;
-  for (const auto& [element, element_dots] : set->entries()) {
-    for (crdt::Dot dot : element_dots) dots.insert(dot);
+  for (const crdt::AwSet::Member& member : members) {
+    for (crdt::Dot dot : member.dots) dots.insert(dot);
   }
-  Result<crdt::AwSet> trimmed = crdt::AwSet::from_parts(set->entries(), std::move(dots));
+  Result<crdt::AwSet> trimmed = crdt::AwSet::from_parts(std::move(members), std::move(dots));
   MELD_ASSERT(trimmed.is_ok(), "trimming a valid AwSet: " + trimmed.status().to_string());
   *set = std::move(trimmed).value();
 }
@@ -116,8 +118,8 @@ uint64_t dot_count(const crdt::CausalContext& context) {
   return count;
 }
 
-crdt::AwSet make_set(crdt::AwSet::Entries entries, crdt::CausalContext context) {
-  Result<crdt::AwSet> set = crdt::AwSet::from_parts(std::move(entries), std::move(context));
+crdt::AwSet make_set(std::vector<crdt::AwSet::Member> members, crdt::CausalContext context) {
+  Result<crdt::AwSet> set = crdt::AwSet::from_parts(std::move(members), std::move(context));
   MELD_ASSERT(set.is_ok(), "building a big set delta: " + set.status().to_string());
   return std::move(set).value();
 }
@@ -165,8 +167,7 @@ Result<std::set<crdt::Dot>> BigSet::read_dots(std::string_view element) const {
   if (!stored->has_value()) return std::set<crdt::Dot>();
   Result<crdt::AwSet> set = crdt::decode<crdt::AwSet>(**stored);
   if (!set.is_ok()) return Status::corruption("big set element: " + set.status().to_string());
-  auto it = set->entries().find(element);
-  return it == set->entries().end() ? std::set<crdt::Dot>() : it->second;
+  return set->dots(element);
 }
 
 Result<bool> BigSet::contains(std::string_view element) const {
@@ -184,15 +185,12 @@ BigSetDelta BigSet::add_delta(crdt::Dot dot, std::string_view element,
   crdt::CausalContext context;
   for (crdt::Dot d : observed) context.insert(d);
   context.insert(dot);
-  crdt::AwSet::Entries entries;
-  entries.emplace(std::string(element), std::set<crdt::Dot>{dot});
-  return BigSetDelta{std::string(element), make_set(std::move(entries), std::move(context))};
+  std::vector<crdt::AwSet::Member> members{{std::string(element), {dot}}};
+  return BigSetDelta{std::string(element), make_set(std::move(members), std::move(context))};
 }
 
 void BigSet::stage(const BigSetDelta& delta, WriteBatch& batch, crdt::CausalContext& unseen) const {
-  static const std::set<crdt::Dot> kNone;
-  auto entry = delta.state.entries().find(delta.element);
-  const std::set<crdt::Dot>& adds = entry == delta.state.entries().end() ? kNone : entry->second;
+  const std::set<crdt::Dot> adds = delta.state.dots(delta.element);
   std::set<crdt::Dot> new_adds;
   crdt::CausalContext operand_context;
   for (crdt::Dot dot : dots_of(delta.state.context())) {
@@ -205,10 +203,10 @@ void BigSet::stage(const BigSetDelta& delta, WriteBatch& batch, crdt::CausalCont
     if (!seen) unseen.insert(dot);
   }
   if (operand_context.empty()) return;
-  crdt::AwSet::Entries entries;
-  if (!new_adds.empty()) entries.emplace(delta.element, std::move(new_adds));
+  std::vector<crdt::AwSet::Member> members;
+  if (!new_adds.empty()) members.push_back({delta.element, std::move(new_adds)});
   batch.merge(Family::kBigSet, format::element_key(name_, delta.element),
-              crdt::encode(make_set(std::move(entries), std::move(operand_context))));
+              crdt::encode(make_set(std::move(members), std::move(operand_context))));
 }
 
 Status BigSet::commit(WriteBatch batch, crdt::CausalContext unseen,
@@ -300,10 +298,8 @@ Result<BigSetDelta> BigSet::remove_locked(std::optional<crdt::Dot> dot, std::str
 
 Status BigSet::merge(const BigSetDelta& delta) {
   MELD_RETURN_IF_ERROR(check_element(delta.element));
-  for (const auto& [element, element_dots] : delta.state.entries()) {
-    if (element != delta.element) {
-      return Status::invalid_argument("big set delta for one element holds another");
-    }
+  if (delta.state.size() > (delta.state.contains(delta.element) ? 1 : 0)) {
+    return Status::invalid_argument("big set delta for one element holds another");
   }
   if (dot_count(delta.state.context()) > kMaxDeltaDots) {
     return Status::invalid_argument("big set delta names over " + std::to_string(kMaxDeltaDots) +
@@ -348,10 +344,10 @@ Result<bool> BigSet::Cursor::next(Member* out) {
     Result<crdt::AwSet> set = crdt::decode<crdt::AwSet>(value);
     if (!set.is_ok()) return Status::corruption("big set element: " + set.status().to_string());
     std::string_view element = std::string_view(key).substr(prefix_.size());
-    auto it = set->entries().find(element);
-    if (it == set->entries().end()) continue;  // removed, not yet reclaimed
+    std::set<crdt::Dot> dots = set->dots(element);
+    if (dots.empty()) continue;  // removed, not yet reclaimed
     out->element = std::string(element);
-    out->dots = it->second;
+    out->dots = std::move(dots);
     return true;
   }
 }
