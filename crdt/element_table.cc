@@ -315,6 +315,15 @@ void ElementTable::prefetch_entry(uint64_t hash) const {
   if (id != UINT32_MAX) __builtin_prefetch(&entries_[id]);
 }
 
+void ElementTable::prefetch_dot_slots(std::string_view element, uint64_t hash) const {
+  constexpr size_t kMaxPrefetchedDots = 4;
+  Id id = find(element, hash);
+  if (id == kNone) return;
+  for (Dot dot : dots(id).first(std::min(kMaxPrefetchedDots, size_t{entries_[id].dot_count}))) {
+    prefetch_dot_slot(dot);
+  }
+}
+
 void ElementTable::store_dots(Entry& e, std::span<const Dot> dots) {
   MELD_ASSERT(!dots.empty(), "an element without dots");
   MELD_ASSERT(dots.size() < UINT32_MAX, "an element with over 2^32 dots");

@@ -157,6 +157,9 @@ class ElementTable {
   void prefetch_slot(uint64_t hash) const { elements_.prefetch(hash); }
   void prefetch_entry(uint64_t hash) const;
   void prefetch_dot_slot(Dot dot) const { dots_.prefetch(hash_of(dot)); }
+  // Then, reading the element's entry, the dot slots of its first dots (those an add replacing
+  // them or a remove erases).
+  void prefetch_dot_slots(std::string_view element, uint64_t hash) const;
 
   // Calls f(id) for every entry, in no particular order.
   template <typename F>

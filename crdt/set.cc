@@ -164,9 +164,9 @@ void AwSet::in_windows(std::span<const std::string> elements, Apply apply,
     for (size_t i = 0; i < n; ++i) {
       hashes[i] = ElementTable::hash_of(elements[start + i]);
       table_.prefetch_slot(hashes[i]);
-      prefetch_more(start + i);
     }
     for (size_t i = 0; i < n; ++i) table_.prefetch_entry(hashes[i]);
+    for (size_t i = 0; i < n; ++i) prefetch_more(start + i, hashes[i]);
     for (size_t i = 0; i < n; ++i) apply(start + i, hashes[i]);
   }
 }
@@ -178,7 +178,7 @@ std::vector<bool> AwSet::contains_all(std::span<const std::string> elements) con
       [&](size_t i, uint64_t hash) {
         out[i] = table_.find(elements[i], hash) != ElementTable::kNone;
       },
-      [](size_t) {});
+      [](size_t, uint64_t) {});
   return out;
 }
 
@@ -191,8 +191,9 @@ AwSet AwSet::add_all(ReplicaId replica, std::span<const std::string> elements) {
       [&](size_t i, uint64_t hash) {
         add_into(Dot{replica, first.counter + i}, elements[i], hash, delta);
       },
-      [&](size_t i) {
+      [&](size_t i, uint64_t hash) {
         table_.prefetch_dot_slot(Dot{replica, first.counter + i});
+        table_.prefetch_dot_slots(elements[i], hash);
       });
   return delta;
 }
@@ -201,7 +202,7 @@ AwSet AwSet::remove_all(std::span<const std::string> elements) {
   AwSet delta;
   in_windows(
       elements, [&](size_t i, uint64_t hash) { remove_into(nullptr, elements[i], hash, delta); },
-      [](size_t) {});
+      [&](size_t i, uint64_t hash) { table_.prefetch_dot_slots(elements[i], hash); });
   return delta;
 }
 

@@ -87,8 +87,9 @@ class AwSet {
 
   // Batches for requests that name many members (the Sets RPC): the same effect and answers as
   // the one-element calls in order, with the lookups of kBatchWindow elements at a time started
-  // together (hashes first, then prefetches of their slots and entries), so their cache misses
-  // overlap. The mutators return one delta: the join of the one-element deltas.
+  // together (hashes first, then prefetches of their slots, entries and, for the mutators, dot
+  // slots), so their cache misses overlap. The mutators return one delta: the join of the
+  // one-element deltas.
   static constexpr size_t kBatchWindow = 16;
   std::vector<bool> contains_all(std::span<const std::string> elements) const;
   AwSet add_all(ReplicaId replica, std::span<const std::string> elements);
@@ -110,7 +111,8 @@ class AwSet {
   // The ids of entries here holding a dot that context covers (an id may repeat).
   std::vector<detail::ElementTable::Id> covered_by(const CausalContext& context) const;
   // Runs apply(i, hash of elements[i]) for each element in order, kBatchWindow at a time after
-  // prefetching what their lookups read; prefetch_more(i) adds the caller's own prefetches.
+  // prefetching what their lookups read; prefetch_more(i, hash), called for the window once
+  // those prefetches are under way, adds the caller's own.
   template <typename Apply, typename Prefetch>
   void in_windows(std::span<const std::string> elements, Apply apply, Prefetch prefetch_more) const;
 
