@@ -213,7 +213,7 @@ ElementTable::ElementTable(ElementTable&& other) noexcept
       entries_(std::exchange(other.entries_, nullptr)),
       capacity_(std::exchange(other.capacity_, 0)),
       used_(std::exchange(other.used_, 0)),
-      free_(std::exchange(other.free_, kNone)),
+      free_ids_(std::move(other.free_ids_)),
       size_(std::exchange(other.size_, 0)),
       elements_(std::move(other.elements_)),
       dots_(std::move(other.dots_)) {}
@@ -225,7 +225,7 @@ ElementTable& ElementTable::operator=(ElementTable&& other) noexcept {
     entries_ = std::exchange(other.entries_, nullptr);
     capacity_ = std::exchange(other.capacity_, 0);
     used_ = std::exchange(other.used_, 0);
-    free_ = std::exchange(other.free_, kNone);
+    free_ids_ = std::move(other.free_ids_);
     size_ = std::exchange(other.size_, 0);
     elements_ = std::move(other.elements_);
     dots_ = std::move(other.dots_);
@@ -243,7 +243,7 @@ void ElementTable::destroy() {
   entries_ = nullptr;
   capacity_ = 0;
   used_ = 0;
-  free_ = kNone;
+  free_ids_.clear();
   size_ = 0;
 }
 
@@ -255,7 +255,7 @@ void ElementTable::copy_from(const ElementTable& other) {
     std::memcpy(static_cast<void*>(entries_), other.entries_, size_t{other.used_} * sizeof(Entry));
   }
   used_ = other.used_;
-  free_ = other.free_;
+  free_ids_ = other.free_ids_;
   size_ = other.size_;
   // The byte copy shares the other table's heap blocks: give this one its own.
   for_each([this](Id id) {
@@ -377,9 +377,9 @@ ElementTable::Id ElementTable::insert(std::string_view element, uint64_t hash,
   MELD_ASSERT(size_ < kMaxEntries, "element table over its entry limit");
   MELD_ASSERT(element.size() < UINT32_MAX, "an element over 4 GiB");
   Id id;
-  if (free_ != kNone) {
-    id = free_;
-    free_ = entries_[id].size;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
   } else {
     if (used_ == capacity_) grow_entries(std::max<size_t>(1, capacity_ * 2));
     id = used_++;
@@ -420,8 +420,7 @@ void ElementTable::erase(Id id) {
   Entry& e = entries_[id];
   release(e);
   e.dot_count = 0;
-  e.size = free_;
-  free_ = id;
+  free_ids_.push_back(id);
   --size_;
 }
 

@@ -4,8 +4,9 @@
 //
 // Layout. Entries live in one array of 64-byte records (one cache line each): the element's size,
 // its bytes inline up to kInlineBytes (else a heap copy), and its dots (one inline, the common
-// case; several in a heap array, ascending). A removed entry goes on a free list and its id is
-// reused, so ids (32-bit) stay put while the entry lives. Two indexes of 8-byte slots, {32 bits of
+// case; several in a heap array, ascending). A removed entry's id goes on a stack of free ids and
+// is reused, so ids (32-bit) stay put while the entry lives; taking one reads no entry, so the
+// entry an insert will write can be prefetched. Two indexes of 8-byte slots, {32 bits of
 // hash, id + 1}, with linear probing and backward-shift deletion (no tombstones) map an element
 // and a dot to its entry id; a probe compares the stored hash bits before it reads an entry. While
 // the table holds at most kLinearMax entries it has no indexes and lookups scan the entries: the
@@ -157,6 +158,10 @@ class ElementTable {
   void prefetch_slot(uint64_t hash) const { elements_.prefetch(hash); }
   void prefetch_entry(uint64_t hash) const;
   void prefetch_dot_slot(Dot dot) const { dots_.prefetch(hash_of(dot)); }
+  // The entry the k-th insert from now (k >= 1) writes, if it reuses a free one.
+  void prefetch_free_entry(size_t k) const {
+    if (k <= free_ids_.size()) __builtin_prefetch(&entries_[free_ids_[free_ids_.size() - k]], 1);
+  }
   // Then, reading the element's entry, the dot slots of its first dots (those an add replacing
   // them or a remove erases).
   void prefetch_dot_slots(std::string_view element, uint64_t hash) const;
@@ -173,7 +178,7 @@ class ElementTable {
 
  private:
   struct Entry {
-    uint32_t size;       // element bytes; for a free entry, the next free id (kNone: none)
+    uint32_t size;       // element bytes
     uint32_t dot_count;  // 0: free
     union {
       char inline_bytes[kInlineBytes];
@@ -201,9 +206,9 @@ class ElementTable {
 
   PageBuffer buffer_;
   Entry* entries_ = nullptr;
-  size_t capacity_ = 0;  // entries the buffer holds
-  Id used_ = 0;          // ids below this were handed out
-  Id free_ = kNone;      // head of the free list
+  size_t capacity_ = 0;       // entries the buffer holds
+  Id used_ = 0;               // ids below this were handed out
+  std::vector<Id> free_ids_;  // erased entries, reused last-in first-out
   size_t size_ = 0;
   SlotIndex elements_;
   SlotIndex dots_;

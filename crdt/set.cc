@@ -194,6 +194,9 @@ AwSet AwSet::add_all(ReplicaId replica, std::span<const std::string> elements) {
       [&](size_t i, uint64_t hash) {
         table_.prefetch_dot_slot(Dot{replica, first.counter + i});
         table_.prefetch_dot_slots(elements[i], hash);
+        // The entry this add writes if the element is new here (and the window's earlier ones
+        // were too).
+        table_.prefetch_free_entry(i % kBatchWindow + 1);
       });
   return delta;
 }
