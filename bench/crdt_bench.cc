@@ -1,7 +1,9 @@
 // crdt: the CRDT library in memory, one thread. Counter increments (replica-assigned dots and
 // client request ids), delta and full-state merges, OR-Set add / remove / contains at two set
-// sizes (--sizes, default 1,000 and 10,000,000), and the canonical encoding's bytes per element.
-// No RocksDB, no network.
+// sizes (--sizes, default 1,000 and 10,000,000), one element per call and in batches
+// (AwSet::contains_all / add_all / remove_all), a memory floor (random reads from an array of the
+// set's size) that shows the hardware's part of the size ratio, and the canonical encoding's bytes
+// per element. No RocksDB, no network.
 #include <sys/resource.h>
 
 #include <algorithm>
