@@ -255,7 +255,7 @@ Result<std::set<crdt::Dot>> BigSet::current_dots(std::string_view element,
   return dots;
 }
 
-bool BigSet::seen(crdt::Dot dot, const Staged& staged) const {
+bool BigSet::seen_locked(crdt::Dot dot, const Staged& staged) const {
   return context_.contains(dot) || staged.context.contains(dot);
 }
 
@@ -276,7 +276,7 @@ void BigSet::stage(const BigSetDelta& delta, Staged& staged) const {
   Operand op;
   for (crdt::Dot dot : dots_of(delta.state.context())) {
     if (adds.contains(dot)) {
-      if (seen(dot, staged)) continue;  // an add already applied (or already removed) here
+      if (seen_locked(dot, staged)) continue;  // an add already applied (or already removed) here
       op.adds.insert(dot);
     }
     op.context.insert(dot);
@@ -299,7 +299,7 @@ void BigSet::stage(const BigSetDelta& delta, Staged& staged) const {
 
 Result<BigSetDelta> BigSet::stage_update(const BigSetUpdate& update, Staged& staged) {
   const std::string& element = update.element;
-  if (update.dot.has_value() && seen(*update.dot, staged)) return BigSetDelta{element, {}};
+  if (update.dot.has_value() && seen_locked(*update.dot, staged)) return BigSetDelta{element, {}};
   Result<std::set<crdt::Dot>> observed = current_dots(element, staged);
   MELD_RETURN_IF_ERROR(observed.status());
   BigSetDelta delta;
@@ -553,6 +553,16 @@ Status BigSet::merge_state(const crdt::AwSet& remote) {
 crdt::CausalContext BigSet::context() const {
   std::lock_guard lock(mu_);
   return context_;
+}
+
+bool BigSet::seen(crdt::Dot dot) const {
+  std::lock_guard lock(mu_);
+  return context_.contains(dot);
+}
+
+size_t BigSet::out_of_order_dots() const {
+  std::lock_guard lock(mu_);
+  return context_.cloud().size();
 }
 
 size_t BigSet::in_flight() const {

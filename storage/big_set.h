@@ -60,7 +60,10 @@
 // delta of its dots (and of the local dots of it the remote context covers but the remote lacks);
 // then a stream over the local members removes the dots of elements the remote lacks but whose
 // dots its context covers; then the remote context joins C. Memory: one page of members and one
-// batch at a time, besides the remote state itself.
+// batch at a time, besides the remote state itself. The remote context's dots of elements neither
+// side holds go to C only: they belong to some C_e that no key records, which the argument above
+// allows (it needs every element key's context to lie within C, and filtering against C drops a
+// later add of such a dot, as the join does).
 //
 // Retry safety: add(dot, e) and remove(dot, e) with a client's request id, and merge() of any
 // delta, change nothing when their dots were seen: any order, duplicates and replays through any
@@ -75,11 +78,12 @@
 // be checked here, and a dot filed under the wrong element would suppress a later add of that dot
 // to its element.
 //
-// Thread-safety: every method may be called from any thread; mutations are serialised. The
-// synchronous mutators hold the set's lock until their write committed (Engine::commit_sync), so
-// a later contains() sees it; the asynchronous ones return once the batch is queued and call
-// done via the engine's executor once it committed or failed. The engine is borrowed and must
-// outlive the set; the set may be destroyed with writes in flight (their callbacks still run).
+// Thread-safety: every method may be called from any thread; staging is serialised by the set's
+// lock, never held while waiting for a commit (merge_state() excepted). The synchronous mutators
+// return once their write committed, so a later contains() sees it; the asynchronous ones return
+// once the batch is queued and call done via the engine's executor once it committed or failed.
+// The engine is borrowed and must outlive the set; the set may be destroyed with writes in flight
+// (their callbacks still run).
 #pragma once
 
 #include <cstddef>
@@ -187,6 +191,10 @@ class BigSet {
 
   // A copy of the set's causal context, including the dots of writes in flight.
   crdt::CausalContext context() const;
+  // Whether the context holds dot, and how many dots it holds out of order (its dot cloud: they
+  // cost memory until the gaps before them fill), without copying it.
+  bool seen(crdt::Dot dot) const;
+  size_t out_of_order_dots() const;
   // Batches queued and not yet completed.
   size_t in_flight() const;
 
@@ -246,7 +254,7 @@ class BigSet {
   Status begin_locked();
   // Holding mu_: the element's dots with the operands in flight and staged applied.
   Result<std::set<crdt::Dot>> current_dots(std::string_view element, const Staged& staged) const;
-  bool seen(crdt::Dot dot, const Staged& staged) const;
+  bool seen_locked(crdt::Dot dot, const Staged& staged) const;
   // The add of element under dot as crdt::AwSet::add makes it, given the element's dots.
   static BigSetDelta add_delta(crdt::Dot dot, std::string_view element,
                                const std::set<crdt::Dot>& observed);
