@@ -186,7 +186,9 @@ class BigSet {
   // pages of kScanPageEntries elements, each committed before the next (a crash in between
   // leaves a state between the old one and the join, which a later merge_state completes).
   // invalid_argument for an element over kMaxElementBytes (before anything is written); the
-  // engine's errors otherwise. Not on the engine's executor thread.
+  // engine's errors otherwise. Not on the engine's executor thread; and since it waits for
+  // commits while holding the lock, a done callback of this set's writes must not call its
+  // mutators while a merge_state() may run.
   Status merge_state(const crdt::AwSet& remote);
 
   // A copy of the set's causal context, including the dots of writes in flight.
