@@ -215,6 +215,35 @@ TEST_F(NodeTest, SetRefusesOutOfOrderRequestsPastTheLimitButTakesTheNextInOrder)
   EXPECT_TRUE(*c->set_contains("gaps", "third"));
 }
 
+// The case request ids exist for: a call times out, yet the node applies it later; the caller's
+// retry under the same id must not apply it again.
+TEST_F(NodeTest, AnUpdateThatTimedOutButLandedLaterIsNotAppliedAgainByItsRetry) {
+  client::Options options;
+  options.address = node_->address();
+  options.timeout_ms = 300;
+  auto c = client::Client::connect(options);
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  ASSERT_TRUE((*c)->set_add("late", {"a"}).is_ok());
+  const client::RequestId remove_a{0x7e7e, 1}, add_a{0x7e7e, 2};
+  const client::RequestId count{0x7e7f, 1};
+  node_->pause();
+  EXPECT_EQ((*c)->set_remove("late", {"a"}, remove_a).code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ((*c)->counter_add("late", 5, count).status().code(), StatusCode::kDeadlineExceeded);
+  node_->resume();  // the node now applies both requests, and answers a caller that left
+  auto again = connect_to(*node_);
+  // The counter add came after the remove on the same connection: once it shows, both landed.
+  for (int i = 0; i < 500 && *again->counter_get("late") != 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(*again->counter_get("late"), 5);
+  EXPECT_FALSE(*again->set_contains("late", "a"));
+  ASSERT_TRUE(again->set_add("late", {"a"}, add_a).is_ok());
+  // Retries of the remove, late or not, do not remove the add that came after it.
+  ASSERT_TRUE(again->set_remove("late", {"a"}, remove_a).is_ok());
+  EXPECT_TRUE(*again->set_contains("late", "a"));
+  EXPECT_EQ(*again->counter_add("late", 5, count), 5);
+}
+
 // Many clients writing one set at once: every acknowledged add is there.
 TEST_F(NodeTest, ConcurrentWritersOfOneSetAllLand) {
   constexpr int kWriters = 8, kAddsPerWriter = 40;
