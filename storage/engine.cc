@@ -462,6 +462,10 @@ Stats Engine::stats() const {
                                    rocksdb::DB::Properties::kEstimateLiveDataSize, &bytes)) {
       stats.live_data_bytes += bytes;
     }
+    if (impl_->db_->GetIntProperty(impl_->handles_[i], rocksdb::DB::Properties::kTotalSstFilesSize,
+                                   &bytes)) {
+      stats.sst_file_bytes[i] = bytes;
+    }
   }
   return stats;
 }
