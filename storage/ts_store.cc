@@ -245,8 +245,7 @@ Result<std::optional<RegistryEntry>> read_registry(Engine& engine, uint64_t seri
 // A seal handed to the sealer thread: one series' samples of one time block, merged and sorted.
 struct SealJob {
   uint64_t job = 0;
-  uint64_t series_id = 0;
-  uint32_t ref = 0;
+  uint32_t ref = 0;  // the series'
   int64_t block = 0;
   bool rewrite = false;  // merge with the sealed blocks the samples overlap
   bool drop = false;     // the block is past retention: write the marker only
@@ -356,7 +355,7 @@ class TsStore::Sealer {
         finish({&job}, s);
         continue;
       }
-      batch.put(Family::kTs, ts_keys::seal_marker(job.series_id), job.marker);
+      batch.put(Family::kTs, ts_keys::seal_marker(job.ref), job.marker);
       in_batch.push_back(&job);
       if (batch.size_bytes() >= kMaintenanceBatchBytes) commit();
     }
@@ -458,9 +457,9 @@ std::string block_duration() {
   return "D";
 }
 
-std::string seal_marker(uint64_t series_id) {
+std::string seal_marker(uint32_t ref) {
   std::string k = "Q";
-  put_u64_be(k, series_id);
+  put_u32_be(k, ref);
   return k;
 }
 
@@ -578,7 +577,7 @@ Result<TsStore::Series*> TsStore::load_series(uint64_t series_id) {
   if (!registry.is_ok()) return registry.status();
   if (!registry->has_value()) return static_cast<Series*>(nullptr);
   const uint32_t ref = (*registry)->ref;
-  auto marker = engine_.get(Family::kTs, ts_keys::seal_marker(series_id));
+  auto marker = engine_.get(Family::kTs, ts_keys::seal_marker(ref));
   if (!marker.is_ok()) return marker.status();
   auto series =
       std::make_unique<Series>(series_id, ref, std::move((*registry)->canonical),
@@ -789,7 +788,6 @@ void TsStore::seal(Series& series) {
   MELD_ASSERT(decoded.is_ok(), "a head chunk does not decode: " + decoded.to_string());
   SealJob job;
   job.job = next_job_++;
-  job.series_id = series.id;
   job.ref = series.ref;
   job.block = series.open_block;
   auto sealed = std::make_shared<std::vector<ts::Sample>>(

@@ -120,8 +120,8 @@ std::string wal(uint64_t seq);
 std::string wal_next_seq();
 // 'D' -> the block duration in ms (u64), recorded at the first open: block keys depend on it.
 std::string block_duration();
-// 'Q' id -> the seal marker of a series (see ts_store.cc).
-std::string seal_marker(uint64_t series_id);
+// 'Q' u32 ref -> the seal marker of a series (see ts_store.cc).
+std::string seal_marker(uint32_t ref);
 // 'B' flipped(block) u32 ref flipped(first timestamp) -> one ts::BlockEncoder block.
 std::string block(int64_t block_index, uint32_t ref, int64_t first_timestamp_ms);
 // Every block key of one time block starts with this.
