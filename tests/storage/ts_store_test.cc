@@ -402,6 +402,27 @@ TEST(TsStore, LimitsGiveClearPerItemAndIndexErrors) {
   EXPECT_EQ(f.store().all_series(1, &ids).code(), StatusCode::kResourceExhausted);
 }
 
+TEST(TsStore, NewSeriesAreRefusedOnceEveryRefIsGivenOut) {
+  StoreFixture f;
+  WriteBatch batch;
+  batch.put(Family::kTs, ts_keys::next_ref(), std::string("\xff\xff\xff\xfe", 4));
+  ASSERT_TRUE(f.engine().commit_sync(std::move(batch)).is_ok());
+  f.reopen();
+  const ts::Labels a = labels_of({{"__name__", "a"}});
+  const ts::Labels b = labels_of({{"__name__", "b"}});
+  std::vector<Sample> one = {{1, 1}};
+  TsStore::SeriesWrite items[] = {{&a, one, {}, 0}, {&b, one, {}, 0}};
+  auto result = f.write_all(items);
+  EXPECT_EQ(result.accepted, 1u);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].series, 1u);
+  EXPECT_EQ(result.errors[0].status.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(ref_of(f.store(), a), 0xfffffffeu);
+  EXPECT_EQ(f.read(a).size(), 1u);
+  // A known series still takes samples.
+  EXPECT_EQ(f.write(a, {{2, 2}}).accepted, 1u);
+}
+
 TEST(TsStore, PostingsAndLabelValuesIndexEverySeries) {
   StoreFixture f;
   const ts::Labels a = labels_of({{"__name__", "cpu"}, {"host", "a"}});
