@@ -452,17 +452,15 @@ class MetricsImpl final : public api::Metrics::Server {
       fail(Status::invalid_argument("fromMs is after toMs"));
     }
     auto results = context.getResults();
-    uint64_t id = labels->series_id();
-    auto stored = store_.series_labels(id);
-    if (stored.status().code() == StatusCode::kNotFound || (stored.is_ok() && *stored != *labels) ||
-        params.getFromMs() == params.getToMs()) {
+    auto ref = store_.find_series(*labels);
+    check_ok(ref.status());
+    if (!ref->has_value() || params.getFromMs() == params.getToMs()) {
       results.initSamples(0);
       return kj::READY_NOW;
     }
-    check_ok(stored.status());
     std::vector<ts::Sample> samples;
     bool more = false;
-    check_ok(store_.samples(id, params.getFromMs(), params.getToMs() - 1,
+    check_ok(store_.samples(**ref, params.getFromMs(), params.getToMs() - 1,
                             page_limit(params.getLimit(), api::MAX_READ_SAMPLES), &samples, &more));
     auto list = results.initSamples(static_cast<unsigned>(samples.size()));
     for (size_t i = 0; i < samples.size(); ++i) {
