@@ -9,12 +9,19 @@
 // Ours is called in-process; redis is reached over loopback TCP, so each of its operations also
 // pays a round trip. Bulk loads use batches on both sides (BigSet::add_all of 10,000 elements;
 // SADD of 1,000 members, 10 commands per pipeline) and are timed separately.
+//
+// The pipelined phase (ours only) measures one set's write rate with several writes in flight:
+// one thread keeps W adds of new elements queued through BigSet::apply_async (W = --in-flight,
+// 1, 16, 256 by default), each issued as soon as a slot frees; with sync=true (an fsync per group
+// commit) and sync=false. Latency is from apply_async to its callback.
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,7 +58,12 @@ struct Config {
   // RocksDB's block cache. Redis keeps the whole set in RAM; the default gives RocksDB room for
   // the 10M-element set's blocks (about 290 MB) too, so both sides are measured in memory.
   size_t block_cache_mb = 1024;
+  // The pipelined phase: writes in flight, and adds per run.
+  std::vector<uint64_t> in_flight = {1, 16, 256};
+  uint64_t pipeline_ops = 5'000;
 };
+// Largest --in-flight value (BigSet's own bound).
+constexpr uint64_t kMaxInFlight = storage::BigSet::kMaxInFlightBatches;
 
 // Per-operation latencies of one measured phase.
 class Phase {
@@ -72,13 +84,17 @@ class Phase {
   Figures report_as(const std::string& name) {
     uint64_t total_ns = 0;
     for (uint64_t ns : latencies_ns_) total_ns += ns;
+    return report_as(name, latencies_ns_.size() / (total_ns / 1e9));
+  }
+  // The same with a rate measured by the caller (operations that overlap in time).
+  Figures report_as(const std::string& name, double per_s) {
     std::sort(latencies_ns_.begin(), latencies_ns_.end());
-    double per_s = latencies_ns_.size() / (total_ns / 1e9);
     report(name + "_per_s", per_s);
     report(name + "_p50_us", latencies_ns_[latencies_ns_.size() / 2] / 1e3);
     report(name + "_p99_us", latencies_ns_[latencies_ns_.size() * 99 / 100] / 1e3);
     return Figures{per_s, latencies_ns_[latencies_ns_.size() / 2] / 1e3};
   }
+  void record_ns(uint64_t ns) { latencies_ns_.push_back(ns); }
 
  private:
   std::vector<uint64_t> latencies_ns_;
@@ -98,10 +114,11 @@ uint64_t sst_bytes(const std::string& dir) {
 }
 
 std::unique_ptr<storage::Engine> open_engine(const Config& config, const std::string& dir,
-                                             storage::CompletionExecutor* executor) {
+                                             storage::CompletionExecutor* executor,
+                                             bool sync = false) {
   storage::Options options;
   options.dir = dir;
-  options.sync = false;
+  options.sync = sync;
   options.block_cache_bytes = config.block_cache_mb << 20;
   Result<std::unique_ptr<storage::Engine>> engine = storage::Engine::open(options, executor);
   check(engine.status(), "open engine");
@@ -163,6 +180,57 @@ void counter_bench(const Config& config, RedisPeer& redis) {
   }
   incr.report_as("redis_incr");
   MELD_ASSERT(last == static_cast<int64_t>(config.ops), "redis lost an increment");
+}
+
+// One set, `window` adds of new elements in flight at once; see the file comment.
+void pipelined_bench(const Config& config, bool sync, uint64_t window) {
+  jepsen::TempDir tmp;
+  storage::InlineExecutor executor;
+  auto engine = open_engine(config, tmp.path() + "/db", &executor, sync);
+  Result<std::unique_ptr<storage::BigSet>> opened =
+      storage::BigSet::open(engine.get(), "s", kReplica);
+  check(opened.status(), "open big set");
+  storage::BigSet& set = **opened;
+
+  std::mutex mu;
+  std::condition_variable freed;
+  uint64_t in_flight = 0;  // guarded by mu
+  Phase phase(config.pipeline_ops);
+  const Clock::time_point start = Clock::now();
+  for (uint64_t k = 0; k < config.pipeline_ops; ++k) {
+    {
+      std::unique_lock lock(mu);
+      freed.wait(lock, [&] { return in_flight < window; });
+      ++in_flight;
+    }
+    const Clock::time_point issued = Clock::now();
+    check(set.apply_async({storage::BigSetUpdate{set_element(k), false, std::nullopt}},
+                          [&, issued](Result<std::vector<storage::BigSetDelta>> deltas) {
+                            check(deltas.status(), "pipelined add");
+                            uint64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                              Clock::now() - issued)
+                                              .count();
+                            std::lock_guard lock(mu);
+                            phase.record_ns(ns);
+                            --in_flight;
+                            freed.notify_one();
+                          }),
+          "queue pipelined add");
+  }
+  {
+    std::unique_lock lock(mu);
+    freed.wait(lock, [&] { return in_flight == 0; });
+  }
+  const double per_s = config.pipeline_ops / seconds_since(start);
+  const storage::Stats stats = engine->stats();
+  const std::string name = "pipelined_add (sync=" + std::string(sync ? "true" : "false") +
+                           ", in_flight=" + std::to_string(window) + ")";
+  phase.report_as(name, per_s);
+  report(name + " batches_per_commit_group",
+         static_cast<double>(stats.committed_batches) / std::max<uint64_t>(1, stats.commit_groups));
+  Result<bool> last = set.contains(set_element(config.pipeline_ops - 1));
+  check(last.status(), "contains after pipelined adds");
+  MELD_ASSERT(*last, "a pipelined add is missing");
 }
 
 struct SetFigures {
@@ -325,13 +393,16 @@ SetFigures set_bench(const Config& config, uint64_t size, RedisPeer& redis) {
 }  // namespace
 
 MELD_BENCH(crdt_disk, "crdt-disk",
-           "BigSet add/remove/contains and counter increments on RocksDB vs redis-server "
-           "[--sizes N,M] [--ops N] [--dir D] [--block-cache-mb N]") {
+           "BigSet add/remove/contains, pipelined BigSet adds and counter increments on RocksDB "
+           "vs redis-server [--sizes N,M] [--ops N] [--in-flight A,B] [--pipeline-ops N] [--dir D] "
+           "[--block-cache-mb N]") {
   auto usage = [] {
     std::fprintf(stderr,
-                 "usage: meld-bench crdt-disk [--sizes N,M] [--ops N] [--dir D] "
-                 "[--block-cache-mb N] (sizes in 1..%llu)\n",
-                 static_cast<unsigned long long>(kMaxSetSize));
+                 "usage: meld-bench crdt-disk [--sizes N,M] [--ops N] [--in-flight A,B] "
+                 "[--pipeline-ops N] [--dir D] [--block-cache-mb N] (sizes in 1..%llu, "
+                 "in-flight in 1..%llu)\n",
+                 static_cast<unsigned long long>(kMaxSetSize),
+                 static_cast<unsigned long long>(kMaxInFlight));
     return 2;
   };
   Config config;
@@ -345,6 +416,14 @@ MELD_BENCH(crdt_disk, "crdt-disk",
       std::optional<uint64_t> ops = parse_u64(args[++i]);
       if (!ops) return usage();
       config.ops = std::max<uint64_t>(100, *ops);
+    } else if (args[i] == "--in-flight" && has_value) {
+      std::optional<std::vector<uint64_t>> windows = parse_u64_list(args[++i], 1, kMaxInFlight);
+      if (!windows) return usage();
+      config.in_flight = std::move(*windows);
+    } else if (args[i] == "--pipeline-ops" && has_value) {
+      std::optional<uint64_t> ops = parse_u64(args[++i]);
+      if (!ops) return usage();
+      config.pipeline_ops = std::max<uint64_t>(100, *ops);
     } else if (args[i] == "--dir" && has_value) {
       config.base_dir = args[++i];
     } else if (args[i] == "--block-cache-mb" && has_value) {
@@ -366,6 +445,9 @@ MELD_BENCH(crdt_disk, "crdt-disk",
   report("redis", (*redis)->version());
   report("ops_per_phase", static_cast<double>(config.ops));
   counter_bench(config, **redis);
+  for (bool sync : {true, false}) {
+    for (uint64_t window : config.in_flight) pipelined_bench(config, sync, window);
+  }
   std::vector<SetFigures> figures;
   for (uint64_t size : config.sizes) figures.push_back(set_bench(config, size, **redis));
   if (figures.size() >= 2) {

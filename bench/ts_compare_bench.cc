@@ -20,7 +20,8 @@
 //     (samples) and the block's index, meta.json and tombstones; the WAL kept for the live head
 //     is not counted.
 //   MeldDB: meldd stopped, its data dir reopened with storage::Engine, flush() and compact();
-//     every file of the data dir except RocksDB's info logs (LOG*).
+//     every file of the data dir except RocksDB's info logs (LOG*); `meld.disk.*` lines break
+//     it down by key kind, column family and file kind (bench/ts_size.h).
 // Queries: each line of --queries is one PromQL expression, run with /api/v1/query_range (or
 // MeldDB's query RPC once it has one) from the first to the last multiple of --step-s inside the
 // data's time range, --repeat times; median wall time reported. Answers are compared with
@@ -46,6 +47,7 @@
 #include "bench/bench.h"
 #include "bench/ts_dataset.h"
 #include "bench/ts_peers.h"
+#include "bench/ts_size.h"
 #include "bench/ts_wire.h"
 #include "client/client.h"
 #include "jepsen/process.h"
@@ -539,6 +541,7 @@ class Meld final : public Store {
     MELD_RETURN_IF_ERROR(engine.status());
     MELD_RETURN_IF_ERROR((*engine)->flush());
     MELD_RETURN_IF_ERROR((*engine)->compact());
+    MELD_RETURN_IF_ERROR(report_data_dir_size(**engine, data_dir_, "meld.disk."));
     (*engine)->close();
     DiskUsage u;
     for (const auto& entry : std::filesystem::directory_iterator(data_dir_)) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <functional>
 #include <istream>
 #include <limits>
@@ -10,10 +11,12 @@
 #include <optional>
 #include <ostream>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
 #include "base/ids.h"
+#include "base/rng.h"
 #include "client/client.h"
 #include "client/json.h"
 #include "client/series_parser.h"
@@ -25,6 +28,10 @@ namespace {
 constexpr std::string_view kGlobalSynopsis =
     "meldctl [--addr HOST:PORT] [--json] [--timeout-ms N] COMMAND ...";
 constexpr uint32_t kDefaultListLimit = 1000;
+// Attempts of one retry-safe update (counter add/inc/dec, set add/remove) at most, all with the
+// same request id, and the pause before each retry.
+constexpr int kUpdateAttemptsMax = 3;
+constexpr int64_t kRetryPauseMs = 100;
 // Bounds what one list command holds in memory.
 constexpr uint32_t kMaxListLimit = 1000000;
 // `ts write -`: a longer input line is rejected; batches stay well below the RPC message limit.
@@ -176,6 +183,12 @@ class Cli {
   Result<Client*> client();
   std::optional<uint32_t> list_limit(const Command& command, const Args& args, int& exit_code);
   int counter_result(std::string_view name, const Result<int64_t>& value);
+  // Sends a retry-safe update through send(client, id) under a fresh request id (a random session,
+  // sequence 1), and sends it again with the same id, on a new connection, after a transport
+  // failure or timeout (unavailable, deadline_exceeded), kUpdateAttemptsMax attempts in all.
+  template <typename Send>
+  auto send_with_retries(Send send) -> decltype(send(std::declval<Client&>(), RequestId{}));
+  int set_update(const Args& args, bool remove);
   int ts_write_stdin();
   void flush(PendingWrite& pending, WriteReport& report, Status& failure);
   int finish_write(const WriteReport& report, const Status& failure);
@@ -531,25 +544,62 @@ int Cli::counter_add(const Command& command, const Args& args) {
     }
     delta = -delta;
   }
-  auto c = client();
-  if (!c.is_ok()) return fail(c.status());
-  return counter_result(args.operands[0], (*c)->counter_add(args.operands[0], delta));
+  const std::string& name = args.operands[0];
+  return counter_result(name, send_with_retries([&](Client& c, RequestId id) {
+                          return c.counter_add(name, delta, id);
+                        }));
+}
+
+namespace {
+Status status_of(const Status& status) {
+  return status;
+}
+template <typename T>
+Status status_of(const Result<T>& result) {
+  return result.status();
+}
+}  // namespace
+
+template <typename Send>
+auto Cli::send_with_retries(Send send) -> decltype(send(std::declval<Client&>(), RequestId{})) {
+  const RequestId id{os_random_u64(), 1};
+  Status last;
+  for (int attempt = 1;; ++attempt) {
+    auto c = client();
+    if (c.is_ok()) {
+      auto result = send(**c, id);
+      last = status_of(result);
+      if (last.is_ok() || (last.code() != StatusCode::kUnavailable &&
+                           last.code() != StatusCode::kDeadlineExceeded)) {
+        return result;
+      }
+    } else {
+      last = c.status();
+    }
+    if (attempt == kUpdateAttemptsMax) {
+      return Status(last.code(), last.message() + " (" + std::to_string(kUpdateAttemptsMax) +
+                                     " attempts with request id " + format_id(id.session) + "/1)");
+    }
+    client_.reset();
+    std::this_thread::sleep_for(std::chrono::milliseconds(kRetryPauseMs));
+  }
+}
+
+int Cli::set_update(const Args& args, bool remove) {
+  const std::string& set = args.operands[0];
+  std::vector<std::string> members(args.operands.begin() + 1, args.operands.end());
+  Status s = send_with_retries([&](Client& c, RequestId id) {
+    return remove ? c.set_remove(set, members, id) : c.set_add(set, members, id);
+  });
+  return s.is_ok() ? print_ok() : fail(s);
 }
 
 int Cli::set_add(const Command&, const Args& args) {
-  auto c = client();
-  if (!c.is_ok()) return fail(c.status());
-  std::vector<std::string> members(args.operands.begin() + 1, args.operands.end());
-  Status s = (*c)->set_add(args.operands[0], members);
-  return s.is_ok() ? print_ok() : fail(s);
+  return set_update(args, false);
 }
 
 int Cli::set_remove(const Command&, const Args& args) {
-  auto c = client();
-  if (!c.is_ok()) return fail(c.status());
-  std::vector<std::string> members(args.operands.begin() + 1, args.operands.end());
-  Status s = (*c)->set_remove(args.operands[0], members);
-  return s.is_ok() ? print_ok() : fail(s);
+  return set_update(args, true);
 }
 
 int Cli::set_contains(const Command&, const Args& args) {
@@ -939,6 +989,11 @@ std::string cli_usage() {
       "  --addr HOST:PORT  the node to talk to (default: $MELD_ADDR, else 127.0.0.1:7400)\n"
       "  --json            print one JSON document instead of text\n"
       "  --timeout-ms N    give up on each call after N ms (default 10000)\n\n"
+      "counter add/inc/dec and set add/remove are retry-safe: each invocation sends one random\n"
+      "request id and, after a lost connection or a timeout, resends the same id (" +
+      std::to_string(kUpdateAttemptsMax) +
+      " attempts in\n"
+      "all), so the update applies once.\n\n"
       "commands:\n";
   for (const Command& c : commands()) {
     std::string line = std::string(c.group);

@@ -315,27 +315,39 @@ Result<int64_t> Client::counter_get(std::string_view name) {
 }
 
 Status Client::set_add(std::string_view set, const std::vector<std::string>& members) {
-  MELD_RETURN_IF_ERROR(check_key("set name", set));
-  MELD_RETURN_IF_ERROR(check_members(members));
-  return impl_->call([&] {
-    auto request = impl_->sets.addRequest();
-    request.setSet(as_data(set));
-    auto list = request.initMembers(members.size());
-    for (size_t i = 0; i < members.size(); ++i) list.set(i, as_data(members[i]));
-    return request.send().then([](auto&&) { return Status::ok(); });
-  });
+  return send_set_update(set, members, false, RequestId{});
 }
 
 Status Client::set_remove(std::string_view set, const std::vector<std::string>& members) {
+  return send_set_update(set, members, true, RequestId{});
+}
+
+Status Client::set_add(std::string_view set, const std::vector<std::string>& members,
+                       RequestId id) {
+  if (id.sequence == 0) return Status::invalid_argument("request id sequence must be > 0");
+  return send_set_update(set, members, false, id);
+}
+
+Status Client::set_remove(std::string_view set, const std::vector<std::string>& members,
+                          RequestId id) {
+  if (id.sequence == 0) return Status::invalid_argument("request id sequence must be > 0");
+  return send_set_update(set, members, true, id);
+}
+
+Status Client::send_set_update(std::string_view set, const std::vector<std::string>& members,
+                               bool remove, RequestId id) {
   MELD_RETURN_IF_ERROR(check_key("set name", set));
   MELD_RETURN_IF_ERROR(check_members(members));
-  return impl_->call([&] {
-    auto request = impl_->sets.removeRequest();
+  auto fill = [&](auto request) {
     request.setSet(as_data(set));
+    request.setRequestSession(id.session);
+    request.setRequestSequence(id.sequence);
     auto list = request.initMembers(members.size());
     for (size_t i = 0; i < members.size(); ++i) list.set(i, as_data(members[i]));
     return request.send().then([](auto&&) { return Status::ok(); });
-  });
+  };
+  return impl_->call(
+      [&] { return remove ? fill(impl_->sets.removeRequest()) : fill(impl_->sets.addRequest()); });
 }
 
 Result<bool> Client::set_contains(std::string_view set, std::string_view member) {

@@ -153,9 +153,15 @@ class Client {
   // A counter never written reads 0.
   Result<int64_t> counter_get(std::string_view name);
 
-  // At most api::maxSetMembersPerCall members per call.
+  // At most api::maxSetMembersPerCall members per call; all or none apply. A remove removes the
+  // adds it observed (add-wins: a concurrent add survives).
   Status set_add(std::string_view set, const std::vector<std::string>& members);
   Status set_remove(std::string_view set, const std::vector<std::string>& members);
+  // The same, retry-safe: member i's update is named (id.session, id.sequence + i) and applies
+  // once however often the call is sent with the same members in the same order; the session's
+  // next request continues at id.sequence + members.size(). id.sequence must be > 0.
+  Status set_add(std::string_view set, const std::vector<std::string>& members, RequestId id);
+  Status set_remove(std::string_view set, const std::vector<std::string>& members, RequestId id);
   Result<bool> set_contains(std::string_view set, std::string_view member);
   // Members greater than after, in byte order; limit 0 means the server's maximum.
   Result<ListPage> set_list(std::string_view set, std::string_view after, uint32_t limit);
@@ -183,6 +189,9 @@ class Client {
   explicit Client(std::unique_ptr<Impl> impl);
   // Both counter_add()s; a zero id.sequence sends a plain add.
   Result<int64_t> send_counter_add(std::string_view name, int64_t delta, RequestId id);
+  // All set_add()s and set_remove()s; a zero id.sequence sends no request id.
+  Status send_set_update(std::string_view set, const std::vector<std::string>& members, bool remove,
+                         RequestId id);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -154,7 +154,16 @@ int MelddProcess::wait_exit(int timeout_ms) {
 int MelddProcess::stop(int timeout_ms) {
   if (!running()) return -1;
   ::kill(pid_, SIGTERM);
+  ::kill(pid_, SIGCONT);
   return wait_exit(timeout_ms);
+}
+
+void MelddProcess::pause() {
+  if (running()) ::kill(pid_, SIGSTOP);
+}
+
+void MelddProcess::resume() {
+  if (running()) ::kill(pid_, SIGCONT);
 }
 
 void MelddProcess::kill9() {

@@ -40,6 +40,10 @@ class MelddProcess {
   int stop(int timeout_ms = 15000);
   // SIGKILL and reap: the crash a node must survive without losing acknowledged writes.
   void kill9();
+  // SIGSTOP / SIGCONT: the node freezes (its connections stay open, requests wait in its sockets
+  // and run once it thaws) and thaws. stop() also thaws a frozen node.
+  void pause();
+  void resume();
 
   bool running() const { return pid_ > 0; }
   const std::string& address() const { return address_; }

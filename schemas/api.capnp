@@ -14,7 +14,7 @@ const maxKeyBytes :UInt32 = 4096;              # kv keys, counter names, set nam
 const maxValueBytes :UInt32 = 1048576;         # kv values (1 MiB)
 const maxScanEntries :UInt32 = 1000;           # entries per scan / list call
 const maxSetMembersPerCall :UInt32 = 10000;    # members in one add / remove call
-const maxPendingRequests :UInt32 = 256;        # out-of-order request ids a counter holds
+const maxPendingRequests :UInt32 = 256;        # out-of-order request ids a counter or set holds
 const maxSeriesPerWrite :UInt32 = 10000;       # series in one metrics write
 const maxSamplesPerWrite :UInt32 = 100000;     # samples in one metrics write, all series together
 const maxReadSamples :UInt32 = 100000;         # samples returned by one metrics read
@@ -64,10 +64,20 @@ interface Counters {
   get @1 (name :Data) -> (value :Int64);
 }
 
-# Sets of byte-string members with add/remove semantics.
+# Sets of byte-string members: add-wins observed-remove sets (crdt::AwSet semantics), stored one key
+# per member (storage/big_set.h). A remove removes the adds it observed; an add concurrent with it
+# survives. add and remove are atomic: every member of the call or none.
+# A nonzero requestSequence makes the call retry-safe, as for Counters.add: the call names the
+# request ids (requestSession, requestSequence + i) for its members i = 0, 1, ..., one per member
+# (the session's next call continues at requestSequence + len(members)), and a member's update whose
+# id was applied already, by this call or an earlier attempt of it, is skipped. A retry resends the
+# same members in the same order. invalid_argument when requestSequence + len(members) - 1
+# overflows. A call whose first id is not its session's next is refused (resource_exhausted) while
+# the set holds maxPendingRequests ids out of order.
 interface Sets {
-  add @0 (set :Data, members :List(Data)) -> ();
-  remove @1 (set :Data, members :List(Data)) -> ();
+  add @0 (set :Data, members :List(Data), requestSession :UInt64, requestSequence :UInt64) -> ();
+  remove @1 (set :Data, members :List(Data), requestSession :UInt64, requestSequence :UInt64)
+      -> ();
   contains @2 (set :Data, member :Data) -> (present :Bool);
   # Members greater than after, in byte order, at most limit (0 = server maximum).
   list @3 (set :Data, after :Data, limit :UInt32) -> (members :List(Data), more :Bool);

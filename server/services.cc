@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <list>
+#include <map>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
 #include "crdt/codec.h"
 #include "server/keys.h"
+#include "storage/big_set.h"
 #include "storage/ts_query.h"
 #include "timeseries/query.h"
 
@@ -204,75 +208,146 @@ class CountersImpl final : public api::Counters::Server {
   storage::Engine& engine_;
 };
 
+// Each set is a storage::BigSet, opened on first use and kept in a bounded cache, with this node's
+// id as the origin of the dots it issues.
 class SetsImpl final : public api::Sets::Server {
  public:
-  explicit SetsImpl(storage::Engine& engine) : engine_(engine) {}
+  SetsImpl(storage::Engine& engine, crdt::ReplicaId replica) : engine_(engine), replica_(replica) {}
 
   kj::Promise<void> add(AddContext context) override {
-    return update(as_view(context.getParams().getSet()), context.getParams().getMembers(), true);
+    auto params = context.getParams();
+    return update(as_view(params.getSet()), params.getMembers(), false, params.getRequestSession(),
+                  params.getRequestSequence());
   }
 
   kj::Promise<void> remove(RemoveContext context) override {
-    return update(as_view(context.getParams().getSet()), context.getParams().getMembers(), false);
+    auto params = context.getParams();
+    return update(as_view(params.getSet()), params.getMembers(), true, params.getRequestSession(),
+                  params.getRequestSequence());
   }
 
   kj::Promise<void> contains(ContainsContext context) override {
-    auto set = as_view(context.getParams().getSet());
     auto member = as_view(context.getParams().getMember());
-    check_name("set name", set);
     check_name("member", member);
-    auto stored = engine_.get(Family::kCrdt, keys::set_member(set, member));
-    check_ok(stored.status());
-    context.getResults().setPresent(stored->has_value());
+    auto present = open(as_view(context.getParams().getSet())).contains(member);
+    check_ok(present.status());
+    context.getResults().setPresent(*present);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> list(ListContext context) override {
     auto params = context.getParams();
-    auto set = as_view(params.getSet());
     auto after = as_view(params.getAfter());
-    check_name("set name", set);
-    std::string prefix = keys::set_prefix(set);
-    std::string start = prefix + std::string(after);
-    if (!after.empty()) start.push_back('\0');  // strictly after `after`
-    std::string end = storage::prefix_successor(prefix);
-    std::vector<std::pair<std::string, std::string>> entries;
+    if (after.size() > api::MAX_KEY_BYTES) {
+      fail(Status::invalid_argument("after is longer than the member limit"));
+    }
+    storage::BigSet& set = open(as_view(params.getSet()));
+    storage::BigSet::Cursor cursor = after.empty() ? set.members() : set.members_after(after);
+    const uint32_t limit = page_limit(params.getLimit(), api::MAX_SCAN_ENTRIES);
+    std::vector<std::string> members;
+    storage::BigSet::Member member;
     bool more = false;
-    check_ok(engine_.scan(Family::kCrdt, start, end,
-                          page_limit(params.getLimit(), api::MAX_SCAN_ENTRIES), &entries, &more));
+    while (true) {
+      auto next = cursor.next(&member);
+      check_ok(next.status());
+      if (!*next) break;
+      if (members.size() == limit) {
+        more = true;
+        break;
+      }
+      members.push_back(std::move(member.element));
+    }
     auto results = context.getResults();
-    auto members = results.initMembers(static_cast<unsigned>(entries.size()));
-    for (size_t i = 0; i < entries.size(); ++i) {
-      auto member = std::string_view(entries[i].first).substr(prefix.size());
-      members.set(static_cast<unsigned>(i), as_bytes(member));
+    auto list = results.initMembers(static_cast<unsigned>(members.size()));
+    for (size_t i = 0; i < members.size(); ++i) {
+      list.set(static_cast<unsigned>(i), as_bytes(members[i]));
     }
     results.setMore(more);
     return kj::READY_NOW;
   }
 
  private:
-  kj::Promise<void> update(std::string_view set, capnp::List<capnp::Data>::Reader members,
-                           bool add) {
-    check_name("set name", set);
+  // Open sets kept at most; past it the least recently used one with no write in flight closes.
+  static constexpr size_t kOpenSetsMax = 4096;
+
+  kj::Promise<void> update(std::string_view name, capnp::List<capnp::Data>::Reader members,
+                           bool remove, uint64_t session, uint64_t sequence) {
+    check_name("set name", name);
     if (members.size() > api::MAX_SET_MEMBERS_PER_CALL) {
       fail(Status::invalid_argument(std::to_string(members.size()) +
                                     " members in one call, limit " +
                                     std::to_string(api::MAX_SET_MEMBERS_PER_CALL)));
     }
-    storage::WriteBatch batch;
-    for (auto m : members) {
-      check_name("member", as_view(m));
-      std::string key = keys::set_member(set, as_view(m));
-      if (add) {
-        batch.put(Family::kCrdt, key, "");
-      } else {
-        batch.del(Family::kCrdt, key);
-      }
+    if (sequence != 0 && members.size() > 0 && sequence > UINT64_MAX - (members.size() - 1)) {
+      fail(Status::invalid_argument("requestSequence + members - 1 overflows"));
     }
-    return commit(engine_, std::move(batch));
+    std::vector<storage::BigSetUpdate> updates;
+    updates.reserve(members.size());
+    for (uint32_t i = 0; i < members.size(); ++i) {
+      auto member = as_view(members[i]);
+      check_name("member", member);
+      storage::BigSetUpdate u{std::string(member), remove, std::nullopt};
+      if (sequence != 0) u.dot = crdt::Dot{session, sequence + i};
+      updates.push_back(std::move(u));
+    }
+    storage::BigSet& set = open(name);
+    // Out-of-order ids stay in the set's context until the gaps before them fill: bounded as for
+    // counters.
+    if (sequence > 1 && !set.seen(crdt::Dot{session, sequence - 1}) &&
+        set.out_of_order_dots() >= api::MAX_PENDING_REQUESTS) {
+      fail(Status::resource_exhausted("set holds " + std::to_string(set.out_of_order_dots()) +
+                                      " out-of-order request ids, limit " +
+                                      std::to_string(api::MAX_PENDING_REQUESTS)));
+    }
+    Completion c = completion();
+    check_ok(set.apply_async(
+        std::move(updates),
+        [done = std::move(c.done)](Result<std::vector<storage::BigSetDelta>> deltas) {
+          done(deltas.status());
+        }));
+    return kj::mv(c.promise);
   }
 
+  // The set's BigSet, opened on a miss (one point read of its context). Fails the call on a bad
+  // name, a storage error, or when the cache is full of sets with writes in flight.
+  storage::BigSet& open(std::string_view name) {
+    check_name("set name", name);
+    if (auto it = sets_.find(name); it != sets_.end()) {
+      recent_.splice(recent_.begin(), recent_, it->second.recent);
+      return *it->second.set;
+    }
+    if (sets_.size() >= kOpenSetsMax) evict();
+    auto opened = storage::BigSet::open(&engine_, name, replica_);
+    check_ok(opened.status());
+    recent_.emplace_front(name);
+    OpenSet entry{std::move(opened).value(), recent_.begin()};
+    return *sets_.emplace(std::string(name), std::move(entry)).first->second.set;
+  }
+
+  // Closes the least recently used set with nothing in flight: a set closed with writes in flight
+  // and opened again would miss their dots (storage/big_set.h).
+  void evict() {
+    for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
+      auto entry = sets_.find(*it);
+      MELD_ASSERT(entry != sets_.end(), "open set cache out of step");
+      if (entry->second.set->in_flight() != 0) continue;
+      recent_.erase(entry->second.recent);
+      sets_.erase(entry);
+      return;
+    }
+    fail(Status::resource_exhausted(std::to_string(kOpenSetsMax) +
+                                    " sets have writes in flight, the limit of open sets"));
+  }
+
+  struct OpenSet {
+    std::unique_ptr<storage::BigSet> set;
+    std::list<std::string>::iterator recent;  // its place in recent_
+  };
+
   storage::Engine& engine_;
+  const crdt::ReplicaId replica_;
+  std::map<std::string, OpenSet, std::less<>> sets_;
+  std::list<std::string> recent_;  // names of sets_, most recently used first
 };
 
 static_assert(ts::kLabelsMax == api::MAX_LABELS);
@@ -377,17 +452,15 @@ class MetricsImpl final : public api::Metrics::Server {
       fail(Status::invalid_argument("fromMs is after toMs"));
     }
     auto results = context.getResults();
-    uint64_t id = labels->series_id();
-    auto stored = store_.series_labels(id);
-    if (stored.status().code() == StatusCode::kNotFound || (stored.is_ok() && *stored != *labels) ||
-        params.getFromMs() == params.getToMs()) {
+    auto ref = store_.find_series(*labels);
+    check_ok(ref.status());
+    if (!ref->has_value() || params.getFromMs() == params.getToMs()) {
       results.initSamples(0);
       return kj::READY_NOW;
     }
-    check_ok(stored.status());
     std::vector<ts::Sample> samples;
     bool more = false;
-    check_ok(store_.samples(id, params.getFromMs(), params.getToMs() - 1,
+    check_ok(store_.samples(**ref, params.getFromMs(), params.getToMs() - 1,
                             page_limit(params.getLimit(), api::MAX_READ_SAMPLES), &samples, &more));
     auto list = results.initSamples(static_cast<unsigned>(samples.size()));
     for (size_t i = 0; i < samples.size(); ++i) {
@@ -507,7 +580,7 @@ class MeldImpl final : public api::Meld::Server {
   MeldImpl(storage::Engine& engine, storage::TsStore& ts_store, NodeInfo info, NodeProbe probe)
       : kv_(kj::heap<KvImpl>(engine)),
         counters_(kj::heap<CountersImpl>(engine)),
-        sets_(kj::heap<SetsImpl>(engine)),
+        sets_(kj::heap<SetsImpl>(engine, info.node_id)),
         metrics_(kj::heap<MetricsImpl>(ts_store)),
         admin_(kj::heap<AdminImpl>(engine, std::move(info), std::move(probe))) {}
 

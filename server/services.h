@@ -3,7 +3,10 @@
 //   Counters  the crdt family, an int64-add merge operator per counter (PN-counter semantics);
 //             adds with a request id go to the crdt_state family as PnCounter deltas merged by
 //             meld.crdt_join, so a retried request counts once (crdt/counter.h)
-//   Sets      the crdt family, one key per member, so a set of any size costs O(1) per operation
+//   Sets      add-wins OR-Sets (crdt::AwSet semantics), one storage::BigSet per set name (one key
+//             per member in the big_set family, so a set of any size costs O(1) per operation),
+//             written asynchronously so many writes of one set share group commits; request ids
+//             make retried adds and removes apply once
 //   Metrics   the time-series store (storage/ts_store.h): batched writes, exact-series reads,
 //             PromQL-subset queries (timeseries/query.h) over its index
 //   Admin     node status

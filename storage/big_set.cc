@@ -3,6 +3,9 @@
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/merge_operator.h>
 
+#include <algorithm>
+#include <condition_variable>
+#include <future>
 #include <utility>
 #include <vector>
 
@@ -134,9 +137,37 @@ std::shared_ptr<rocksdb::CompactionFilterFactory> new_big_set_compaction_filter_
   return std::make_shared<ReclaimFilterFactory>();
 }
 
+struct BigSet::Completions {
+  std::mutex mu;
+  std::condition_variable idle;
+  uint64_t completed_through = 0;      // every batch numbered up to this one completed
+  std::set<uint64_t> completed_ahead;  // completed batches past completed_through
+  uint64_t in_flight = 0;
+  Status failure;  // the first failed commit: it poisons the set
+
+  void complete(uint64_t batch, const Status& status) {
+    std::lock_guard lock(mu);
+    if (!status.is_ok() && failure.is_ok()) {
+      failure = Status(status.code(),
+                       "big set poisoned by a failed commit (reopen it): " + status.message());
+    }
+    completed_ahead.insert(batch);
+    while (!completed_ahead.empty() && *completed_ahead.begin() == completed_through + 1) {
+      completed_ahead.erase(completed_ahead.begin());
+      ++completed_through;
+    }
+    MELD_ASSERT(in_flight > 0, "big set batch completed twice");
+    if (--in_flight == 0) idle.notify_all();
+  }
+};
+
 BigSet::BigSet(Engine* engine, std::string name, crdt::ReplicaId replica,
                crdt::CausalContext context)
-    : engine_(engine), name_(std::move(name)), replica_(replica), context_(std::move(context)) {}
+    : engine_(engine),
+      name_(std::move(name)),
+      replica_(replica),
+      completions_(std::make_shared<Completions>()),
+      context_(std::move(context)) {}
 
 Result<std::unique_ptr<BigSet>> BigSet::open(Engine* engine, std::string_view name,
                                              crdt::ReplicaId replica) {
@@ -180,6 +211,55 @@ Result<std::set<crdt::Dot>> BigSet::dots(std::string_view element) const {
   return read_dots(element);
 }
 
+Status BigSet::begin_locked() {
+  uint64_t completed_through = 0;
+  {
+    std::lock_guard lock(completions_->mu);
+    MELD_RETURN_IF_ERROR(completions_->failure);
+    completed_through = completions_->completed_through;
+  }
+  // Operands leave the overlay in queue order only: reapplying a committed operand on top of
+  // the stored dots is harmless only when every later operand is reapplied after it.
+  while (!in_flight_batches_.empty() && in_flight_batches_.front().first <= completed_through) {
+    for (const std::string& element : in_flight_batches_.front().second) {
+      // Gone when an earlier batch's entry already dropped this one's operands of it.
+      auto it = in_flight_ops_.find(element);
+      if (it == in_flight_ops_.end()) continue;
+      while (!it->second.empty() && it->second.front().batch <= completed_through) {
+        it->second.pop_front();
+      }
+      if (it->second.empty()) in_flight_ops_.erase(it);
+    }
+    in_flight_batches_.pop_front();
+  }
+  return Status::ok();
+}
+
+namespace {
+void apply_operand(const std::set<crdt::Dot>& adds, const std::set<crdt::Dot>& context,
+                   std::set<crdt::Dot>& dots) {
+  std::erase_if(dots, [&](crdt::Dot d) { return context.contains(d); });
+  dots.insert(adds.begin(), adds.end());
+}
+}  // namespace
+
+Result<std::set<crdt::Dot>> BigSet::current_dots(std::string_view element,
+                                                 const Staged& staged) const {
+  Result<std::set<crdt::Dot>> dots = read_dots(element);
+  MELD_RETURN_IF_ERROR(dots.status());
+  if (auto it = in_flight_ops_.find(element); it != in_flight_ops_.end()) {
+    for (const Operand& op : it->second) apply_operand(op.adds, op.context, *dots);
+  }
+  if (auto it = staged.ops.find(element); it != staged.ops.end()) {
+    for (const Operand& op : it->second) apply_operand(op.adds, op.context, *dots);
+  }
+  return dots;
+}
+
+bool BigSet::seen_locked(crdt::Dot dot, const Staged& staged) const {
+  return context_.contains(dot) || staged.context.contains(dot);
+}
+
 BigSetDelta BigSet::add_delta(crdt::Dot dot, std::string_view element,
                               const std::set<crdt::Dot>& observed) {
   crdt::CausalContext context;
@@ -189,114 +269,140 @@ BigSetDelta BigSet::add_delta(crdt::Dot dot, std::string_view element,
   return BigSetDelta{std::string(element), make_set(std::move(members), std::move(context))};
 }
 
-void BigSet::stage(const BigSetDelta& delta, WriteBatch& batch, crdt::CausalContext& unseen) const {
+void BigSet::stage(const BigSetDelta& delta, Staged& staged) const {
   const std::set<crdt::Dot> adds = delta.state.dots(delta.element);
-  std::set<crdt::Dot> new_adds;
-  crdt::CausalContext operand_context;
+  Operand op;
   for (crdt::Dot dot : dots_of(delta.state.context())) {
-    bool seen = context_.contains(dot);
     if (adds.contains(dot)) {
-      if (seen) continue;  // an add already applied (or already removed) here
-      new_adds.insert(dot);
+      if (seen_locked(dot, staged)) continue;  // an add already applied (or already removed) here
+      op.adds.insert(dot);
     }
-    operand_context.insert(dot);
-    if (!seen) unseen.insert(dot);
+    op.context.insert(dot);
   }
-  if (operand_context.empty()) return;
+  if (op.context.empty()) return;
+  crdt::CausalContext operand_context;
+  for (crdt::Dot dot : op.context) {
+    operand_context.insert(dot);
+    staged.context.insert(dot);
+  }
   std::vector<crdt::AwSet::Member> members;
-  if (!new_adds.empty()) members.push_back({delta.element, std::move(new_adds)});
-  batch.merge(Family::kBigSet, format::element_key(name_, delta.element),
-              crdt::encode(make_set(std::move(members), std::move(operand_context))));
+  if (!op.adds.empty()) members.push_back({delta.element, op.adds});
+  staged.batch.merge(Family::kBigSet, format::element_key(name_, delta.element),
+                     crdt::encode(make_set(std::move(members), std::move(operand_context))));
+  auto it = staged.ops.find(delta.element);
+  if (it == staged.ops.end()) it = staged.ops.emplace(delta.element, std::vector<Operand>()).first;
+  it->second.push_back(std::move(op));
+  ++staged.operands;
 }
 
-Status BigSet::commit(WriteBatch batch, crdt::CausalContext unseen,
-                      const std::vector<BigSetDelta>& deltas) {
-  if (!unseen.empty()) {
-    batch.merge(Family::kBigSet, format::context_key(name_),
-                crdt::encode(make_set({}, std::move(unseen))));
+Result<BigSetDelta> BigSet::stage_update(const BigSetUpdate& update, Staged& staged) {
+  const std::string& element = update.element;
+  if (update.dot.has_value() && seen_locked(*update.dot, staged)) return BigSetDelta{element, {}};
+  Result<std::set<crdt::Dot>> observed = current_dots(element, staged);
+  MELD_RETURN_IF_ERROR(observed.status());
+  BigSetDelta delta;
+  if (update.remove) {
+    crdt::CausalContext context;
+    for (crdt::Dot d : *observed) context.insert(d);
+    if (update.dot.has_value()) context.insert(*update.dot);
+    delta = BigSetDelta{element, make_set({}, std::move(context))};
+  } else {
+    crdt::Dot dot;
+    if (update.dot.has_value()) {
+      dot = *update.dot;
+    } else {
+      // This replica's next dot, past the dots of this batch too.
+      dot = std::max(context_.next_dot(replica_), staged.context.next_dot(replica_));
+    }
+    delta = add_delta(dot, element, *observed);
   }
-  if (!batch.empty()) MELD_RETURN_IF_ERROR(engine_->commit_sync(std::move(batch)));
-  for (const BigSetDelta& delta : deltas) context_.merge(delta.state.context());
+  stage(delta, staged);
+  return delta;
+}
+
+Result<bool> BigSet::submit_locked(Staged staged, std::function<void(Status)> done) {
+  if (!staged.context.empty()) {
+    staged.batch.merge(Family::kBigSet, format::context_key(name_),
+                       crdt::encode(make_set({}, staged.context)));
+  }
+  if (staged.batch.empty()) return false;
+  {
+    std::lock_guard lock(completions_->mu);
+    if (completions_->in_flight >= kMaxInFlightBatches) {
+      return Status::resource_exhausted("big set has " + std::to_string(kMaxInFlightBatches) +
+                                        " batches in flight, the limit");
+    }
+    ++completions_->in_flight;
+  }
+  const uint64_t batch = next_batch_;
+  Status queued = engine_->commit(std::move(staged.batch), [completions = completions_, batch,
+                                                            done = std::move(done)](Status status) {
+    completions->complete(batch, status);
+    done(std::move(status));
+  });
+  if (!queued.is_ok()) {
+    std::lock_guard lock(completions_->mu);
+    --completions_->in_flight;
+    if (completions_->in_flight == 0) completions_->idle.notify_all();
+    return queued;
+  }
+  ++next_batch_;
+  context_.merge(staged.context);
+  std::vector<std::string> elements;
+  elements.reserve(staged.ops.size());
+  for (auto& [element, ops] : staged.ops) {
+    auto it = in_flight_ops_.find(element);
+    if (it == in_flight_ops_.end()) {
+      it = in_flight_ops_.emplace(element, std::deque<Operand>()).first;
+    }
+    for (Operand& op : ops) {
+      op.batch = batch;
+      it->second.push_back(std::move(op));
+    }
+    elements.push_back(element);
+  }
+  in_flight_batches_.emplace_back(batch, std::move(elements));
+  return true;
+}
+
+Status BigSet::apply_async(std::vector<BigSetUpdate> updates, DeltasDone done) {
+  if (updates.size() > kMaxBatchElements) {
+    return Status::invalid_argument("big set batch of " + std::to_string(updates.size()) +
+                                    " updates is over the limit of " +
+                                    std::to_string(kMaxBatchElements));
+  }
+  for (const BigSetUpdate& update : updates) {
+    MELD_RETURN_IF_ERROR(check_element(update.element));
+    if (update.dot.has_value() && update.dot->counter == 0) {
+      return Status::invalid_argument("big set update with the null dot (counter 0)");
+    }
+  }
+  std::unique_lock lock(mu_);
+  MELD_RETURN_IF_ERROR(begin_locked());
+  Staged staged;
+  auto deltas = std::make_shared<std::vector<BigSetDelta>>();
+  deltas->reserve(updates.size());
+  for (const BigSetUpdate& update : updates) {
+    Result<BigSetDelta> delta = stage_update(update, staged);
+    MELD_RETURN_IF_ERROR(delta.status());
+    deltas->push_back(std::move(delta).value());
+  }
+  Result<bool> queued = submit_locked(std::move(staged), [deltas, done](Status status) mutable {
+    if (status.is_ok()) {
+      done(std::move(*deltas));
+    } else {
+      done(std::move(status));
+    }
+  });
+  MELD_RETURN_IF_ERROR(queued.status());
+  if (!*queued) {
+    lock.unlock();
+    done(std::move(*deltas));
+  }
   return Status::ok();
 }
 
-Result<BigSetDelta> BigSet::add(std::string_view element) {
-  std::lock_guard lock(mu_);
-  return add_locked(context_.next_dot(replica_), element);
-}
-
-Result<BigSetDelta> BigSet::add(crdt::Dot dot, std::string_view element) {
-  MELD_ASSERT(dot.counter != 0, "big set add with the null dot");
-  std::lock_guard lock(mu_);
-  return add_locked(dot, element);
-}
-
-Result<BigSetDelta> BigSet::add_locked(crdt::Dot dot, std::string_view element) {
-  MELD_RETURN_IF_ERROR(check_element(element));
-  if (context_.contains(dot)) return BigSetDelta{std::string(element), {}};
-  Result<std::set<crdt::Dot>> observed = read_dots(element);
-  MELD_RETURN_IF_ERROR(observed.status());
-  std::vector<BigSetDelta> deltas{add_delta(dot, element, *observed)};
-  WriteBatch batch;
-  crdt::CausalContext unseen;
-  stage(deltas[0], batch, unseen);
-  MELD_RETURN_IF_ERROR(commit(std::move(batch), std::move(unseen), deltas));
-  return std::move(deltas[0]);
-}
-
-Result<std::vector<BigSetDelta>> BigSet::add_all(const std::vector<std::string>& elements) {
-  if (elements.size() > kMaxBatchElements) {
-    return Status::invalid_argument("big set add_all of " + std::to_string(elements.size()) +
-                                    " elements is over the limit of " +
-                                    std::to_string(kMaxBatchElements));
-  }
-  for (const std::string& element : elements) MELD_RETURN_IF_ERROR(check_element(element));
-  std::set<std::string_view> distinct(elements.begin(), elements.end());
-  std::lock_guard lock(mu_);
-  std::vector<BigSetDelta> deltas;
-  deltas.reserve(distinct.size());
-  crdt::Dot dot = context_.next_dot(replica_);
-  WriteBatch batch;
-  crdt::CausalContext unseen;
-  for (std::string_view element : distinct) {
-    Result<std::set<crdt::Dot>> observed = read_dots(element);
-    MELD_RETURN_IF_ERROR(observed.status());
-    deltas.push_back(add_delta(dot, element, *observed));
-    stage(deltas.back(), batch, unseen);
-    ++dot.counter;
-  }
-  MELD_RETURN_IF_ERROR(commit(std::move(batch), std::move(unseen), deltas));
-  return deltas;
-}
-
-Result<BigSetDelta> BigSet::remove(std::string_view element) {
-  std::lock_guard lock(mu_);
-  return remove_locked(std::nullopt, element);
-}
-
-Result<BigSetDelta> BigSet::remove(crdt::Dot dot, std::string_view element) {
-  MELD_ASSERT(dot.counter != 0, "big set remove with the null dot");
-  std::lock_guard lock(mu_);
-  return remove_locked(dot, element);
-}
-
-Result<BigSetDelta> BigSet::remove_locked(std::optional<crdt::Dot> dot, std::string_view element) {
-  MELD_RETURN_IF_ERROR(check_element(element));
-  if (dot.has_value() && context_.contains(*dot)) return BigSetDelta{std::string(element), {}};
-  Result<std::set<crdt::Dot>> observed = read_dots(element);
-  MELD_RETURN_IF_ERROR(observed.status());
-  crdt::CausalContext context;
-  for (crdt::Dot d : *observed) context.insert(d);
-  if (dot.has_value()) context.insert(*dot);
-  std::vector<BigSetDelta> deltas{BigSetDelta{std::string(element), make_set({}, context)}};
-  WriteBatch batch;
-  crdt::CausalContext unseen;
-  stage(deltas[0], batch, unseen);
-  MELD_RETURN_IF_ERROR(commit(std::move(batch), std::move(unseen), deltas));
-  return std::move(deltas[0]);
-}
-
-Status BigSet::merge(const BigSetDelta& delta) {
+Status BigSet::merge_async(const BigSetDelta& delta, std::function<void(Status)> done) {
   MELD_RETURN_IF_ERROR(check_element(delta.element));
   if (delta.state.size() > (delta.state.contains(delta.element) ? 1 : 0)) {
     return Status::invalid_argument("big set delta for one element holds another");
@@ -305,11 +411,139 @@ Status BigSet::merge(const BigSetDelta& delta) {
     return Status::invalid_argument("big set delta names over " + std::to_string(kMaxDeltaDots) +
                                     " dots");
   }
+  std::unique_lock lock(mu_);
+  MELD_RETURN_IF_ERROR(begin_locked());
+  Staged staged;
+  stage(delta, staged);
+  Result<bool> queued = submit_locked(std::move(staged), done);
+  MELD_RETURN_IF_ERROR(queued.status());
+  if (!*queued) {
+    lock.unlock();
+    done(Status::ok());
+  }
+  return Status::ok();
+}
+
+// The waiters below share the promise with the callback: the callback may still be inside
+// set_value() when the waiter returns.
+Result<std::vector<BigSetDelta>> BigSet::apply(std::vector<BigSetUpdate> updates) {
+  auto result = std::make_shared<std::promise<Result<std::vector<BigSetDelta>>>>();
+  std::future<Result<std::vector<BigSetDelta>>> future = result->get_future();
+  MELD_RETURN_IF_ERROR(apply_async(
+      std::move(updates),
+      [result](Result<std::vector<BigSetDelta>> deltas) { result->set_value(std::move(deltas)); }));
+  return future.get();
+}
+
+Status BigSet::merge(const BigSetDelta& delta) {
+  auto result = std::make_shared<std::promise<Status>>();
+  std::future<Status> future = result->get_future();
+  MELD_RETURN_IF_ERROR(
+      merge_async(delta, [result](Status status) { result->set_value(std::move(status)); }));
+  return future.get();
+}
+
+namespace {
+Result<BigSetDelta> single(Result<std::vector<BigSetDelta>> deltas) {
+  MELD_RETURN_IF_ERROR(deltas.status());
+  MELD_ASSERT(deltas->size() == 1, "one update gave " + std::to_string(deltas->size()) + " deltas");
+  return std::move(deltas->front());
+}
+}  // namespace
+
+Result<BigSetDelta> BigSet::add(std::string_view element) {
+  return single(apply({BigSetUpdate{std::string(element), false, std::nullopt}}));
+}
+
+Result<BigSetDelta> BigSet::add(crdt::Dot dot, std::string_view element) {
+  return single(apply({BigSetUpdate{std::string(element), false, dot}}));
+}
+
+Result<BigSetDelta> BigSet::remove(std::string_view element) {
+  return single(apply({BigSetUpdate{std::string(element), true, std::nullopt}}));
+}
+
+Result<BigSetDelta> BigSet::remove(crdt::Dot dot, std::string_view element) {
+  return single(apply({BigSetUpdate{std::string(element), true, dot}}));
+}
+
+Result<std::vector<BigSetDelta>> BigSet::add_all(const std::vector<std::string>& elements) {
+  if (elements.size() > kMaxBatchElements) {
+    return Status::invalid_argument("big set add_all of " + std::to_string(elements.size()) +
+                                    " elements is over the limit of " +
+                                    std::to_string(kMaxBatchElements));
+  }
+  std::set<std::string_view> distinct(elements.begin(), elements.end());
+  std::vector<BigSetUpdate> updates;
+  updates.reserve(distinct.size());
+  for (std::string_view element : distinct) {
+    updates.push_back(BigSetUpdate{std::string(element), false, std::nullopt});
+  }
+  return apply(std::move(updates));
+}
+
+Status BigSet::commit_locked(Staged staged) {
+  auto result = std::make_shared<std::promise<Status>>();
+  std::future<Status> future = result->get_future();
+  Result<bool> queued = submit_locked(
+      std::move(staged), [result](Status status) { result->set_value(std::move(status)); });
+  MELD_RETURN_IF_ERROR(queued.status());
+  if (*queued) MELD_RETURN_IF_ERROR(future.get());
+  return begin_locked();
+}
+
+Status BigSet::merge_state(const crdt::AwSet& remote) {
+  const std::vector<crdt::AwSet::Member> remote_members = remote.members();
+  for (const auto& [element, element_dots] : remote_members) {
+    MELD_RETURN_IF_ERROR(check_element(element));
+  }
   std::lock_guard lock(mu_);
-  WriteBatch batch;
-  crdt::CausalContext unseen;
-  stage(delta, batch, unseen);
-  return commit(std::move(batch), std::move(unseen), {delta});
+  {
+    // With nothing in flight, the stored members are the set: the stream below needs no overlay.
+    std::unique_lock done_lock(completions_->mu);
+    completions_->idle.wait(done_lock, [this] { return completions_->in_flight == 0; });
+  }
+  MELD_RETURN_IF_ERROR(begin_locked());
+  const crdt::CausalContext& covered = remote.context();
+  // Remote elements: their dots, and the local dots of them the remote saw and dropped.
+  Staged staged;
+  for (const auto& [element, remote_dots] : remote_members) {
+    Result<std::set<crdt::Dot>> local = current_dots(element, staged);
+    MELD_RETURN_IF_ERROR(local.status());
+    crdt::CausalContext context;
+    for (crdt::Dot d : remote_dots) context.insert(d);
+    for (crdt::Dot d : *local) {
+      if (covered.contains(d)) context.insert(d);
+    }
+    std::vector<crdt::AwSet::Member> one{{element, remote_dots}};
+    stage(BigSetDelta{element, make_set(std::move(one), std::move(context))}, staged);
+    if (staged.operands >= kScanPageEntries) {
+      MELD_RETURN_IF_ERROR(commit_locked(std::move(staged)));
+      staged = Staged();
+    }
+  }
+  // Local elements the remote lacks: the dots of them its context covers were removed there.
+  Cursor cursor = members();
+  Member member;
+  while (true) {
+    Result<bool> more = cursor.next(&member);
+    MELD_RETURN_IF_ERROR(more.status());
+    if (!*more) break;
+    if (remote.contains(member.element)) continue;
+    crdt::CausalContext removed;
+    for (crdt::Dot d : member.dots) {
+      if (covered.contains(d)) removed.insert(d);
+    }
+    if (removed.empty()) continue;
+    stage(BigSetDelta{member.element, make_set({}, std::move(removed))}, staged);
+    if (staged.operands >= kScanPageEntries) {
+      MELD_RETURN_IF_ERROR(commit_locked(std::move(staged)));
+      staged = Staged();
+    }
+  }
+  // Last, the remote context: recorded earlier, it would have filtered out the remote's adds.
+  staged.context.merge(covered);
+  return commit_locked(std::move(staged));
 }
 
 crdt::CausalContext BigSet::context() const {
@@ -317,9 +551,32 @@ crdt::CausalContext BigSet::context() const {
   return context_;
 }
 
+bool BigSet::seen(crdt::Dot dot) const {
+  std::lock_guard lock(mu_);
+  return context_.contains(dot);
+}
+
+size_t BigSet::out_of_order_dots() const {
+  std::lock_guard lock(mu_);
+  return context_.cloud().size();
+}
+
+size_t BigSet::in_flight() const {
+  std::lock_guard lock(completions_->mu);
+  return completions_->in_flight;
+}
+
 BigSet::Cursor BigSet::members() const {
   std::string prefix = format::element_prefix(name_);
   return Cursor(engine_, prefix, prefix);
+}
+
+BigSet::Cursor BigSet::members_after(std::string_view after) const {
+  std::string prefix = format::element_prefix(name_);
+  std::string start = prefix;
+  start.append(after);
+  start.push_back('\0');
+  return Cursor(engine_, std::move(start), std::move(prefix));
 }
 
 BigSet::Cursor::Cursor(Engine* engine, std::string start, std::string prefix)

@@ -41,6 +41,14 @@ constexpr size_t kInfoLogFilesMax = 4;
 constexpr size_t kInfoLogFileBytesMax = 8 << 20;
 constexpr double kBloomBitsPerKey = 10;
 constexpr size_t kMaxSuccessiveCrdtMerges = 64;
+// The ts family's SST layout (measured with meld-bench ts-compare, bench/RESULTS.md): its index
+// keys (postings, registry, markers) are small and alike, so larger blocks, rarer restart points
+// and a higher zstd level on the bottommost level shrink them by a third; its bottommost level,
+// where compacted data lives, gets no bloom filters (1.25 bytes per key; its point reads are
+// registry lookups, which the block cache serves).
+constexpr size_t kTsBlockBytes = 64 << 10;
+constexpr int kTsBlockRestartInterval = 64;
+constexpr int kTsBottommostZstdLevel = 9;
 
 size_t family_index(Family family) {
   size_t index = static_cast<size_t>(family);
@@ -315,7 +323,14 @@ Result<std::unique_ptr<Engine>> Engine::open_database(const Options& options,
       std::vector<rocksdb::CompressionType> supported = rocksdb::GetSupportedCompressions();
       if (std::find(supported.begin(), supported.end(), rocksdb::kZSTD) != supported.end()) {
         cf.bottommost_compression = rocksdb::kZSTD;
+        cf.bottommost_compression_opts.enabled = true;
+        cf.bottommost_compression_opts.level = kTsBottommostZstdLevel;
       }
+      rocksdb::BlockBasedTableOptions ts_table = table_options;
+      ts_table.block_size = kTsBlockBytes;
+      ts_table.block_restart_interval = kTsBlockRestartInterval;
+      cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(ts_table));
+      cf.optimize_filters_for_hits = true;
     }
     descriptors.emplace_back(std::string(kFamilyNames[i]), cf);
   }
@@ -461,6 +476,10 @@ Stats Engine::stats() const {
     if (impl_->db_->GetIntProperty(impl_->handles_[i],
                                    rocksdb::DB::Properties::kEstimateLiveDataSize, &bytes)) {
       stats.live_data_bytes += bytes;
+    }
+    if (impl_->db_->GetIntProperty(impl_->handles_[i], rocksdb::DB::Properties::kTotalSstFilesSize,
+                                   &bytes)) {
+      stats.sst_file_bytes[i] = bytes;
     }
   }
   return stats;

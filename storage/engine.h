@@ -3,6 +3,7 @@
 // fsync (group commit). RocksDB stays behind this header: modules above include only this file.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -122,7 +123,8 @@ struct Stats {
   uint64_t failed_groups = 0;      // writes RocksDB refused
   uint64_t queued_batches = 0;     // batches waiting for the commit thread now
   uint64_t live_data_bytes = 0;    // RocksDB's estimate of live data in SST files, all families
-  bool sync = true;                // Options::sync
+  std::array<uint64_t, kFamilyCount> sst_file_bytes{};  // SST file sizes per family (enum order)
+  bool sync = true;                                     // Options::sync
 };
 
 class Engine {

@@ -176,19 +176,19 @@ Status scan_all(Engine& engine, std::string start, const std::string& end, Fn&& 
 // Appends to *out the samples of the series' blocks in one time block that lie in
 // [min_ms, max_ms], in time order, until *out holds samples_cap. With keys, appends every sample
 // of each block that overlaps the range (none filtered) and the blocks' keys, for a rewrite.
-Status read_blocks(Engine& engine, ts::BlockDecoder& decoder, uint64_t series_id, int64_t block,
+Status read_blocks(Engine& engine, ts::BlockDecoder& decoder, uint32_t ref, int64_t block,
                    int64_t min_ms, int64_t max_ms, size_t samples_cap, std::vector<ts::Sample>* out,
                    std::vector<std::string>* keys) {
   // Blocks of one series in one time block do not overlap, so block i holds samples before
   // block i+1's first timestamp: of the blocks that start at or before max_ms, those whose
   // successor starts at or before min_ms are skipped.
   std::vector<std::pair<std::string, std::string>> candidates;
-  std::string end = ts_keys::block(block, series_id, max_ms);
+  std::string end = ts_keys::block(block, ref, max_ms);
   end.push_back('\0');
   Status scanned = scan_all(
-      engine, ts_keys::block(block, series_id, std::numeric_limits<int64_t>::min()), end,
+      engine, ts_keys::block(block, ref, std::numeric_limits<int64_t>::min()), end,
       [&](const std::string& key, const std::string& value) {
-        if (!candidates.empty() && unflip(get_u64_be(std::string_view(key).substr(17))) <= min_ms) {
+        if (!candidates.empty() && unflip(get_u64_be(std::string_view(key).substr(13))) <= min_ms) {
           candidates.clear();
         }
         candidates.emplace_back(key, value);
@@ -200,7 +200,7 @@ Status read_blocks(Engine& engine, ts::BlockDecoder& decoder, uint64_t series_id
     if (out->size() >= samples_cap) break;
     Status s = decoder.decode(value, &decoded);
     if (!s.is_ok()) {
-      return Status::corruption("time-series block of series " + std::to_string(series_id) + ": " +
+      return Status::corruption("time-series block of series ref " + std::to_string(ref) + ": " +
                                 s.message());
     }
     for (const ts::Sample& sample : decoded) {
@@ -214,10 +214,38 @@ Status read_blocks(Engine& engine, ts::BlockDecoder& decoder, uint64_t series_id
   return Status::ok();
 }
 
+// A series' registry entries: its ref ('R') and the labels under that ref ('N').
+struct RegistryEntry {
+  uint32_t ref = 0;
+  std::string canonical;
+};
+
+// The registry entries of series_id; nullopt when the store never had it. corruption for a
+// malformed entry or a ref without labels.
+Result<std::optional<RegistryEntry>> read_registry(Engine& engine, uint64_t series_id) {
+  auto ref_bytes = engine.get(Family::kTs, ts_keys::series(series_id));
+  MELD_RETURN_IF_ERROR(ref_bytes.status());
+  if (!ref_bytes->has_value()) return std::optional<RegistryEntry>();
+  if ((*ref_bytes)->size() != 4) {
+    return Status::corruption("time-series registry entry of series " + std::to_string(series_id) +
+                              " has " + std::to_string((*ref_bytes)->size()) + " bytes, not 4");
+  }
+  RegistryEntry entry;
+  entry.ref = get_u32_be(**ref_bytes);
+  auto canonical = engine.get(Family::kTs, ts_keys::series_by_ref(entry.ref));
+  MELD_RETURN_IF_ERROR(canonical.status());
+  if (!canonical->has_value()) {
+    return Status::corruption("time-series series " + std::to_string(series_id) + " has ref " +
+                              std::to_string(entry.ref) + " but no labels under it");
+  }
+  entry.canonical = std::move(**canonical);
+  return std::optional<RegistryEntry>(std::move(entry));
+}
+
 // A seal handed to the sealer thread: one series' samples of one time block, merged and sorted.
 struct SealJob {
   uint64_t job = 0;
-  uint64_t series_id = 0;
+  uint32_t ref = 0;  // the series'
   int64_t block = 0;
   bool rewrite = false;  // merge with the sealed blocks the samples overlap
   bool drop = false;     // the block is past retention: write the marker only
@@ -307,7 +335,7 @@ class TsStore::Sealer {
         commit();  // the blocks to rewrite may be in the batch
         std::vector<ts::Sample> existing;
         std::vector<std::string> keys;
-        s = read_blocks(engine_, decoder_, job.series_id, job.block, sealed->front().timestamp_ms,
+        s = read_blocks(engine_, decoder_, job.ref, job.block, sealed->front().timestamp_ms,
                         sealed->back().timestamp_ms, SIZE_MAX, &existing, &keys);
         for (const std::string& key : keys) batch.del(Family::kTs, key);
         rewritten_blocks_ += keys.size();
@@ -319,7 +347,7 @@ class TsStore::Sealer {
         size_t n = std::min<size_t>(ts::kBlockSamplesMax, sealed->size() - at);
         bytes.clear();
         s = encoder_.encode(std::span(*sealed).subspan(at, n), &bytes);
-        batch.put(Family::kTs, ts_keys::block(job.block, job.series_id, (*sealed)[at].timestamp_ms),
+        batch.put(Family::kTs, ts_keys::block(job.block, job.ref, (*sealed)[at].timestamp_ms),
                   bytes);
         ++sealed_blocks_;
       }
@@ -327,7 +355,7 @@ class TsStore::Sealer {
         finish({&job}, s);
         continue;
       }
-      batch.put(Family::kTs, ts_keys::seal_marker(job.series_id), job.marker);
+      batch.put(Family::kTs, ts_keys::seal_marker(job.ref), job.marker);
       in_batch.push_back(&job);
       if (batch.size_bytes() >= kMaintenanceBatchBytes) commit();
     }
@@ -367,10 +395,24 @@ namespace {}  // namespace
 
 namespace ts_keys {
 
+std::string format_version() {
+  return "F";
+}
+
 std::string series(uint64_t series_id) {
   std::string k = "R";
   put_u64_be(k, series_id);
   return k;
+}
+
+std::string series_by_ref(uint32_t ref) {
+  std::string k = "N";
+  put_u32_be(k, ref);
+  return k;
+}
+
+std::string next_ref() {
+  return "C";
 }
 
 std::string label_values_prefix(std::string_view name) {
@@ -395,9 +437,9 @@ std::string postings_prefix(std::string_view name, std::string_view value) {
   return k;
 }
 
-std::string posting(std::string_view name, std::string_view value, uint64_t series_id) {
+std::string posting(std::string_view name, std::string_view value, uint32_t ref) {
   std::string k = postings_prefix(name, value);
-  put_u64_be(k, series_id);
+  put_u32_be(k, ref);
   return k;
 }
 
@@ -415,9 +457,9 @@ std::string block_duration() {
   return "D";
 }
 
-std::string seal_marker(uint64_t series_id) {
+std::string seal_marker(uint32_t ref) {
   std::string k = "Q";
-  put_u64_be(k, series_id);
+  put_u32_be(k, ref);
   return k;
 }
 
@@ -427,9 +469,9 @@ std::string block_prefix(int64_t block_index) {
   return k;
 }
 
-std::string block(int64_t block_index, uint64_t series_id, int64_t first_timestamp_ms) {
+std::string block(int64_t block_index, uint32_t ref, int64_t first_timestamp_ms) {
   std::string k = block_prefix(block_index);
-  put_u64_be(k, series_id);
+  put_u32_be(k, ref);
   put_u64_be(k, flip(first_timestamp_ms));
   return k;
 }
@@ -439,10 +481,12 @@ std::string block(int64_t block_index, uint64_t series_id, int64_t first_timesta
 // The state of one series in memory. Head samples are strictly increasing and newer than every
 // sealed sample of the open block; late samples are any others of the open block.
 struct TsStore::Series {
-  explicit Series(uint64_t series_id, std::string canonical_encoding, ts::ChunkLimits limits)
-      : id(series_id), canonical(std::move(canonical_encoding)), head(limits) {}
+  explicit Series(uint64_t series_id, uint32_t series_ref, std::string canonical_encoding,
+                  ts::ChunkLimits limits)
+      : id(series_id), ref(series_ref), canonical(std::move(canonical_encoding)), head(limits) {}
 
   uint64_t id;
+  uint32_t ref;
   std::string canonical;  // compared on every write: a different label set is a collision
   ts::GorillaChunk head;
   int64_t head_last_ms = 0;  // valid when the head has samples
@@ -514,7 +558,7 @@ Result<std::unique_ptr<TsStore>> TsStore::open(Engine& engine, const Clock& cloc
     return Status::invalid_argument("time-series block zstd level must be in [1, 19]");
   }
   std::unique_ptr<TsStore> store(new TsStore(engine, clock, options));
-  MELD_RETURN_IF_ERROR(store->pin_block_duration());
+  MELD_RETURN_IF_ERROR(store->pin_format());
   MELD_RETURN_IF_ERROR(store->replay());
   return store;
 }
@@ -529,13 +573,14 @@ void TsStore::add_head_bytes(int64_t delta) {
 
 Result<TsStore::Series*> TsStore::load_series(uint64_t series_id) {
   if (auto it = series_.find(series_id); it != series_.end()) return it->second.get();
-  auto canonical = engine_.get(Family::kTs, ts_keys::series(series_id));
-  if (!canonical.is_ok()) return canonical.status();
-  if (!canonical->has_value()) return static_cast<Series*>(nullptr);
-  auto marker = engine_.get(Family::kTs, ts_keys::seal_marker(series_id));
+  auto registry = read_registry(engine_, series_id);
+  if (!registry.is_ok()) return registry.status();
+  if (!registry->has_value()) return static_cast<Series*>(nullptr);
+  const uint32_t ref = (*registry)->ref;
+  auto marker = engine_.get(Family::kTs, ts_keys::seal_marker(ref));
   if (!marker.is_ok()) return marker.status();
   auto series =
-      std::make_unique<Series>(series_id, std::move(**canonical),
+      std::make_unique<Series>(series_id, ref, std::move((*registry)->canonical),
                                ts::ChunkLimits{options_.head_samples_max, ts::kChunkBytesMax});
   if (marker->has_value()) {
     std::string_view m = **marker;
@@ -551,36 +596,57 @@ Result<TsStore::Series*> TsStore::load_series(uint64_t series_id) {
   }
   Series* raw = series.get();
   series_.emplace(series_id, std::move(series));
+  series_by_ref_.emplace(ref, raw);
   return raw;
 }
 
-Status TsStore::pin_block_duration() {
+Status TsStore::pin_format() {
+  auto version = engine_.get(Family::kTs, ts_keys::format_version());
+  MELD_RETURN_IF_ERROR(version.status());
+  if (!version->has_value()) {
+    // A new store, or one of the layout from before versions were recorded (keyed by 64-bit
+    // series ids), which this build would misread.
+    std::vector<std::pair<std::string, std::string>> any;
+    bool more = false;
+    MELD_RETURN_IF_ERROR(engine_.scan(Family::kTs, "", "", 1, &any, &more));
+    if (!any.empty()) {
+      return Status::invalid_argument(
+          "the time-series data here was written by an older MeldDB (key layout 1, from before "
+          "layout versions were recorded); this build reads layout " +
+          std::to_string(kTsFormatVersion) +
+          " only and does not convert data: start with an empty data directory");
+    }
+    std::string version_bytes;
+    put_u32_be(version_bytes, kTsFormatVersion);
+    std::string duration_bytes;
+    put_u64_be(duration_bytes, static_cast<uint64_t>(options_.block_duration_ms));
+    WriteBatch batch;
+    batch.put(Family::kTs, ts_keys::format_version(), version_bytes);
+    batch.put(Family::kTs, ts_keys::block_duration(), duration_bytes);
+    return engine_.commit_sync(std::move(batch));
+  }
+  if ((*version)->size() != 4) {
+    return Status::corruption("time-series recorded layout version is malformed");
+  }
+  const uint32_t found = get_u32_be(**version);
+  if (found != kTsFormatVersion) {
+    return Status::invalid_argument("the time-series data here has key layout " +
+                                    std::to_string(found) + "; this build reads layout " +
+                                    std::to_string(kTsFormatVersion) + " only");
+  }
   auto recorded = engine_.get(Family::kTs, ts_keys::block_duration());
   MELD_RETURN_IF_ERROR(recorded.status());
-  int64_t pinned_ms = options_.block_duration_ms;
-  if (recorded->has_value()) {
-    if ((*recorded)->size() != 8) {
-      return Status::corruption("time-series recorded block duration is malformed");
-    }
-    pinned_ms = static_cast<int64_t>(get_u64_be(**recorded));
-  } else {
-    std::vector<std::pair<std::string, std::string>> any_series;
-    bool more = false;
-    MELD_RETURN_IF_ERROR(engine_.scan(Family::kTs, "R", "S", 1, &any_series, &more));
-    if (!any_series.empty()) pinned_ms = kDefaultTsBlockDurationMs;
+  if (!recorded->has_value() || (*recorded)->size() != 8) {
+    return Status::corruption("time-series recorded block duration is missing or malformed");
   }
+  const auto pinned_ms = static_cast<int64_t>(get_u64_be(**recorded));
   if (pinned_ms != options_.block_duration_ms) {
     return Status::invalid_argument(
         "time-series data here is cut into blocks of " + std::to_string(pinned_ms) +
         " ms; it cannot be opened with blocks of " + std::to_string(options_.block_duration_ms) +
         " ms (the block duration is fixed when the store is created)");
   }
-  if (recorded->has_value()) return Status::ok();
-  std::string value;
-  put_u64_be(value, static_cast<uint64_t>(pinned_ms));
-  WriteBatch batch;
-  batch.put(Family::kTs, ts_keys::block_duration(), value);
-  return engine_.commit_sync(std::move(batch));
+  return Status::ok();
 }
 
 Status TsStore::replay() {
@@ -589,6 +655,12 @@ Status TsStore::replay() {
   if (next->has_value()) {
     if ((*next)->size() != 8) return Status::corruption("time-series next log seq is malformed");
     next_seq_ = get_u64_be(**next);
+  }
+  auto next_ref = engine_.get(Family::kTs, ts_keys::next_ref());
+  MELD_RETURN_IF_ERROR(next_ref.status());
+  if (next_ref->has_value()) {
+    if ((*next_ref)->size() != 4) return Status::corruption("time-series next ref is malformed");
+    next_ref_ = get_u32_be(**next_ref);
   }
   // The time blocks that hold data: one seek per block.
   std::string start = "B";
@@ -716,7 +788,7 @@ void TsStore::seal(Series& series) {
   MELD_ASSERT(decoded.is_ok(), "a head chunk does not decode: " + decoded.to_string());
   SealJob job;
   job.job = next_job_++;
-  job.series_id = series.id;
+  job.ref = series.ref;
   job.block = series.open_block;
   auto sealed = std::make_shared<std::vector<ts::Sample>>(
       series.late.empty() ? std::move(head) : ts::merge_samples(head, std::move(series.late)));
@@ -764,6 +836,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
     const ts::Labels* labels;  // of the series' first item
     Series* known;             // nullptr for a series new to the store
     std::vector<ts::Sample> samples;
+    uint32_t ref = 0;  // of a new series: given out with the record
   };
   std::vector<Entry> entries;
   std::unordered_map<uint64_t, size_t> entry_of;         // id -> index in entries
@@ -806,6 +879,11 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
       whole(Status::resource_exhausted("the store holds " + std::to_string(series_.size()) +
                                        " series in memory, limit " +
                                        std::to_string(options_.series_max)));
+      continue;
+    }
+    if (taken == nullptr && new_series.size() >= UINT32_MAX - next_ref_) {
+      whole(Status::resource_exhausted("the store has given out all " + std::to_string(UINT32_MAX) +
+                                       " series refs; it takes no new series"));
       continue;
     }
     const int64_t open = *known != nullptr ? (*known)->open_block : kNoBlock;
@@ -854,11 +932,20 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
     encode_wal_entry(entry.id, entry.samples, &record);
     result.accepted += entry.samples.size();
     if (entry.known != nullptr) continue;
-    batch.put(Family::kTs, ts_keys::series(entry.id), new_series.at(entry.id));
+    entry.ref = next_ref_++;
+    std::string ref_bytes;
+    put_u32_be(ref_bytes, entry.ref);
+    batch.put(Family::kTs, ts_keys::series(entry.id), ref_bytes);
+    batch.put(Family::kTs, ts_keys::series_by_ref(entry.ref), new_series.at(entry.id));
     for (const ts::Label& label : entry.labels->labels()) {
-      batch.put(Family::kTs, ts_keys::posting(label.name, label.value, entry.id), "");
+      batch.put(Family::kTs, ts_keys::posting(label.name, label.value, entry.ref), "");
       batch.put(Family::kTs, ts_keys::label_value(label.name, label.value), "");
     }
+  }
+  if (!new_series.empty()) {
+    std::string next_ref_bytes;
+    put_u32_be(next_ref_bytes, next_ref_);
+    batch.put(Family::kTs, ts_keys::next_ref(), next_ref_bytes);
   }
   const uint64_t seq = next_seq_;
   batch.put(Family::kTs, ts_keys::wal(seq), record);
@@ -872,9 +959,10 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   for (Entry& entry : entries) {
     if (entry.known != nullptr) continue;
     auto made =
-        std::make_unique<Series>(entry.id, std::move(new_series.at(entry.id)),
+        std::make_unique<Series>(entry.id, entry.ref, std::move(new_series.at(entry.id)),
                                  ts::ChunkLimits{options_.head_samples_max, ts::kChunkBytesMax});
     entry.known = made.get();
+    series_by_ref_.emplace(entry.ref, made.get());
     series_.emplace(entry.id, std::move(made));
   }
   WriteBatch maintenance;
@@ -983,22 +1071,21 @@ Status TsStore::enforce_retention() {
 }
 
 Status TsStore::postings(std::string_view name, std::string_view value, size_t limit,
-                         std::vector<uint64_t>* ids) {
-  ids->clear();
+                         std::vector<uint64_t>* refs) {
+  refs->clear();
   std::string prefix = ts_keys::postings_prefix(name, value);
   Status over;
   MELD_RETURN_IF_ERROR(scan_all(
       engine_, prefix, prefix_successor(prefix), [&](const std::string& key, const std::string&) {
-        if (key.size() != prefix.size() + 8) return true;
-        if (ids->size() >= limit) {
+        if (key.size() != prefix.size() + 4) return true;
+        if (refs->size() >= limit) {
           over = Status::resource_exhausted("more than " + std::to_string(limit) + " series have " +
                                             std::string(name) + "=\"" + std::string(value) + "\"");
           return false;
         }
-        ids->push_back(get_u64_be(std::string_view(key).substr(prefix.size())));
+        refs->push_back(get_u32_be(std::string_view(key).substr(prefix.size())));
         return true;
       }));
-  std::sort(ids->begin(), ids->end());
   return over;
 }
 
@@ -1039,35 +1126,50 @@ Status TsStore::scan_label_values(std::string_view name, const std::string& star
   return over;
 }
 
-Status TsStore::all_series(size_t limit, std::vector<uint64_t>* ids) {
-  ids->clear();
+Status TsStore::all_series(size_t limit, std::vector<uint64_t>* refs) {
+  refs->clear();
   Status over;
   MELD_RETURN_IF_ERROR(scan_all(
-      engine_, "R", prefix_successor("R"), [&](const std::string& key, const std::string&) {
-        if (key.size() != 9) return true;
-        if (ids->size() >= limit) {
+      engine_, "N", prefix_successor("N"), [&](const std::string& key, const std::string&) {
+        if (key.size() != 5) return true;
+        if (refs->size() >= limit) {
           over = Status::resource_exhausted("more than " + std::to_string(limit) + " series");
           return false;
         }
-        ids->push_back(get_u64_be(std::string_view(key).substr(1)));
+        refs->push_back(get_u32_be(std::string_view(key).substr(1)));
         return true;
       }));
   return over;
 }
 
-Result<ts::Labels> TsStore::series_labels(uint64_t series_id) {
-  if (auto it = series_.find(series_id); it != series_.end()) {
+Result<ts::Labels> TsStore::series_labels(uint64_t ref) {
+  if (ref > UINT32_MAX) return Status::not_found("no series with ref " + std::to_string(ref));
+  if (auto it = series_by_ref_.find(static_cast<uint32_t>(ref)); it != series_by_ref_.end()) {
     return ts::Labels::decode(it->second->canonical);
   }
-  auto canonical = engine_.get(Family::kTs, ts_keys::series(series_id));
+  auto canonical = engine_.get(Family::kTs, ts_keys::series_by_ref(static_cast<uint32_t>(ref)));
   MELD_RETURN_IF_ERROR(canonical.status());
   if (!canonical->has_value()) {
-    return Status::not_found("no series with id " + std::to_string(series_id));
+    return Status::not_found("no series with ref " + std::to_string(ref));
   }
   return ts::Labels::decode(**canonical);
 }
 
-Status TsStore::samples(uint64_t series_id, int64_t min_ms, int64_t max_ms, size_t samples_max,
+Result<std::optional<uint64_t>> TsStore::find_series(const ts::Labels& labels) {
+  const uint64_t id = labels.series_id();
+  if (auto it = series_.find(id); it != series_.end()) {
+    if (it->second->canonical != labels.encode()) return std::optional<uint64_t>();
+    return std::optional<uint64_t>(it->second->ref);
+  }
+  auto registry = read_registry(engine_, id);
+  MELD_RETURN_IF_ERROR(registry.status());
+  if (!registry->has_value() || (*registry)->canonical != labels.encode()) {
+    return std::optional<uint64_t>();
+  }
+  return std::optional<uint64_t>((*registry)->ref);
+}
+
+Status TsStore::samples(uint64_t ref, int64_t min_ms, int64_t max_ms, size_t samples_max,
                         std::vector<ts::Sample>* samples, bool* more) {
   drain_sealer();
   samples->clear();
@@ -1075,7 +1177,7 @@ Status TsStore::samples(uint64_t series_id, int64_t min_ms, int64_t max_ms, size
   if (options_.retention_ms > 0) {
     min_ms = std::max(min_ms, clock_.wall_ms() - options_.retention_ms);
   }
-  if (min_ms > max_ms) return Status::ok();
+  if (min_ms > max_ms || ref > UINT32_MAX) return Status::ok();
   // The run (blocks, then the head: strictly increasing together) is cut after samples_max + 1
   // samples; the late samples up to the cut then decide which samples_max come first.
   const size_t cap = samples_max == SIZE_MAX ? SIZE_MAX : samples_max + 1;
@@ -1083,8 +1185,8 @@ Status TsStore::samples(uint64_t series_id, int64_t min_ms, int64_t max_ms, size
   int64_t last_block = block_of(max_ms);
   for (auto it = blocks_with_data_.lower_bound(first_block);
        it != blocks_with_data_.end() && *it <= last_block && samples->size() < cap; ++it) {
-    MELD_RETURN_IF_ERROR(
-        read_blocks(engine_, decoder_, series_id, *it, min_ms, max_ms, cap, samples, nullptr));
+    MELD_RETURN_IF_ERROR(read_blocks(engine_, decoder_, static_cast<uint32_t>(ref), *it, min_ms,
+                                     max_ms, cap, samples, nullptr));
   }
   // A block rewritten between two scan pages can show up twice; the run must be a set.
   if (std::adjacent_find(samples->begin(), samples->end(), [](const auto& a, const auto& b) {
@@ -1092,8 +1194,9 @@ Status TsStore::samples(uint64_t series_id, int64_t min_ms, int64_t max_ms, size
       }) != samples->end()) {
     ts::sort_and_resolve(samples);
   }
-  auto found = series_.find(series_id);
-  if (found != series_.end() && (!found->second->head_empty() || !found->second->sealing.empty())) {
+  auto found = series_by_ref_.find(static_cast<uint32_t>(ref));
+  if (found != series_by_ref_.end() &&
+      (!found->second->head_empty() || !found->second->sealing.empty())) {
     const Series& s = *found->second;
     if (s.head.sample_count() > 0 && samples->size() < cap) {
       auto it = ts::GorillaIterator::open(s.head.bytes());

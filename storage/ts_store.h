@@ -2,6 +2,13 @@
 // and label values (the index), a write-ahead log of accepted samples, in-memory head chunks per
 // series, and sealed blocks per series per time block.
 //
+// Series ids and refs: a series' id is xxHash64 of its canonical label set (what writers send);
+// when the store first sees a series it also gives it a ref, a dense number (0, 1, 2, ... in
+// creation order, never reused) that the index and the blocks use instead of the random 64-bit
+// id: postings of sorted small numbers share most of their key bytes, so they cost a few bytes
+// each on disk. Queries (postings, all_series, series_labels, samples) speak refs; find_series
+// maps a label set to its ref.
+//
 // Write path: write() validates every sample, appends ONE write-ahead record for the whole call
 // (the accepted samples of all its series, each series' sorted by time) to the engine's group
 // commit, applies the samples to the heads at once (so a later write and a query see them), and
@@ -32,7 +39,9 @@
 // series_max series are held in memory; a write that would add more is refused per series.
 //
 // Key layout in the ts family (integers big-endian; "flipped" = sign bit inverted so that negative
-// values sort first): see the ts_keys functions below.
+// values sort first): see the ts_keys functions below. The layout has a version
+// (kTsFormatVersion, recorded at the first open); a store of another layout, or one written before
+// the version was recorded, is refused at open (invalid_argument) instead of being misread.
 //
 // Thread: not thread-safe; one thread (the node's loop thread) makes every call. The store runs
 // its own sealer thread, which it joins on destruction after committing what it holds. `done`
@@ -66,6 +75,8 @@
 namespace meld::storage {
 
 inline constexpr int64_t kDefaultTsBlockDurationMs = int64_t{7} * 24 * 3600 * 1000;  // one week
+// The ts family's key layout. 2: dense series refs in postings and block keys.
+inline constexpr uint32_t kTsFormatVersion = 2;
 
 struct TsStoreOptions {
   // The length of a time block; blocks start at multiples of it (from the Unix epoch).
@@ -89,13 +100,19 @@ struct TsStoreOptions {
 
 // The ts family's keys.
 namespace ts_keys {
-// 'R' id -> the series' canonical label encoding (the registry).
+// 'F' -> the layout version (u32), recorded at the first open.
+std::string format_version();
+// 'R' id -> the series' ref (u32) (the registry by id).
 std::string series(uint64_t series_id);
+// 'N' u32 ref -> the series' canonical label encoding (the registry by ref).
+std::string series_by_ref(uint32_t ref);
+// 'C' -> the next ref to give out (u32), written with every new series.
+std::string next_ref();
 // 'V' u32 len(name) name value -> "" (the label values of a label name, for regex matchers).
 std::string label_value(std::string_view name, std::string_view value);
 std::string label_values_prefix(std::string_view name);
-// 'P' u32 len(name) name u32 len(value) value id -> "" (the postings list of name=value).
-std::string posting(std::string_view name, std::string_view value, uint64_t series_id);
+// 'P' u32 len(name) name u32 len(value) value u32 ref -> "" (the postings list of name=value).
+std::string posting(std::string_view name, std::string_view value, uint32_t ref);
 std::string postings_prefix(std::string_view name, std::string_view value);
 // 'W' seq -> one write-ahead record.
 std::string wal(uint64_t seq);
@@ -103,10 +120,10 @@ std::string wal(uint64_t seq);
 std::string wal_next_seq();
 // 'D' -> the block duration in ms (u64), recorded at the first open: block keys depend on it.
 std::string block_duration();
-// 'Q' id -> the seal marker of a series (see ts_store.cc).
-std::string seal_marker(uint64_t series_id);
-// 'B' flipped(block) id flipped(first timestamp) -> one ts::BlockEncoder block.
-std::string block(int64_t block_index, uint64_t series_id, int64_t first_timestamp_ms);
+// 'Q' u32 ref -> the seal marker of a series (see ts_store.cc).
+std::string seal_marker(uint32_t ref);
+// 'B' flipped(block) u32 ref flipped(first timestamp) -> one ts::BlockEncoder block.
+std::string block(int64_t block_index, uint32_t ref, int64_t first_timestamp_ms);
 // Every block key of one time block starts with this.
 std::string block_prefix(int64_t block_index);
 }  // namespace ts_keys
@@ -125,12 +142,11 @@ class TsStore {
   // Opens the store on engine (borrowed; must outlive the store, and its executor must run
   // callbacks on the thread that uses the store), replaying the write-ahead log into heads.
   // clock gives "now" for retention and must outlive the store. The first open records
-  // block_duration_ms in the store (a store with series but no record was written with
-  // kDefaultTsBlockDurationMs, the only value used before it was recorded); block keys depend on
-  // it, so a later open with another value fails instead of misreading them. Errors:
-  // invalid_argument for bad options or a block duration other than the recorded one; the
-  // engine's errors; corruption for a write-ahead record, registry entry or recorded block
-  // duration that does not decode.
+  // kTsFormatVersion and block_duration_ms in the store; block keys depend on the latter, so a
+  // later open with another value fails instead of misreading them. Errors: invalid_argument for
+  // bad options, a block duration other than the recorded one, or data of another layout version
+  // (or of a layout from before versions were recorded); the engine's errors; corruption for a
+  // write-ahead record, registry entry, recorded version or block duration that does not decode.
   static Result<std::unique_ptr<TsStore>> open(Engine& engine, const Clock& clock,
                                                TsStoreOptions options);
   ~TsStore();
@@ -160,11 +176,12 @@ class TsStore {
   // invalid_argument for a series without samples or a sample in a block older than the series'
   // open block or past retention; already_exists for a label set whose id is taken by another
   // (a 64-bit hash collision: the second label set is refused, never merged); resource_exhausted
-  // past series_max. When accepted > 0, done(status) runs once via the engine's executor when
-  // the samples are durable (or the commit failed); otherwise done is never called. Fails as a
-  // whole, calling nothing, with the engine's error when the record cannot be queued (nothing is
-  // applied then) or with the error of an earlier failed seal (the store refuses writes after
-  // one: its memory and disk disagree until it is reopened).
+  // past series_max or when every ref (2^32 - 1 series) has been given out. When accepted > 0,
+  // done(status) runs once via the engine's executor when the samples are durable (or the commit
+  // failed); otherwise done is never called. Fails as a whole, calling nothing, with the engine's
+  // error when the record cannot be queued (nothing is applied then) or with the error of an
+  // earlier failed seal (the store refuses writes after one: its memory and disk disagree until it
+  // is reopened).
   Result<WriteResult> write(std::span<const SeriesWrite> series, std::function<void(Status)> done);
 
   // Seals every head (e.g. before a clean shutdown or to measure the compacted size) and waits
@@ -180,24 +197,27 @@ class TsStore {
   Status enforce_retention();
 
   // The index. Each returns at most limit entries and reports resource_exhausted past it.
-  // Series ids whose label name has exactly this value, in id order.
+  // Refs of the series whose label name has exactly this value, in ref order.
   Status postings(std::string_view name, std::string_view value, size_t limit,
-                  std::vector<uint64_t>* ids);
+                  std::vector<uint64_t>* refs);
   // The values the label name has in any series, in byte order.
   Status label_values(std::string_view name, size_t limit, std::vector<std::string>* values);
   // The same, restricted to the values v with min <= v <= max (byte order): one range scan.
   Status label_values(std::string_view name, std::string_view min, std::string_view max,
                       size_t limit, std::vector<std::string>* values);
-  // Every series id, in id order.
-  Status all_series(size_t limit, std::vector<uint64_t>* ids);
-  // The labels of a series; not_found for an unknown id.
-  Result<ts::Labels> series_labels(uint64_t series_id);
+  // Every series' ref, in ref order.
+  Status all_series(size_t limit, std::vector<uint64_t>* refs);
+  // The labels of a series; not_found for an unknown ref.
+  Result<ts::Labels> series_labels(uint64_t ref);
+  // The ref of the series with exactly these labels, or nullopt when the store has none (also
+  // when another label set holds their id: a hash collision).
+  Result<std::optional<uint64_t>> find_series(const ts::Labels& labels);
 
-  // Replaces *samples with the series' samples with min_ms <= timestamp <= max_ms, strictly
-  // increasing, duplicates resolved by ts::merge_samples' rule: sealed blocks, the head and its
-  // late samples together. At most samples_max of them, the earliest; *more says whether further
-  // samples remain in the range. corruption for a block that does not decode.
-  Status samples(uint64_t series_id, int64_t min_ms, int64_t max_ms, size_t samples_max,
+  // Replaces *samples with the series' (by ref) samples with min_ms <= timestamp <= max_ms,
+  // strictly increasing, duplicates resolved by ts::merge_samples' rule: sealed blocks, the head
+  // and its late samples together. At most samples_max of them, the earliest; *more says whether
+  // further samples remain in the range. corruption for a block that does not decode.
+  Status samples(uint64_t ref, int64_t min_ms, int64_t max_ms, size_t samples_max,
                  std::vector<ts::Sample>* samples, bool* more);
 
   TsStoreStats stats() const;
@@ -207,8 +227,8 @@ class TsStore {
   struct Series;
   TsStore(Engine& engine, const Clock& clock, TsStoreOptions options);
 
-  // Records block_duration_ms at the first open; checks it against the record afterwards.
-  Status pin_block_duration();
+  // Records the layout version and block_duration_ms at the first open; checks them afterwards.
+  Status pin_format();
   Status replay();
   int64_t block_of(int64_t timestamp_ms) const;
   // The series state for id, loading it from disk (registry and seal marker) when it is not in
@@ -240,7 +260,9 @@ class TsStore {
   // Seal jobs handed to the sealer: job -> (series id, first log record its samples came from).
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> jobs_in_flight_;
   std::multiset<uint64_t> sealing_oldest_seq_;  // the second of each jobs_in_flight_ entry
-  std::unordered_map<uint64_t, std::unique_ptr<Series>> series_;
+  std::unordered_map<uint64_t, std::unique_ptr<Series>> series_;  // by id
+  std::unordered_map<uint32_t, Series*> series_by_ref_;           // the same, by ref
+  uint32_t next_ref_ = 0;
   // (first write-ahead seq a head still needs, series id) of every non-empty head.
   std::set<std::pair<uint64_t, uint64_t>> head_oldest_seq_;
   // Live write-ahead records: (seq, bytes), oldest first.

@@ -184,6 +184,21 @@ TEST(Cli, UnreachableNodeIsOneLineNamingTheAddressAndExitOne) {
   }
 }
 
+// Each update sends one request id and resends it on a new connection after a timeout, a bounded
+// number of times.
+TEST(Cli, UpdatesAreResentWithTheirRequestIdAfterATimeoutABoundedNumberOfTimes) {
+  testing::LocalSocket silent(true);
+  for (const std::vector<std::string>& command : std::vector<std::vector<std::string>>{
+           {"counter", "inc", "c"}, {"set", "add", "s", "m"}, {"set", "remove", "s", "m"}}) {
+    std::vector<std::string> args = {"--addr", silent.address(), "--timeout-ms", "100"};
+    args.insert(args.end(), command.begin(), command.end());
+    CliRun r = run(args);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("(3 attempts with request id "), std::string::npos) << r.err;
+    EXPECT_EQ(silent.accept_pending(), 3) << command[0] << " " << command[1];
+  }
+}
+
 TEST(Cli, GlobalOptionsMayFollowTheCommand) {
   std::string address = testing::refused_address();
   // The --addr after the command wins over the default; the failure names it.

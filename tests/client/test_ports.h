@@ -2,6 +2,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,7 +25,8 @@ class LocalSocket {
     socklen_t length = sizeof(addr);
     if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
         ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &length) != 0 ||
-        (listen_for_connections && ::listen(fd_, 16) != 0)) {
+        (listen_for_connections &&
+         (::listen(fd_, 16) != 0 || ::fcntl(fd_, F_SETFL, O_NONBLOCK) != 0))) {
       port_ = 0;
     } else {
       port_ = ntohs(addr.sin_port);
@@ -38,6 +40,16 @@ class LocalSocket {
 
   uint16_t port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // Accepts (and closes) the connections waiting to be accepted; returns how many there were.
+  int accept_pending() {
+    int accepted = 0;
+    while (true) {
+      int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK);
+      if (fd < 0) return accepted;
+      ::close(fd);
+      ++accepted;
+    }
+  }
 
  private:
   int fd_ = -1;

@@ -162,6 +162,115 @@ TEST_F(NodeTest, SetsAddRemoveContainsAndPagedList) {
   EXPECT_EQ(std::count(listed.begin(), listed.end(), "other"), 0);
 }
 
+// Sets are add-wins OR-Sets with retry-safe updates: member i of a call with request id (s, q) is
+// named (s, q + i), and an update whose id was applied is skipped, also after a restart.
+TEST_F(NodeTest, SetAddAndRemoveWithARequestIdApplyOnceHoweverOftenRetried) {
+  auto c = connect_to(*node_);
+  const uint64_t session = 0x5e75;
+  const client::RequestId add_ab{session, 1}, remove_a{session, 3}, add_a{session, 4};
+  ASSERT_TRUE(c->set_add("s", {"a", "b"}, add_ab).is_ok());  // ids 1 and 2
+  ASSERT_TRUE(c->set_remove("s", {"a"}, remove_a).is_ok());
+  ASSERT_TRUE(c->set_add("s", {"a", "b"}, add_ab).is_ok());  // a late retry: "a" stays removed
+  EXPECT_FALSE(*c->set_contains("s", "a"));
+  EXPECT_TRUE(*c->set_contains("s", "b"));
+  ASSERT_TRUE(c->set_add("s", {"a"}, add_a).is_ok());
+  ASSERT_TRUE(c->set_remove("s", {"a"}, remove_a).is_ok());  // a late retry: removes nothing new
+  EXPECT_TRUE(*c->set_contains("s", "a"));
+  // A plain remove removes what it observed, ids or not.
+  ASSERT_TRUE(c->set_remove("s", {"b"}).is_ok());
+  EXPECT_FALSE(*c->set_contains("s", "b"));
+  EXPECT_EQ(c->set_add("s", {"x"}, client::RequestId{session, 0}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(c->set_add("s", {"x", "y"}, client::RequestId{session, UINT64_MAX}).code(),
+            StatusCode::kInvalidArgument);
+  // After a restart the applied ids are still recognised, through a new connection.
+  ASSERT_EQ(node_->stop(), 0) << node_->log();
+  ASSERT_TRUE(node_->start().is_ok()) << node_->log();
+  auto again = connect_to(*node_);
+  ASSERT_TRUE(again->set_add("s", {"a", "b"}, add_ab).is_ok());
+  ASSERT_TRUE(again->set_remove("s", {"a"}, remove_a).is_ok());
+  EXPECT_TRUE(*again->set_contains("s", "a"));
+  EXPECT_FALSE(*again->set_contains("s", "b"));
+  auto page = again->set_list("s", "", 0);
+  ASSERT_TRUE(page.is_ok()) << page.status().to_string();
+  EXPECT_EQ(page->members, std::vector<std::string>{"a"});
+}
+
+TEST_F(NodeTest, SetRefusesOutOfOrderRequestsPastTheLimitButTakesTheNextInOrder) {
+  auto c = connect_to(*node_);
+  const uint64_t session = 0xabc;
+  // Request 1 is missing, so requests 2, 4, 6, ... all wait out of order.
+  for (uint64_t i = 1; i <= api::MAX_PENDING_REQUESTS; ++i) {
+    ASSERT_TRUE(
+        c->set_add("gaps", {"m" + std::to_string(i)}, client::RequestId{session, 2 * i}).is_ok())
+        << i;
+  }
+  Status refused = c->set_add("gaps", {"far"}, client::RequestId{session, 1001});
+  EXPECT_EQ(refused.code(), StatusCode::kResourceExhausted) << refused.to_string();
+  EXPECT_FALSE(*c->set_contains("gaps", "far"));
+  // A request right after one applied is taken: the session's first, then its third.
+  ASSERT_TRUE(c->set_add("gaps", {"first"}, client::RequestId{session, 1}).is_ok());
+  ASSERT_TRUE(c->set_add("gaps", {"third"}, client::RequestId{session, 3}).is_ok());
+  EXPECT_TRUE(*c->set_contains("gaps", "first"));
+  EXPECT_TRUE(*c->set_contains("gaps", "third"));
+}
+
+// The case request ids exist for: a call times out, yet the node applies it later; the caller's
+// retry under the same id must not apply it again.
+TEST_F(NodeTest, AnUpdateThatTimedOutButLandedLaterIsNotAppliedAgainByItsRetry) {
+  client::Options options;
+  options.address = node_->address();
+  options.timeout_ms = 300;
+  auto c = client::Client::connect(options);
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  ASSERT_TRUE((*c)->set_add("late", {"a"}).is_ok());
+  const client::RequestId remove_a{0x7e7e, 1}, add_a{0x7e7e, 2};
+  const client::RequestId count{0x7e7f, 1};
+  node_->pause();
+  EXPECT_EQ((*c)->set_remove("late", {"a"}, remove_a).code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ((*c)->counter_add("late", 5, count).status().code(), StatusCode::kDeadlineExceeded);
+  node_->resume();  // the node now applies both requests, and answers a caller that left
+  auto again = connect_to(*node_);
+  // The counter add came after the remove on the same connection: once it shows, both landed.
+  for (int i = 0; i < 500 && *again->counter_get("late") != 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(*again->counter_get("late"), 5);
+  EXPECT_FALSE(*again->set_contains("late", "a"));
+  ASSERT_TRUE(again->set_add("late", {"a"}, add_a).is_ok());
+  // Retries of the remove, late or not, do not remove the add that came after it.
+  ASSERT_TRUE(again->set_remove("late", {"a"}, remove_a).is_ok());
+  EXPECT_TRUE(*again->set_contains("late", "a"));
+  EXPECT_EQ(*again->counter_add("late", 5, count), 5);
+}
+
+// Many clients writing one set at once: every acknowledged add is there.
+TEST_F(NodeTest, ConcurrentWritersOfOneSetAllLand) {
+  constexpr int kWriters = 8, kAddsPerWriter = 40;
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      auto mine = connect_to(*node_);
+      for (int i = 0; i < kAddsPerWriter; ++i) {
+        ASSERT_TRUE(
+            mine->set_add("shared", {"w" + std::to_string(w) + "-" + std::to_string(i)}).is_ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto c = connect_to(*node_);
+  size_t listed = 0;
+  std::string after;
+  for (;;) {
+    auto page = c->set_list("shared", after, 0);
+    ASSERT_TRUE(page.is_ok()) << page.status().to_string();
+    listed += page->members.size();
+    if (!page->more) break;
+    after = page->members.back();
+  }
+  EXPECT_EQ(listed, size_t{kWriters * kAddsPerWriter});
+}
+
 TEST_F(NodeTest, MetricsWriteReadsBackOneSeriesInTimeOrder) {
   auto c = connect_to(*node_);
   std::vector<client::Label> cpu_a = {{"__name__", "cpu"}, {"host", "a"}};

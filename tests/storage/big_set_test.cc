@@ -3,8 +3,15 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -79,6 +86,44 @@ size_t stored_keys(Engine& engine, const std::string& name) {
 std::string unique_name(const char* prefix) {
   static int n = 0;
   return prefix + std::to_string(++n);
+}
+
+// Holds the engine's callbacks until the test runs them, so writes stay in flight (committed or
+// not, their callbacks not yet run) for as long as a test wants.
+class HeldExecutor final : public CompletionExecutor {
+ public:
+  void post(std::function<void()> fn) override {
+    std::lock_guard lock(mu_);
+    held_.push_back(std::move(fn));
+    posted_.notify_all();
+  }
+  // Runs held callbacks, waiting for more, until done() holds.
+  void run_until(const std::function<bool()>& done) {
+    while (!done()) {
+      std::unique_lock lock(mu_);
+      posted_.wait_for(lock, std::chrono::milliseconds(10), [this] { return !held_.empty(); });
+      std::deque<std::function<void()>> ready;
+      ready.swap(held_);
+      lock.unlock();
+      for (auto& fn : ready) fn();
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable posted_;
+  std::deque<std::function<void()>> held_;
+};
+
+struct HeldEngine {
+  TempDir tmp;
+  HeldExecutor executor;
+  std::unique_ptr<Engine> engine = Engine::open(fast_options(tmp.sub("db")), &executor).value();
+};
+
+HeldEngine& held_engine() {
+  static HeldEngine shared;
+  return shared;
 }
 
 TEST(BigSet, AddRemoveContainsAndStreamInElementOrder) {
@@ -192,7 +237,7 @@ RC_GTEST_PROP(BigSet, OnDiskStateEqualsInMemoryAwSetUnderAnyDeliveryOrder, ()) {
   const int steps = *rc::gen::inRange(1, 60);
   for (int step = 0; step < steps; ++step) {
     const std::string element = "e" + std::to_string(*rc::gen::inRange(0, 5));
-    switch (*rc::gen::inRange(0, 11)) {
+    switch (*rc::gen::inRange(0, 12)) {
       case 0: {  // a local add on disk
         BigSetDelta d = disk->add(element).value();
         RC_ASSERT(d.state == mirror.add(kDisk, element));
@@ -261,6 +306,12 @@ RC_GTEST_PROP(BigSet, OnDiskStateEqualsInMemoryAwSetUnderAnyDeliveryOrder, ()) {
       case 10:  // a restart of the set: the context comes back from disk
         disk = open_set(engine, name, kDisk);
         break;
+      case 11: {  // anti-entropy: the disk replica joins another replica's whole state
+        const crdt::AwSet& remote = others[*rc::gen::inRange<size_t>(0, others.size())];
+        RC_ASSERT(disk->merge_state(remote).is_ok());
+        mirror.merge(remote);
+        break;
+      }
     }
     RC_ASSERT(disk->contains(element).value() == mirror.contains(element));
   }
@@ -270,6 +321,166 @@ RC_GTEST_PROP(BigSet, OnDiskStateEqualsInMemoryAwSetUnderAnyDeliveryOrder, ()) {
   RC_ASSERT(engine.compact().is_ok());
   RC_ASSERT(read_all(*disk) == mirror);
   RC_ASSERT(stored_keys(engine, name) == mirror.size() + (mirror.context().empty() ? 0 : 1));
+}
+
+// Pipelining: writes queued while earlier ones are still in flight (their callbacks held back),
+// including a retry and a remove of an element whose add is in flight, equal the same writes done
+// one by one in memory, and every callback delivers the delta the in-memory mutator returned.
+RC_GTEST_PROP(BigSet, WritesInFlightEqualInMemoryAwSet, ()) {
+  HeldEngine& held = held_engine();
+  Engine& engine = *held.engine;
+  const std::string name = unique_name("inflight-");
+  constexpr crdt::ReplicaId kDisk = 1;
+  auto disk = open_set(engine, name, kDisk);
+  crdt::AwSet mirror;
+  crdt::AwSet other;  // replica 2, in memory
+  std::vector<BigSetDelta> pool;
+  struct Expected {
+    std::vector<crdt::AwSet> deltas;
+    std::optional<Result<std::vector<BigSetDelta>>> got;
+  };
+  std::vector<std::shared_ptr<Expected>> expected;
+  auto wait_idle = [&] {
+    held.executor.run_until([&] { return disk->in_flight() == 0; });
+    for (const auto& e : expected) {
+      RC_ASSERT(e->got.has_value());
+      RC_ASSERT((*e->got).is_ok());
+      RC_ASSERT((*e->got)->size() == e->deltas.size());
+      for (size_t i = 0; i < e->deltas.size(); ++i) RC_ASSERT((**e->got)[i].state == e->deltas[i]);
+    }
+    expected.clear();
+  };
+  uint64_t next_request = 1;
+  const int steps = *rc::gen::inRange(1, 80);
+  for (int step = 0; step < steps; ++step) {
+    switch (*rc::gen::inRange(0, 8)) {
+      case 0:
+      case 1:
+      case 2:
+      case 3: {  // a batch of local updates, queued behind whatever is in flight
+        auto e = std::make_shared<Expected>();
+        std::vector<BigSetUpdate> updates;
+        const int n = *rc::gen::inRange(1, 4);
+        for (int i = 0; i < n; ++i) {
+          BigSetUpdate u{"e" + std::to_string(*rc::gen::inRange(0, 4)), *rc::gen::arbitrary<bool>(),
+                         std::nullopt};
+          if (*rc::gen::inRange(0, 3) == 0) {
+            // A client request id: new, or a retry of the last one.
+            uint64_t seq =
+                next_request > 1 && *rc::gen::arbitrary<bool>() ? next_request - 1 : next_request++;
+            u.dot = Dot{0xc11e47, seq};
+          }
+          crdt::AwSet d =
+              u.remove ? (u.dot ? mirror.remove(*u.dot, u.element) : mirror.remove(u.element))
+                       : (u.dot ? mirror.add(*u.dot, u.element) : mirror.add(kDisk, u.element));
+          e->deltas.push_back(d);
+          updates.push_back(std::move(u));
+        }
+        RC_ASSERT(disk->apply_async(std::move(updates),
+                                    [e, &pool](Result<std::vector<BigSetDelta>> got) {
+                                      e->got = std::move(got);
+                                    })
+                      .is_ok());
+        expected.push_back(std::move(e));
+        break;
+      }
+      case 4: {  // another replica's update, merged while local writes are in flight
+        const std::string element = "e" + std::to_string(*rc::gen::inRange(0, 4));
+        crdt::AwSet d = *rc::gen::arbitrary<bool>() ? other.add(2, element) : other.remove(element);
+        pool.push_back(BigSetDelta{element, d});
+        if (*rc::gen::arbitrary<bool>()) {
+          RC_ASSERT(
+              disk->merge_async(pool.back(), [](Status s) { MELD_ASSERT(s.is_ok(), ""); }).is_ok());
+          mirror.merge(d);
+        }
+        break;
+      }
+      case 5: {  // a late or duplicate delta from the pool
+        if (pool.empty()) break;
+        const BigSetDelta& d = pool[*rc::gen::inRange<size_t>(0, pool.size())];
+        RC_ASSERT(disk->merge_async(d, [](Status s) { MELD_ASSERT(s.is_ok(), ""); }).is_ok());
+        mirror.merge(d.state);
+        break;
+      }
+      case 6:  // everything completes; the stored state is the mirror's
+        wait_idle();
+        for (int i = 0; i < 4; ++i) {
+          const std::string element = "e" + std::to_string(i);
+          RC_ASSERT(disk->contains(element).value() == mirror.contains(element));
+        }
+        break;
+      case 7:
+        RC_ASSERT(engine.flush().is_ok());
+        break;
+    }
+  }
+  wait_idle();
+  RC_ASSERT(read_all(*disk) == mirror);
+  disk = open_set(engine, name, kDisk);
+  RC_ASSERT(read_all(*disk) == mirror);
+}
+
+TEST(BigSet, AsyncWritesPastTheInFlightLimitAreRefusedUntilSomeComplete) {
+  HeldEngine& held = held_engine();
+  auto set = open_set(*held.engine, unique_name("window-"), 1);
+  size_t completed = 0;
+  for (size_t i = 0; i < BigSet::kMaxInFlightBatches; ++i) {
+    ASSERT_TRUE(set->apply_async({BigSetUpdate{"e" + std::to_string(i), false, std::nullopt}},
+                                 [&completed](Result<std::vector<BigSetDelta>> d) {
+                                   ASSERT_TRUE(d.is_ok());
+                                   ++completed;
+                                 })
+                    .is_ok());
+  }
+  Status refused = set->apply_async({BigSetUpdate{"over", false, std::nullopt}},
+                                    [](Result<std::vector<BigSetDelta>>) { FAIL(); });
+  EXPECT_EQ(refused.code(), StatusCode::kResourceExhausted) << refused.to_string();
+  held.executor.run_until([&] { return set->in_flight() == 0; });
+  EXPECT_EQ(completed, BigSet::kMaxInFlightBatches);
+  EXPECT_FALSE(set->context().contains(Dot{1, BigSet::kMaxInFlightBatches + 1}));
+  ASSERT_TRUE(set->apply_async({BigSetUpdate{"over", false, std::nullopt}},
+                               [](Result<std::vector<BigSetDelta>> d) { ASSERT_TRUE(d.is_ok()); })
+                  .is_ok());
+  held.executor.run_until([&] { return set->in_flight() == 0; });
+  EXPECT_TRUE(set->contains("over").value());
+  EXPECT_EQ(set->dots("over").value(), (std::set<Dot>{Dot{1, BigSet::kMaxInFlightBatches + 1}}));
+}
+
+TEST(BigSet, AWriteTheEngineRefusesChangesNothing) {
+  TempDir tmp;
+  InlineExecutor executor;
+  auto engine = Engine::open(fast_options(tmp.sub("db")), &executor).value();
+  auto set = open_set(*engine, "s", 1);
+  ASSERT_TRUE(set->add("a").is_ok());
+  const crdt::CausalContext before = set->context();
+  engine->close();
+  EXPECT_EQ(set->add("b").status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(set->context(), before);
+  EXPECT_EQ(set->in_flight(), 0u);
+}
+
+// Anti-entropy over more members than one page: the disk replica ends as the in-memory join.
+TEST(BigSet, MergeStateJoinsAWholeRemoteStateAcrossPages) {
+  Engine& engine = shared_engine();
+  auto set = open_set(engine, unique_name("anti-entropy-"), 1);
+  crdt::AwSet mirror, remote;
+  const size_t n = 2 * BigSet::kScanPageEntries + 5;
+  std::vector<std::string> local_elements;
+  for (size_t i = 0; i < n; ++i) local_elements.push_back("l" + std::to_string(i));
+  const std::vector<BigSetDelta> added = set->add_all(local_elements).value();
+  for (const BigSetDelta& d : added) {
+    mirror.merge(d.state);
+    if (std::stoul(d.element.substr(1)) % 2 == 0) remote.merge(d.state);  // the remote saw half
+  }
+  // The remote removes a third of what it saw, and adds elements of its own.
+  for (size_t i = 0; i < n; i += 6) remote.remove("l" + std::to_string(i));
+  for (size_t i = 0; i < n; ++i) remote.add(2, "r" + std::to_string(i));
+  ASSERT_TRUE(set->merge_state(remote).is_ok());
+  mirror.merge(remote);
+  EXPECT_EQ(read_all(*set), mirror);
+  // Joining it again changes nothing.
+  ASSERT_TRUE(set->merge_state(remote).is_ok());
+  EXPECT_EQ(read_all(*set), mirror);
 }
 
 }  // namespace

@@ -35,6 +35,13 @@ ts::Labels labels_of(std::vector<ts::Label> labels) {
   return *made;
 }
 
+// The ref of a series the store holds (asserted).
+uint64_t ref_of(TsStore& store, const ts::Labels& labels) {
+  auto ref = store.find_series(labels);
+  MELD_ASSERT(ref.is_ok() && ref->has_value(), "not in the store: " + labels.to_string());
+  return **ref;
+}
+
 bool same_samples(const std::vector<Sample>& a, const std::vector<Sample>& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(),
                     [](const Sample& x, const Sample& y) { return ts::identical(x, y); });
@@ -89,7 +96,10 @@ class StoreFixture {
                            int64_t max_ms = std::numeric_limits<int64_t>::max()) {
     std::vector<Sample> out;
     bool more = true;
-    Status s = store_->samples(labels.series_id(), min_ms, max_ms, SIZE_MAX, &out, &more);
+    auto ref = store_->find_series(labels);
+    MELD_ASSERT(ref.is_ok(), ref.status().to_string());
+    if (!ref->has_value()) return out;
+    Status s = store_->samples(**ref, min_ms, max_ms, SIZE_MAX, &out, &more);
     MELD_ASSERT(s.is_ok(), s.to_string());
     MELD_ASSERT(!more, "more samples without a limit");
     return out;
@@ -341,10 +351,12 @@ TEST(TsStore, RetentionRejectsOldSamplesAndDropsWholeBlocks) {
 
 TEST(TsStore, AHashCollisionRefusesTheSecondLabelSetInsteadOfMergingIt) {
   StoreFixture f;
-  // Pretend another label set already owns cpu()'s id.
+  // Pretend another label set already owns cpu()'s id (with a ref the store has not given out).
   const ts::Labels squatter = labels_of({{"__name__", "squatter"}});
+  const uint32_t squatter_ref = 1000;
   WriteBatch batch;
-  batch.put(Family::kTs, ts_keys::series(cpu().series_id()), squatter.encode());
+  batch.put(Family::kTs, ts_keys::series(cpu().series_id()), std::string("\0\0\x03\xe8", 4));
+  batch.put(Family::kTs, ts_keys::series_by_ref(squatter_ref), squatter.encode());
   ASSERT_TRUE(f.engine().commit_sync(std::move(batch)).is_ok());
 
   const ts::Labels fine = labels_of({{"__name__", "fine"}});
@@ -358,9 +370,13 @@ TEST(TsStore, AHashCollisionRefusesTheSecondLabelSetInsteadOfMergingIt) {
   EXPECT_EQ(result.errors[0].status.code(), StatusCode::kAlreadyExists);
   EXPECT_NE(result.errors[0].status.message().find("collision"), std::string::npos);
   EXPECT_TRUE(f.read(cpu()).empty());
-  auto owner = f.store().series_labels(cpu().series_id());
+  auto found = f.store().find_series(cpu());
+  ASSERT_TRUE(found.is_ok());
+  EXPECT_FALSE(found->has_value());
+  auto owner = f.store().series_labels(squatter_ref);
   ASSERT_TRUE(owner.is_ok());
   EXPECT_EQ(*owner, squatter);
+  EXPECT_EQ(f.read(fine).size(), 1u);
 }
 
 TEST(TsStore, LimitsGiveClearPerItemAndIndexErrors) {
@@ -386,6 +402,27 @@ TEST(TsStore, LimitsGiveClearPerItemAndIndexErrors) {
   EXPECT_EQ(f.store().all_series(1, &ids).code(), StatusCode::kResourceExhausted);
 }
 
+TEST(TsStore, NewSeriesAreRefusedOnceEveryRefIsGivenOut) {
+  StoreFixture f;
+  WriteBatch batch;
+  batch.put(Family::kTs, ts_keys::next_ref(), std::string("\xff\xff\xff\xfe", 4));
+  ASSERT_TRUE(f.engine().commit_sync(std::move(batch)).is_ok());
+  f.reopen();
+  const ts::Labels a = labels_of({{"__name__", "a"}});
+  const ts::Labels b = labels_of({{"__name__", "b"}});
+  std::vector<Sample> one = {{1, 1}};
+  TsStore::SeriesWrite items[] = {{&a, one, {}, 0}, {&b, one, {}, 0}};
+  auto result = f.write_all(items);
+  EXPECT_EQ(result.accepted, 1u);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].series, 1u);
+  EXPECT_EQ(result.errors[0].status.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(ref_of(f.store(), a), 0xfffffffeu);
+  EXPECT_EQ(f.read(a).size(), 1u);
+  // A known series still takes samples.
+  EXPECT_EQ(f.write(a, {{2, 2}}).accepted, 1u);
+}
+
 TEST(TsStore, PostingsAndLabelValuesIndexEverySeries) {
   StoreFixture f;
   const ts::Labels a = labels_of({{"__name__", "cpu"}, {"host", "a"}});
@@ -395,9 +432,11 @@ TEST(TsStore, PostingsAndLabelValuesIndexEverySeries) {
   f.reopen();
   std::vector<uint64_t> ids;
   ASSERT_TRUE(f.store().postings("host", "a", 100, &ids).is_ok());
-  std::vector<uint64_t> expected = {a.series_id(), m.series_id()};
-  std::sort(expected.begin(), expected.end());
-  EXPECT_EQ(ids, expected);
+  // Refs are dense, in creation order.
+  EXPECT_EQ(ref_of(f.store(), a), 0u);
+  EXPECT_EQ(ref_of(f.store(), b), 1u);
+  EXPECT_EQ(ref_of(f.store(), m), 2u);
+  EXPECT_EQ(ids, (std::vector<uint64_t>{0, 2}));
   ASSERT_TRUE(f.store().postings("__name__", "cpu", 100, &ids).is_ok());
   EXPECT_EQ(ids.size(), 2u);
   ASSERT_TRUE(f.store().postings("host", "zz", 100, &ids).is_ok());
@@ -423,11 +462,15 @@ TEST(TsStore, PostingsAndLabelValuesIndexEverySeries) {
   EXPECT_EQ(f.store().label_values("host", "b", "c", 2, &values).code(),
             StatusCode::kResourceExhausted);
   ASSERT_TRUE(f.store().all_series(100, &ids).is_ok());
-  EXPECT_EQ(ids.size(), 5u);
-  auto labels = f.store().series_labels(b.series_id());
+  EXPECT_EQ(ids, (std::vector<uint64_t>{0, 1, 2, 3, 4}));
+  auto labels = f.store().series_labels(ref_of(f.store(), b));
   ASSERT_TRUE(labels.is_ok());
   EXPECT_EQ(*labels, b);
   EXPECT_EQ(f.store().series_labels(12345).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(f.store().series_labels(uint64_t{1} << 40).status().code(), StatusCode::kNotFound);
+  auto unknown = f.store().find_series(labels_of({{"__name__", "nope"}}));
+  ASSERT_TRUE(unknown.is_ok());
+  EXPECT_FALSE(unknown->has_value());
 }
 
 TEST(TsStore, AMalformedLogRecordFailsOpenWithCorruption) {
@@ -438,6 +481,7 @@ TEST(TsStore, AMalformedLogRecordFailsOpenWithCorruption) {
   engine_options.dir = dir.sub("db");
   auto engine = Engine::open(engine_options, &executor);
   ASSERT_TRUE(engine.is_ok());
+  ASSERT_TRUE(TsStore::open(**engine, clock, {}).is_ok());
   WriteBatch batch;
   batch.put(Family::kTs, ts_keys::wal(3), std::string("\x01\x00\x00", 3));
   ASSERT_TRUE((*engine)->commit_sync(std::move(batch)).is_ok());
@@ -480,22 +524,49 @@ TEST(TsStore, TheBlockDurationIsRecordedAtCreationAndAnotherOneIsRefusedAtOpen) 
     ASSERT_TRUE(store.is_ok()) << store.status().to_string();
     std::vector<Sample> out;
     bool more = true;
-    ASSERT_TRUE((*store)->samples(cpu().series_id(), 0, 100000, SIZE_MAX, &out, &more).is_ok());
+    ASSERT_TRUE(
+        (*store)->samples(ref_of(**store, cpu()), 0, 100000, SIZE_MAX, &out, &more).is_ok());
     EXPECT_TRUE(same_samples(out, regular(1000, 1000, 10)));
   }
-  // A store with series but no record predates recording: it was written with the default.
-  WriteBatch forget;
-  forget.del(Family::kTs, ts_keys::block_duration());
-  ASSERT_TRUE((*engine)->commit_sync(std::move(forget)).is_ok());
-  auto legacy = TsStore::open(**engine, clock, hour);
-  EXPECT_EQ(legacy.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(legacy.status().message().find(std::to_string(kDefaultTsBlockDurationMs)),
-            std::string::npos);
-  EXPECT_TRUE(TsStore::open(**engine, clock, {}).is_ok());
-  auto pinned = (*engine)->get(Family::kTs, ts_keys::block_duration());
-  ASSERT_TRUE(pinned.is_ok());
-  EXPECT_TRUE(pinned->has_value());
-  EXPECT_FALSE(TsStore::open(**engine, clock, hour).is_ok());
+}
+
+TEST(TsStore, DataOfAnotherKeyLayoutIsRefusedAtOpenNotMisread) {
+  TempDir dir;
+  InlineExecutor executor;
+  TestClock clock;
+  Options engine_options;
+  engine_options.dir = dir.sub("db");
+  auto engine = Engine::open(engine_options, &executor);
+  ASSERT_TRUE(engine.is_ok());
+  {
+    auto store = TsStore::open(**engine, clock, {});
+    ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+  }
+  auto version = (*engine)->get(Family::kTs, ts_keys::format_version());
+  ASSERT_TRUE(version.is_ok());
+  ASSERT_TRUE(version->has_value());
+  EXPECT_EQ(**version, std::string("\0\0\0\x02", 4));
+  // Layout 1 had no version record; its registry held labels under 64-bit ids.
+  WriteBatch legacy;
+  legacy.del(Family::kTs, ts_keys::format_version());
+  legacy.put(Family::kTs, ts_keys::series(cpu().series_id()), cpu().encode());
+  ASSERT_TRUE((*engine)->commit_sync(std::move(legacy)).is_ok());
+  auto old = TsStore::open(**engine, clock, {});
+  EXPECT_EQ(old.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(old.status().message().find("older MeldDB"), std::string::npos)
+      << old.status().message();
+  // A newer layout is refused too.
+  WriteBatch newer;
+  newer.put(Family::kTs, ts_keys::format_version(), std::string("\0\0\0\x03", 4));
+  ASSERT_TRUE((*engine)->commit_sync(std::move(newer)).is_ok());
+  auto future = TsStore::open(**engine, clock, {});
+  EXPECT_EQ(future.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(future.status().message().find("layout 3"), std::string::npos)
+      << future.status().message();
+  WriteBatch garbled;
+  garbled.put(Family::kTs, ts_keys::format_version(), "x");
+  ASSERT_TRUE((*engine)->commit_sync(std::move(garbled)).is_ok());
+  EXPECT_EQ(TsStore::open(**engine, clock, {}).status().code(), StatusCode::kCorruption);
 }
 
 TEST(TsStore, AMalformedBlockDurationRecordFailsOpenWithCorruption) {
@@ -506,6 +577,7 @@ TEST(TsStore, AMalformedBlockDurationRecordFailsOpenWithCorruption) {
   engine_options.dir = dir.sub("db");
   auto engine = Engine::open(engine_options, &executor);
   ASSERT_TRUE(engine.is_ok());
+  ASSERT_TRUE(TsStore::open(**engine, clock, {}).is_ok());
   WriteBatch batch;
   batch.put(Family::kTs, ts_keys::block_duration(), "abc");
   ASSERT_TRUE((*engine)->commit_sync(std::move(batch)).is_ok());
@@ -564,12 +636,19 @@ RC_GTEST_PROP(TsStore, ReadsEqualSortAndResolveOfAllWritesAcrossSealsAndRestarts
     ts::sort_and_resolve(&written[s]);
     std::vector<Sample> out;
     bool more = true;
-    RC_ASSERT(store->samples(series[s].series_id(), 0, 60, SIZE_MAX, &out, &more).is_ok());
+    auto found = store->find_series(series[s]);
+    RC_ASSERT(found.is_ok());
+    if (!found->has_value()) {  // never written
+      RC_ASSERT(written[s].empty());
+      continue;
+    }
+    const uint64_t ref = **found;
+    RC_ASSERT(store->samples(ref, 0, 60, SIZE_MAX, &out, &more).is_ok());
     RC_ASSERT(same_samples(out, written[s]));
     RC_ASSERT(!more);
     // A limit keeps the earliest samples, whatever mix of head and late samples they are.
     size_t limit = *rc::gen::inRange<size_t>(0, written[s].size() + 2);
-    RC_ASSERT(store->samples(series[s].series_id(), 0, 60, limit, &out, &more).is_ok());
+    RC_ASSERT(store->samples(ref, 0, 60, limit, &out, &more).is_ok());
     size_t kept = std::min(limit, written[s].size());
     RC_ASSERT(
         same_samples(out, std::vector<Sample>(written[s].begin(), written[s].begin() + kept)));
