@@ -1,7 +1,9 @@
 // crdt: the CRDT library in memory, one thread. Counter increments (replica-assigned dots and
 // client request ids), delta and full-state merges, OR-Set add / remove / contains at two set
-// sizes (--sizes, default 1,000 and 10,000,000), and the canonical encoding's bytes per element.
-// No RocksDB, no network.
+// sizes (--sizes, default 1,000 and 10,000,000), one element per call and in batches
+// (AwSet::contains_all / add_all / remove_all), a memory floor (random reads from an array of the
+// set's size) that shows the hardware's part of the size ratio, and the canonical encoding's bytes
+// per element. No RocksDB, no network.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -18,6 +21,7 @@
 #include "bench/bench.h"
 #include "crdt/codec.h"
 #include "crdt/counter.h"
+#include "crdt/element_table.h"
 #include "crdt/set.h"
 
 namespace meld::bench {
@@ -31,6 +35,8 @@ constexpr int kSessions = 64;
 constexpr uint64_t kCounterOps = 2'000'000;
 constexpr uint64_t kSetOps = 200'000;
 constexpr uint64_t kMaxSetSize = 100'000'000;
+// Members per batched call.
+constexpr size_t kBatch = 256;
 
 double peak_rss_gib() {
   rusage usage{};
@@ -40,6 +46,44 @@ double peak_rss_gib() {
 
 // Keeps the optimiser from discarding a result.
 volatile uint64_t sink;
+
+// n distinct random members of a set of elements 0..size-1 (n <= size).
+std::vector<std::string> distinct_members(Rng& rng, uint64_t size, uint64_t n) {
+  std::unordered_set<uint64_t> seen;
+  std::vector<std::string> members;
+  members.reserve(n);
+  while (members.size() < n) {
+    uint64_t i = rng.uniform(size);
+    if (seen.insert(i).second) members.push_back(set_element(i));
+  }
+  return members;
+}
+
+// The hardware's side of the size ratio: kSetOps random 8-byte reads from an array of 64 bytes
+// per element (the size of an entry of AwSet's table, in the same huge-page-advised memory),
+// independent of each other (as the batched lookups) and each depending on the one before (as a
+// lookup that must finish before the next starts).
+void memory_floor(uint64_t size) {
+  const uint64_t words = size * 8;
+  crdt::detail::PageBuffer buffer(words * sizeof(uint64_t));
+  auto* array = static_cast<uint64_t*>(buffer.data());
+  for (uint64_t i = 0; i < words; i += 512) array[i] = 0;  // fault the pages in
+  SeededRng rng(7);
+  std::vector<uint64_t> positions(kSetOps);
+  for (uint64_t& p : positions) p = rng.uniform(words);
+  Clock::time_point start = Clock::now();
+  uint64_t sum = 0;
+  for (uint64_t p : positions) sum += array[p];
+  report("memory_floor_reads_per_s (independent random 8-byte reads, 64 bytes per element)",
+         kSetOps / seconds_since(start));
+  start = Clock::now();
+  uint64_t at = 0;
+  // The array holds zeros, but the processor cannot know: each address waits for the last load.
+  for (uint64_t p : positions) at = (p ^ array[at]) % words;
+  report("memory_floor_reads_per_s (dependent random 8-byte reads)",
+         kSetOps / seconds_since(start));
+  sink = sum + at;
+}
 
 void counter_bench() {
   crdt::PnCounter counter;
@@ -101,6 +145,7 @@ void counter_bench() {
 void set_bench(uint64_t size) {
   std::printf("\n");
   report("set_size", static_cast<double>(size));
+  memory_floor(size);
   crdt::AwSet set;
   Clock::time_point start = Clock::now();
   for (uint64_t i = 0; i < size; ++i) sink = set.add(kReplica, set_element(i)).size();
@@ -135,13 +180,7 @@ void set_bench(uint64_t size) {
   double remove_s = 0;
   double readd_s = 0;
   for (uint64_t done = 0; done < kSetOps; done += batch) {
-    std::unordered_set<uint64_t> seen;
-    std::vector<std::string> members;
-    members.reserve(batch);
-    while (members.size() < batch) {
-      uint64_t i = rng.uniform(size);
-      if (seen.insert(i).second) members.push_back(set_element(i));
-    }
+    std::vector<std::string> members = distinct_members(rng, size, batch);
     start = Clock::now();
     for (const auto& e : members) sink = set.remove(e).size();
     remove_s += seconds_since(start);
@@ -153,6 +192,48 @@ void set_bench(uint64_t size) {
   report("set_removes_per_s (random members)", random_ops / remove_s);
   report("set_adds_per_s (those members back, random positions)", random_ops / readd_s);
   report("set_size_after", static_cast<double>(set.size()));
+
+  // The same phases with the batch API (AwSet::contains_all / add_all / remove_all), kBatch
+  // members per call as a Sets RPC carries them: fresh members past the ones above, and rounds
+  // of distinct random members.
+  auto in_batches = [](const std::vector<std::string>& all, auto call) {
+    for (size_t at = 0; at < all.size(); at += kBatch) {
+      call(std::span<const std::string>(all).subspan(at, std::min(kBatch, all.size() - at)));
+    }
+  };
+  start = Clock::now();
+  hits = 0;
+  in_batches(probes, [&](std::span<const std::string> batch) {
+    for (bool hit : set.contains_all(batch)) hits += hit;
+  });
+  report("set_contains_per_s (batches of 256)", kSetOps / seconds_since(start));
+  report("set_contains_hits (batches)", static_cast<double>(hits));
+  for (uint64_t i = 0; i < kSetOps; ++i) fresh[i] = set_element(size + kSetOps + i);
+  start = Clock::now();
+  in_batches(fresh,
+             [&](std::span<const std::string> b) { sink = set.add_all(kReplica, b).size(); });
+  report("set_adds_per_s (batches of 256, new elements past the largest)",
+         kSetOps / seconds_since(start));
+  start = Clock::now();
+  in_batches(fresh, [&](std::span<const std::string> b) { sink = set.remove_all(b).size(); });
+  report("set_removes_per_s (batches of 256, the elements just added)",
+         kSetOps / seconds_since(start));
+  remove_s = 0;
+  readd_s = 0;
+  for (uint64_t done = 0; done < kSetOps; done += batch) {
+    std::vector<std::string> members = distinct_members(rng, size, batch);
+    start = Clock::now();
+    in_batches(members, [&](std::span<const std::string> b) { sink = set.remove_all(b).size(); });
+    remove_s += seconds_since(start);
+    start = Clock::now();
+    in_batches(members,
+               [&](std::span<const std::string> b) { sink = set.add_all(kReplica, b).size(); });
+    readd_s += seconds_since(start);
+  }
+  report("set_removes_per_s (batches of 256, random members)", random_ops / remove_s);
+  report("set_adds_per_s (batches of 256, those members back)", random_ops / readd_s);
+  report("set_size_after (batches)", static_cast<double>(set.size()));
+  for (uint64_t i = 0; i < kSetOps; ++i) fresh[i] = set_element(size + i);
 
   // The replication path: another replica's add and remove deltas merged into this set.
   crdt::AwSet remote;

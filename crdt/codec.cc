@@ -6,7 +6,10 @@
 
 #include <cstring>
 #include <optional>
+#include <span>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "crdt/crdt.capnp.h"
 
@@ -18,7 +21,7 @@ namespace {
 constexpr int kNestingPerMapLevel = 4;
 constexpr int kNestingBelowLeaf = 6;
 
-capnp::Data::Reader bytes_of(const std::string& s) {
+capnp::Data::Reader bytes_of(std::string_view s) {
   return capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
 }
 
@@ -60,13 +63,13 @@ void build_counter(schema::Counter::Builder b, const DotCounter<Amount>& c) {
 }
 
 void build_aw_set(schema::AwSet::Builder b, const AwSet& s) {
-  auto entries = b.initEntries(s.entries().size());
+  auto entries = b.initEntries(s.size());
   unsigned i = 0;
-  for (const auto& [element, dots] : s.entries()) {
+  s.for_each_ordered([&](std::string_view element, std::span<const Dot> dots) {
     entries[i].setElement(bytes_of(element));
     build_dots(entries[i].initDots(dots.size()), dots);
     ++i;
-  }
+  });
   build_context(b.initContext(), s.context());
 }
 
@@ -269,21 +272,21 @@ class Reader {
   Result<AwSet> aw_set(schema::AwSet::Reader r) {
     auto list = r.getEntries();
     MELD_RETURN_IF_ERROR(count(list.size()));
-    AwSet::Entries entries;
+    std::vector<AwSet::Member> members;
+    members.reserve(list.size());
     for (auto e : list) {
       auto element = blob(e.getElement());
       if (!element.is_ok()) return element.status();
-      if (!entries.empty() && !(entries.rbegin()->first < element.value())) {
+      if (!members.empty() && !(members.back().element < element.value())) {
         return not_ascending("set elements");
       }
       auto element_dots = dots(e.getDots());
       if (!element_dots.is_ok()) return element_dots.status();
-      entries.emplace_hint(entries.end(), std::move(element).value(),
-                           std::move(element_dots).value());
+      members.push_back(AwSet::Member{std::move(element).value(), std::move(element_dots).value()});
     }
     auto cc = context(r.getContext());
     if (!cc.is_ok()) return cc.status();
-    return AwSet::from_parts(std::move(entries), std::move(cc).value());
+    return AwSet::from_parts(std::move(members), std::move(cc).value());
   }
 
   Result<RwSet> rw_set(schema::RwSet::Reader r) {

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <future>
 #include <utility>
+#include <vector>
 
 #include "crdt/codec.h"
 #include "storage/big_set_format.h"
@@ -59,11 +60,12 @@ namespace format = big_set_format;
 void trim_element_context(std::string_view key, crdt::Value& value) {
   crdt::AwSet* set = value.get<crdt::AwSet>();
   if (set == nullptr || format::key_tag(key) != format::kElementTag) return;
+  std::vector<crdt::AwSet::Member> members = set->members();
   crdt::CausalContext dots;
-  for (const auto& [element, element_dots] : set->entries()) {
-    for (crdt::Dot dot : element_dots) dots.insert(dot);
+  for (const crdt::AwSet::Member& member : members) {
+    for (crdt::Dot dot : member.dots) dots.insert(dot);
   }
-  Result<crdt::AwSet> trimmed = crdt::AwSet::from_parts(set->entries(), std::move(dots));
+  Result<crdt::AwSet> trimmed = crdt::AwSet::from_parts(std::move(members), std::move(dots));
   MELD_ASSERT(trimmed.is_ok(), "trimming a valid AwSet: " + trimmed.status().to_string());
   *set = std::move(trimmed).value();
 }
@@ -119,8 +121,8 @@ uint64_t dot_count(const crdt::CausalContext& context) {
   return count;
 }
 
-crdt::AwSet make_set(crdt::AwSet::Entries entries, crdt::CausalContext context) {
-  Result<crdt::AwSet> set = crdt::AwSet::from_parts(std::move(entries), std::move(context));
+crdt::AwSet make_set(std::vector<crdt::AwSet::Member> members, crdt::CausalContext context) {
+  Result<crdt::AwSet> set = crdt::AwSet::from_parts(std::move(members), std::move(context));
   MELD_ASSERT(set.is_ok(), "building a big set delta: " + set.status().to_string());
   return std::move(set).value();
 }
@@ -196,8 +198,7 @@ Result<std::set<crdt::Dot>> BigSet::read_dots(std::string_view element) const {
   if (!stored->has_value()) return std::set<crdt::Dot>();
   Result<crdt::AwSet> set = crdt::decode<crdt::AwSet>(**stored);
   if (!set.is_ok()) return Status::corruption("big set element: " + set.status().to_string());
-  auto it = set->entries().find(element);
-  return it == set->entries().end() ? std::set<crdt::Dot>() : it->second;
+  return set->dots(element);
 }
 
 Result<bool> BigSet::contains(std::string_view element) const {
@@ -264,15 +265,12 @@ BigSetDelta BigSet::add_delta(crdt::Dot dot, std::string_view element,
   crdt::CausalContext context;
   for (crdt::Dot d : observed) context.insert(d);
   context.insert(dot);
-  crdt::AwSet::Entries entries;
-  entries.emplace(std::string(element), std::set<crdt::Dot>{dot});
-  return BigSetDelta{std::string(element), make_set(std::move(entries), std::move(context))};
+  std::vector<crdt::AwSet::Member> members{{std::string(element), {dot}}};
+  return BigSetDelta{std::string(element), make_set(std::move(members), std::move(context))};
 }
 
 void BigSet::stage(const BigSetDelta& delta, Staged& staged) const {
-  static const std::set<crdt::Dot> kNone;
-  auto entry = delta.state.entries().find(delta.element);
-  const std::set<crdt::Dot>& adds = entry == delta.state.entries().end() ? kNone : entry->second;
+  const std::set<crdt::Dot> adds = delta.state.dots(delta.element);
   Operand op;
   for (crdt::Dot dot : dots_of(delta.state.context())) {
     if (adds.contains(dot)) {
@@ -287,10 +285,10 @@ void BigSet::stage(const BigSetDelta& delta, Staged& staged) const {
     operand_context.insert(dot);
     staged.context.insert(dot);
   }
-  crdt::AwSet::Entries entries;
-  if (!op.adds.empty()) entries.emplace(delta.element, op.adds);
+  std::vector<crdt::AwSet::Member> members;
+  if (!op.adds.empty()) members.push_back({delta.element, op.adds});
   staged.batch.merge(Family::kBigSet, format::element_key(name_, delta.element),
-                     crdt::encode(make_set(std::move(entries), std::move(operand_context))));
+                     crdt::encode(make_set(std::move(members), std::move(operand_context))));
   auto it = staged.ops.find(delta.element);
   if (it == staged.ops.end()) it = staged.ops.emplace(delta.element, std::vector<Operand>()).first;
   it->second.push_back(std::move(op));
@@ -406,10 +404,8 @@ Status BigSet::apply_async(std::vector<BigSetUpdate> updates, DeltasDone done) {
 
 Status BigSet::merge_async(const BigSetDelta& delta, std::function<void(Status)> done) {
   MELD_RETURN_IF_ERROR(check_element(delta.element));
-  for (const auto& [element, element_dots] : delta.state.entries()) {
-    if (element != delta.element) {
-      return Status::invalid_argument("big set delta for one element holds another");
-    }
+  if (delta.state.size() > (delta.state.contains(delta.element) ? 1 : 0)) {
+    return Status::invalid_argument("big set delta for one element holds another");
   }
   if (dot_count(delta.state.context()) > kMaxDeltaDots) {
     return Status::invalid_argument("big set delta names over " + std::to_string(kMaxDeltaDots) +
@@ -497,7 +493,8 @@ Status BigSet::commit_locked(Staged staged) {
 }
 
 Status BigSet::merge_state(const crdt::AwSet& remote) {
-  for (const auto& [element, element_dots] : remote.entries()) {
+  const std::vector<crdt::AwSet::Member> remote_members = remote.members();
+  for (const auto& [element, element_dots] : remote_members) {
     MELD_RETURN_IF_ERROR(check_element(element));
   }
   std::lock_guard lock(mu_);
@@ -510,7 +507,7 @@ Status BigSet::merge_state(const crdt::AwSet& remote) {
   const crdt::CausalContext& covered = remote.context();
   // Remote elements: their dots, and the local dots of them the remote saw and dropped.
   Staged staged;
-  for (const auto& [element, remote_dots] : remote.entries()) {
+  for (const auto& [element, remote_dots] : remote_members) {
     Result<std::set<crdt::Dot>> local = current_dots(element, staged);
     MELD_RETURN_IF_ERROR(local.status());
     crdt::CausalContext context;
@@ -518,9 +515,8 @@ Status BigSet::merge_state(const crdt::AwSet& remote) {
     for (crdt::Dot d : *local) {
       if (covered.contains(d)) context.insert(d);
     }
-    crdt::AwSet::Entries entries;
-    entries.emplace(element, remote_dots);
-    stage(BigSetDelta{element, make_set(std::move(entries), std::move(context))}, staged);
+    std::vector<crdt::AwSet::Member> one{{element, remote_dots}};
+    stage(BigSetDelta{element, make_set(std::move(one), std::move(context))}, staged);
     if (staged.operands >= kScanPageEntries) {
       MELD_RETURN_IF_ERROR(commit_locked(std::move(staged)));
       staged = Staged();
@@ -605,10 +601,10 @@ Result<bool> BigSet::Cursor::next(Member* out) {
     Result<crdt::AwSet> set = crdt::decode<crdt::AwSet>(value);
     if (!set.is_ok()) return Status::corruption("big set element: " + set.status().to_string());
     std::string_view element = std::string_view(key).substr(prefix_.size());
-    auto it = set->entries().find(element);
-    if (it == set->entries().end()) continue;  // removed, not yet reclaimed
+    std::set<crdt::Dot> dots = set->dots(element);
+    if (dots.empty()) continue;  // removed, not yet reclaimed
     out->element = std::string(element);
-    out->dots = it->second;
+    out->dots = std::move(dots);
     return true;
   }
 }
