@@ -4,6 +4,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -322,10 +323,11 @@ class MetricsImpl final : public api::Metrics::Server {
     }
     std::vector<storage::TsStore::ItemError> errors;
     std::vector<storage::TsStore::SeriesWrite> items;
-    std::vector<std::vector<ts::Sample>> samples;
     std::vector<uint32_t> request_index;  // of each item passed to the store
     items.reserve(series.size());
-    samples.reserve(series.size());
+    // Every sample of the request in one buffer (total is bounded above); items point into it.
+    std::vector<ts::Sample> samples(total);
+    size_t used = 0;
     if (label_cache_.size() >= kLabelCacheEntriesMax) label_cache_.clear();
     for (uint32_t i = 0; i < series.size(); ++i) {
       auto cached = cached_labels(series[i].getLabels());
@@ -334,9 +336,9 @@ class MetricsImpl final : public api::Metrics::Server {
         continue;
       }
       auto in = series[i].getSamples();
-      std::vector<ts::Sample>& out = samples.emplace_back();
-      out.reserve(in.size());
-      for (auto sample : in) out.push_back({sample.getTimestampMs(), sample.getValue()});
+      std::span<ts::Sample> out(samples.data() + used, in.size());
+      for (size_t j = 0; j < out.size(); ++j) out[j] = {in[j].getTimestampMs(), in[j].getValue()};
+      used += out.size();
       items.push_back({&(*cached)->labels, out, (*cached)->canonical, (*cached)->series_id});
       request_index.push_back(i);
     }

@@ -237,6 +237,7 @@ class TsStore {
   class Sealer;
   std::unique_ptr<Sealer> sealer_;
   uint64_t next_job_ = 0;
+  uint64_t write_calls_ = 0;  // write() calls so far
   // Seal jobs handed to the sealer: job -> (series id, first log record its samples came from).
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> jobs_in_flight_;
   std::multiset<uint64_t> sealing_oldest_seq_;  // the second of each jobs_in_flight_ entry
