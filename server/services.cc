@@ -2,12 +2,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
+#include "base/hash.h"
 #include "crdt/codec.h"
 #include "server/keys.h"
 #include "storage/ts_query.h"
@@ -328,7 +329,7 @@ class MetricsImpl final : public api::Metrics::Server {
     // Every sample of the request in one buffer (total is bounded above); items point into it.
     std::vector<ts::Sample> samples(total);
     size_t used = 0;
-    if (label_cache_.size() >= kLabelCacheEntriesMax) label_cache_.clear();
+    if (label_cache_.size() >= kLabelCacheEntriesMax) clear_label_cache();
     for (uint32_t i = 0; i < series.size(); ++i) {
       auto cached = cached_labels(series[i].getLabels());
       if (!cached.is_ok()) {
@@ -441,12 +442,15 @@ class MetricsImpl final : public api::Metrics::Server {
  private:
   // A validated label set and what the store needs of it, cached by its wire form.
   struct CachedLabels {
+    std::string wire;  // names and values in request order, each as u32 size + bytes
+    uint64_t wire_hash = 0;
     ts::Labels labels;
     std::string canonical;  // labels.encode()
     uint64_t series_id = 0;
   };
   // Label sets seen recently; a write clears the cache first when it has this many.
   static constexpr size_t kLabelCacheEntriesMax = 1 << 20;
+  static constexpr size_t kLabelSlotsMin = 1024;
 
   // The labels of a series from the wire, validated once per distinct wire form (names and
   // values in request order): a series sent again skips validation, sorting and encoding.
@@ -460,17 +464,49 @@ class MetricsImpl final : public api::Metrics::Server {
         key_.append(text.cStr(), text.size());
       }
     }
-    if (auto it = label_cache_.find(key_); it != label_cache_.end()) return &it->second;
+    const uint64_t hash = fast_hash64(key_);
+    const size_t mask = label_slots_.size() - 1;
+    size_t at = hash & mask;
+    for (; label_slots_[at] != 0; at = (at + 1) & mask) {
+      const CachedLabels& entry = label_cache_[label_slots_[at] - 1];
+      if (entry.wire_hash == hash && entry.wire == key_) return &entry;
+    }
     auto parsed = series_labels(labels);
     MELD_RETURN_IF_ERROR(parsed.status());
-    CachedLabels entry{std::move(parsed).value(), {}, 0};
+    CachedLabels& entry =
+        label_cache_.emplace_back(CachedLabels{key_, hash, std::move(parsed).value(), {}, 0});
     entry.canonical = entry.labels.encode();
     entry.series_id = ts::series_id_of_encoding(entry.canonical);
-    return &label_cache_.emplace(key_, std::move(entry)).first->second;
+    if (label_cache_.size() * 2 > label_slots_.size()) {
+      rehash_labels(label_slots_.size() * 2);
+    } else {
+      label_slots_[at] = static_cast<uint32_t>(label_cache_.size());
+    }
+    return &entry;
+  }
+
+  // Rebuilds the open-addressing index of label_cache_ with `slots` slots (a power of two, more
+  // than the entries).
+  void rehash_labels(size_t slots) {
+    label_slots_.assign(slots, 0);
+    const size_t mask = slots - 1;
+    for (size_t i = 0; i < label_cache_.size(); ++i) {
+      size_t at = label_cache_[i].wire_hash & mask;
+      while (label_slots_[at] != 0) at = (at + 1) & mask;
+      label_slots_[at] = static_cast<uint32_t>(i + 1);
+    }
+  }
+
+  void clear_label_cache() {
+    label_cache_.clear();
+    label_slots_.assign(kLabelSlotsMin, 0);
   }
 
   storage::TsStore& store_;
-  std::unordered_map<std::string, CachedLabels> label_cache_;
+  // The cache: entries in insertion order (a deque, so pointers survive later insertions) and an
+  // open-addressing index over them by XXH3 of the wire form (slot: entry index + 1; 0: empty).
+  std::deque<CachedLabels> label_cache_;
+  std::vector<uint32_t> label_slots_ = std::vector<uint32_t>(kLabelSlotsMin, 0);
   std::string key_;  // scratch for cached_labels
 };
 
