@@ -297,6 +297,37 @@ TEST(TsStore, SamplesOlderThanTheOpenBlockAreRejectedPerItem) {
       std::vector<Sample>{{4100, 0}, {5000, 1}, {6100, 5}, {6500, 3}, {7000, 6}, {7050, 2}}));
 }
 
+TEST(TsStore, ASeriesNamedBySeveralItemsOfOneCallIsStoredOnceInTimeOrder) {
+  TsStoreOptions options;
+  options.block_duration_ms = 1000;
+  StoreFixture f(options);
+  const ts::Labels mem = labels_of({{"__name__", "mem"}, {"host", "a"}});
+  EXPECT_EQ(f.write(cpu(), {{6000, 1}}).accepted, 1u);       // the open block is [6000, 7000)
+  const std::vector<Sample> first = {{6000, 2}, {6400, 3}};  // the block's first ms is accepted
+  const std::vector<Sample> other = {{10, 9}};
+  const std::vector<Sample> second = {{6300, 4}, {5999, 5}, {6200, 6}, {6400, 7}};
+  const std::vector<Sample> third = {{6100, 8}};
+  const TsStore::SeriesWrite items[] = {{&cpu(), first, {}, 0},
+                                        {&mem, other, {}, 0},
+                                        {&cpu(), second, {}, 0},
+                                        {&cpu(), third, {}, 0}};
+  TsStore::WriteResult result = f.write_all(items);
+  EXPECT_EQ(result.accepted, 7u);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].series, 2u);
+  EXPECT_EQ(result.errors[0].sample, 1u);
+  EXPECT_EQ(f.store().stats().wal_records, 2u);
+  std::vector<Sample> expected = {{6000, 1}, {6000, 2}, {6400, 3}, {6300, 4},
+                                  {6200, 6}, {6400, 7}, {6100, 8}};
+  ts::sort_and_resolve(&expected);
+  EXPECT_TRUE(same_samples(f.read(cpu()), expected));
+  EXPECT_TRUE(same_samples(f.read(mem), other));
+  // Replay rebuilds the same heads from the log.
+  f.reopen();
+  EXPECT_TRUE(same_samples(f.read(cpu()), expected));
+  EXPECT_TRUE(same_samples(f.read(mem), other));
+}
+
 TEST(TsStore, RetentionRejectsOldSamplesAndDropsWholeBlocks) {
   TsStoreOptions options;
   options.block_duration_ms = 1000;
