@@ -168,11 +168,12 @@ void encode_wal_entry(uint64_t series_id, std::span<const ts::Sample> samples, s
 
 // Calls fn(key, value) for every entry in [start, end), page by page. fn returns false to stop.
 template <typename Fn>
-Status scan_all(Engine& engine, std::string start, const std::string& end, Fn&& fn) {
+Status scan_all(Engine& engine, std::string start, const std::string& end, Fn&& fn,
+                Family family = Family::kTs) {
   std::vector<std::pair<std::string, std::string>> page;
   bool more = true;
   while (more) {
-    MELD_RETURN_IF_ERROR(engine.scan(Family::kTs, start, end, kScanPageEntries, &page, &more));
+    MELD_RETURN_IF_ERROR(engine.scan(family, start, end, kScanPageEntries, &page, &more));
     for (auto& [key, value] : page) {
       if (!fn(key, value)) return Status::ok();
     }
@@ -618,6 +619,7 @@ Status TsStore::replay() {
     start = ts_keys::block_prefix(block + 1);
   }
 
+  MELD_RETURN_IF_ERROR(move_log_to_its_family());
   bool first = true;
   Status failed;
   std::vector<WalEntry> entries;
@@ -662,7 +664,8 @@ Status TsStore::replay() {
         wal_bytes_ += value.size();
         next_seq_ = std::max(next_seq_, seq + 1);
         return true;
-      });
+      },
+      Family::kTsLog);
   MELD_RETURN_IF_ERROR(scanned);
   MELD_RETURN_IF_ERROR(failed);
   if (first) wal_truncated_below_ = next_seq_;
@@ -675,6 +678,25 @@ Status TsStore::replay() {
                               {"series_in_memory", series_.size()},
                               {"blocks", blocks_with_data_.size()}});
   return Status::ok();
+}
+
+Status TsStore::move_log_to_its_family() {
+  // Each batch moves whole records (put there, delete here), so a crash between batches leaves
+  // every record in exactly one family and the next open moves the rest.
+  WriteBatch batch;
+  Status committed;
+  Status scanned = scan_all(engine_, ts_keys::wal(0), prefix_successor("W"),
+                            [&](const std::string& key, const std::string& value) {
+                              batch.put(Family::kTsLog, key, value);
+                              batch.del(Family::kTs, key);
+                              if (batch.size_bytes() < kMaintenanceBatchBytes) return true;
+                              committed = engine_.commit_sync(std::exchange(batch, WriteBatch()));
+                              return committed.is_ok();
+                            });
+  MELD_RETURN_IF_ERROR(scanned);
+  MELD_RETURN_IF_ERROR(committed);
+  if (batch.empty()) return Status::ok();
+  return engine_.commit_sync(std::move(batch));
 }
 
 Status TsStore::apply(Series& series, uint64_t seq, const ts::Sample& sample) {
@@ -940,7 +962,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   index.erase(std::unique(index.begin(), index.end()), index.end());
   for (const auto& [key, value] : index) batch.put(Family::kTs, key, value);
   const uint64_t seq = next_seq_;
-  batch.put(Family::kTs, ts_keys::wal(seq), record);
+  batch.put(Family::kTsLog, ts_keys::wal(seq), record);
   MELD_RETURN_IF_ERROR(engine_.commit(std::move(batch), std::move(done)));
   ++next_seq_;
   wal_records_.emplace_back(seq, record.size());
@@ -1024,7 +1046,7 @@ void TsStore::truncate_wal(WriteBatch* batch) {
       bytes < kWalTruncateBytes) {
     return;
   }
-  batch->del_range(Family::kTs, ts_keys::wal(wal_truncated_below_), ts_keys::wal(needed));
+  batch->del_range(Family::kTsLog, ts_keys::wal(wal_truncated_below_), ts_keys::wal(needed));
   std::string next;
   put_u64_be(next, next_seq_);
   batch->put(Family::kTs, ts_keys::wal_next_seq(), next);

@@ -97,7 +97,8 @@ std::string label_values_prefix(std::string_view name);
 // 'P' u32 len(name) name u32 len(value) value id -> "" (the postings list of name=value).
 std::string posting(std::string_view name, std::string_view value, uint64_t series_id);
 std::string postings_prefix(std::string_view name, std::string_view value);
-// 'W' seq -> one write-ahead record.
+// 'W' seq -> one write-ahead record, in the ts_log family (stores written before it existed
+// kept them in the ts family; open() moves them).
 std::string wal(uint64_t seq);
 // 'M' -> the next write-ahead sequence number, written whenever the log is truncated.
 std::string wal_next_seq();
@@ -209,6 +210,8 @@ class TsStore {
 
   // Records block_duration_ms at the first open; checks it against the record afterwards.
   Status pin_block_duration();
+  // Moves write-ahead records left in the ts family by an earlier version to ts_log.
+  Status move_log_to_its_family();
   Status replay();
   int64_t block_of(int64_t timestamp_ms) const;
   // The series state for id, loading it from disk (registry and seal marker) when it is not in

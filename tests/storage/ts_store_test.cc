@@ -95,12 +95,12 @@ class StoreFixture {
     return out;
   }
 
-  // Keys of the ts family that start with prefix.
-  size_t count_keys(std::string_view prefix) {
+  // Keys of the family that start with prefix.
+  size_t count_keys(std::string_view prefix, Family family = Family::kTs) {
     std::vector<std::pair<std::string, std::string>> out;
     bool more = false;
-    Status s = engine_->scan(Family::kTs, prefix, prefix_successor(std::string(prefix)), 1000000,
-                             &out, &more);
+    Status s =
+        engine_->scan(family, prefix, prefix_successor(std::string(prefix)), 1000000, &out, &more);
     MELD_ASSERT(s.is_ok(), s.to_string());
     return out.size();
   }
@@ -204,8 +204,8 @@ TEST(TsStore, FullHeadsAreSealedIntoBlocksAndTheLogIsTruncated) {
   EXPECT_EQ(f.count_keys("B"), 99u);
   EXPECT_LT(f.store().stats().head_bytes, 1000u);
   // Records whose samples are all sealed are range-deleted (in runs, not one by one).
-  EXPECT_LT(f.count_keys("W"), 100u);
-  EXPECT_EQ(f.count_keys("W"), f.store().stats().wal_records);
+  EXPECT_LT(f.count_keys("W", Family::kTsLog), 100u);
+  EXPECT_EQ(f.count_keys("W", Family::kTsLog), f.store().stats().wal_records);
   EXPECT_TRUE(same_samples(f.read(cpu()), samples));
   f.reopen();
   EXPECT_TRUE(same_samples(f.read(cpu()), samples));
@@ -215,9 +215,9 @@ TEST(TsStore, SealAllLeavesNoLogAndKeepsEverySample) {
   StoreFixture f;
   std::vector<Sample> samples = regular(5, 3, 300);
   f.write(cpu(), samples);
-  EXPECT_EQ(f.count_keys("W"), 1u);
+  EXPECT_EQ(f.count_keys("W", Family::kTsLog), 1u);
   ASSERT_TRUE(f.store().seal_all().is_ok());
-  EXPECT_EQ(f.count_keys("W"), 0u);
+  EXPECT_EQ(f.count_keys("W", Family::kTsLog), 0u);
   EXPECT_EQ(f.store().stats().wal_records, 0u);
   EXPECT_EQ(f.store().stats().head_bytes, 0u);
   EXPECT_TRUE(same_samples(f.read(cpu()), samples));
@@ -266,7 +266,7 @@ TEST(TsStore, ReopenReplaysTheLogIntoHeadsWithoutDuplicatingSealedSamples) {
   }
   ts::sort_and_resolve(&all);
   EXPECT_TRUE(same_samples(f.read(cpu()), all));
-  EXPECT_GT(f.count_keys("W"), 0u);
+  EXPECT_GT(f.count_keys("W", Family::kTsLog), 0u);
   f.reopen();
   EXPECT_TRUE(same_samples(f.read(cpu()), all));
   f.reopen();
@@ -475,6 +475,27 @@ TEST(TsStore, AMalformedLogRecordFailsOpenWithCorruption) {
   auto store = TsStore::open(**engine, clock, {});
   EXPECT_EQ(store.status().code(), StatusCode::kCorruption);
   EXPECT_NE(store.status().message().find("record 3"), std::string::npos);
+}
+
+TEST(TsStore, LogRecordsLeftInTheTsFamilyByAnEarlierVersionAreMovedAndReplayed) {
+  StoreFixture f;
+  const std::vector<Sample> samples = regular(0, 10, 50);
+  f.write(cpu(), samples);
+  // Where an earlier version kept the write-ahead log.
+  std::vector<std::pair<std::string, std::string>> records;
+  bool more = false;
+  ASSERT_TRUE(f.engine().scan(Family::kTsLog, "W", "X", 1000, &records, &more).is_ok());
+  ASSERT_FALSE(records.empty());
+  WriteBatch moved;
+  for (const auto& [key, value] : records) {
+    moved.put(Family::kTs, key, value);
+    moved.del(Family::kTsLog, key);
+  }
+  ASSERT_TRUE(f.engine().commit_sync(std::move(moved)).is_ok());
+  f.reopen();
+  EXPECT_TRUE(same_samples(f.read(cpu()), samples));
+  EXPECT_EQ(f.count_keys("W"), 0u);
+  EXPECT_EQ(f.count_keys("W", Family::kTsLog), records.size());
 }
 
 TEST(TsStore, TheBlockDurationIsRecordedAtCreationAndAnotherOneIsRefusedAtOpen) {
