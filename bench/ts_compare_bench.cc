@@ -12,7 +12,9 @@
 // every sample, the clock keeps running until a check does.
 //   VictoriaMetrics: POST /api/v1/import (the file's own format).
 //   Prometheus: its remote-write receiver (live ingestion, protobuf + snappy, bench/ts_wire.h).
-//   MeldDB: a real meldd, Metrics.write RPC, one client connection per --clients.
+//   MeldDB: a real meldd, Metrics.write RPC, one client connection per --clients; the capnp
+//     requests are encoded beforehand (client::EncodedWrite) and copied into the RPC message
+//     when sent.
 // Bytes on disk: sizes of regular files after everything is flushed and compacted:
 //   VictoriaMetrics: force_flush, force_merge (waited for), graceful stop; data/ (samples) and
 //     indexdb/ (label index); caches, metadata and logs are not counted.
@@ -458,9 +460,10 @@ class Meld final : public Store {
 
   void prepare(const std::vector<std::vector<Batch>>& plan) override {
     requests_.assign(plan.size(), {});
+    std::vector<client::Series> request;
     for (size_t c = 0; c < plan.size(); ++c) {
       for (const Batch& batch : plan[c]) {
-        std::vector<client::Series> request;
+        request.clear();
         for (const SeriesSlice& slice : batch.slices) {
           client::Series& series = request.emplace_back();
           for (const auto& [name, value] : *slice.labels) series.labels.push_back({name, value});
@@ -468,7 +471,8 @@ class Meld final : public Store {
             series.samples.push_back({s.timestamp_ms, s.value});
           }
         }
-        requests_[c].push_back(Request{std::move(request), batch.samples});
+        // A batch that does not encode (labels past the limits) fails its connection's send.
+        requests_[c].push_back(Request{client::EncodedWrite::encode(request), batch.samples});
       }
     }
   }
@@ -480,7 +484,8 @@ class Meld final : public Store {
     auto connection = client::Client::connect(options);
     MELD_RETURN_IF_ERROR(connection.status());
     for (const Request& request : requests_[c]) {
-      auto r = (*connection)->metrics_write(request.series);
+      MELD_RETURN_IF_ERROR(request.write.status());
+      auto r = (*connection)->metrics_write(*request.write);
       MELD_RETURN_IF_ERROR(r.status());
       if (!r->errors.empty()) {
         return Status::internal("meld refused a sample: " + r->errors.front().status.to_string());
@@ -563,7 +568,7 @@ class Meld final : public Store {
 
  private:
   struct Request {
-    std::vector<client::Series> series;
+    Result<client::EncodedWrite> write;
     size_t samples;
   };
   std::string data_dir_;

@@ -1,11 +1,13 @@
 #include "client/client.h"
 
 #include <capnp/ez-rpc.h>
+#include <capnp/serialize.h>
 #include <kj/async-io.h>
 #include <kj/timer.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -106,6 +108,56 @@ void set_labels(capnp::List<api::Label>::Builder out, const std::vector<Label>& 
     out[i].setName(labels[i].name.c_str());
     out[i].setValue(labels[i].value.c_str());
   }
+}
+
+// Fills a write's series list with series[sent[i]] for each i.
+void set_series(capnp::List<api::SeriesSamples>::Builder list, const std::vector<Series>& series,
+                const std::vector<uint32_t>& sent) {
+  for (size_t i = 0; i < sent.size(); ++i) {
+    const Series& s = series[sent[i]];
+    set_labels(list[i].initLabels(s.labels.size()), s.labels);
+    auto out = list[i].initSamples(s.samples.size());
+    for (size_t j = 0; j < s.samples.size(); ++j) {
+      out[j].setTimestampMs(s.samples[j].timestamp_ms);
+      out[j].setValue(s.samples[j].value);
+    }
+  }
+}
+
+// The count and size limits of one write, checked before anything is sent.
+Status check_write_size(const std::vector<Series>& series) {
+  if (series.size() > api::MAX_SERIES_PER_WRITE) {
+    return Status::invalid_argument(
+        size_error("write", series.size(), api::MAX_SERIES_PER_WRITE, "series"));
+  }
+  size_t samples = 0;
+  for (const Series& s : series) samples += s.samples.size();
+  if (samples > api::MAX_SAMPLES_PER_WRITE) {
+    return Status::invalid_argument(
+        size_error("write", samples, api::MAX_SAMPLES_PER_WRITE, "samples"));
+  }
+  return Status::ok();
+}
+
+// A write's reply, its error indices mapped through sent (the caller's index of each series
+// sent) and merged with the errors found before sending.
+Result<WriteResult> write_result(api::Metrics::WriteResults::Reader r,
+                                 const std::vector<uint32_t>& sent,
+                                 std::vector<ItemError> local_errors) {
+  WriteResult result{r.getAccepted(), std::move(local_errors)};
+  for (auto e : r.getErrors()) {
+    if (e.getSeries() >= sent.size()) {
+      return Status::internal("server reported an error for series " +
+                              std::to_string(e.getSeries()) + " of " + std::to_string(sent.size()));
+    }
+    result.errors.push_back(
+        {sent[e.getSeries()], e.getSample(),
+         Status(status_code_from_name(to_string(e.getCode())), to_string(e.getMessage()))});
+  }
+  std::sort(result.errors.begin(), result.errors.end(), [](const ItemError& a, const ItemError& b) {
+    return std::pair(a.series, a.sample) < std::pair(b.series, b.sample);
+  });
+  return result;
 }
 
 template <typename P>
@@ -383,16 +435,7 @@ Result<ListPage> Client::set_list(std::string_view set, std::string_view after, 
 }
 
 Result<WriteResult> Client::metrics_write(const std::vector<Series>& series) {
-  if (series.size() > api::MAX_SERIES_PER_WRITE) {
-    return Status::invalid_argument(
-        size_error("write", series.size(), api::MAX_SERIES_PER_WRITE, "series"));
-  }
-  size_t samples = 0;
-  for (const Series& s : series) samples += s.samples.size();
-  if (samples > api::MAX_SAMPLES_PER_WRITE) {
-    return Status::invalid_argument(
-        size_error("write", samples, api::MAX_SAMPLES_PER_WRITE, "samples"));
-  }
+  MELD_RETURN_IF_ERROR(check_write_size(series));
   // Series that break a label limit are reported here, so the server sees only the others;
   // sent[i] is the caller's index of the i-th series sent.
   std::vector<ItemError> local_errors;
@@ -407,35 +450,47 @@ Result<WriteResult> Client::metrics_write(const std::vector<Series>& series) {
   if (sent.empty()) return WriteResult{0, std::move(local_errors)};
   return impl_->call([&] {
     auto request = impl_->metrics.writeRequest();
-    auto list = request.initSeries(sent.size());
-    for (size_t i = 0; i < sent.size(); ++i) {
-      const Series& s = series[sent[i]];
-      set_labels(list[i].initLabels(s.labels.size()), s.labels);
-      auto out = list[i].initSamples(s.samples.size());
-      for (size_t j = 0; j < s.samples.size(); ++j) {
-        out[j].setTimestampMs(s.samples[j].timestamp_ms);
-        out[j].setValue(s.samples[j].value);
-      }
+    set_series(request.initSeries(sent.size()), series, sent);
+    return request.send().then([&](capnp::Response<api::Metrics::WriteResults>&& r) {
+      return write_result(r, sent, std::move(local_errors));
+    });
+  });
+}
+
+Result<EncodedWrite> EncodedWrite::encode(const std::vector<Series>& series) {
+  MELD_RETURN_IF_ERROR(check_write_size(series));
+  std::vector<uint32_t> all(series.size());
+  for (uint32_t i = 0; i < series.size(); ++i) {
+    if (Status s = check_labels(series[i].labels); !s.is_ok()) {
+      return Status::invalid_argument("series " + std::to_string(i) + ": " + s.message());
     }
+    all[i] = i;
+  }
+  capnp::MallocMessageBuilder message;
+  set_series(message.initRoot<api::Metrics::WriteParams>().initSeries(series.size()), series, all);
+  kj::Array<capnp::word> flat = capnp::messageToFlatArray(message);
+  EncodedWrite encoded;
+  encoded.words_.resize(flat.size());
+  std::memcpy(encoded.words_.data(), flat.begin(), flat.asBytes().size());
+  encoded.series_count_ = series.size();
+  return encoded;
+}
+
+Result<WriteResult> Client::metrics_write(const EncodedWrite& write) {
+  std::vector<uint32_t> sent(write.series_count_);
+  for (uint32_t i = 0; i < sent.size(); ++i) sent[i] = i;
+  return impl_->call([&] {
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords =
+        std::max<uint64_t>(options.traversalLimitInWords, uint64_t{2} * write.words_.size());
+    capnp::FlatArrayMessageReader reader(
+        kj::arrayPtr(reinterpret_cast<const capnp::word*>(write.words_.data()),
+                     write.words_.size()),
+        options);
+    auto request = impl_->metrics.writeRequest(capnp::MessageSize{write.words_.size() + 8, 0});
+    request.setSeries(reader.getRoot<api::Metrics::WriteParams>().getSeries());
     return request.send().then(
-        [&](capnp::Response<api::Metrics::WriteResults>&& r) -> Result<WriteResult> {
-          WriteResult result{r.getAccepted(), std::move(local_errors)};
-          for (auto e : r.getErrors()) {
-            if (e.getSeries() >= sent.size()) {
-              return Status::internal("server reported an error for series " +
-                                      std::to_string(e.getSeries()) + " of " +
-                                      std::to_string(sent.size()));
-            }
-            result.errors.push_back(
-                {sent[e.getSeries()], e.getSample(),
-                 Status(status_code_from_name(to_string(e.getCode())), to_string(e.getMessage()))});
-          }
-          std::sort(result.errors.begin(), result.errors.end(),
-                    [](const ItemError& a, const ItemError& b) {
-                      return std::pair(a.series, a.sample) < std::pair(b.series, b.sample);
-                    });
-          return result;
-        });
+        [&](capnp::Response<api::Metrics::WriteResults>&& r) { return write_result(r, sent, {}); });
   });
 }
 

@@ -120,6 +120,23 @@ struct NodeStatus {
   uint32_t active_clients = 0;
 };
 
+// A Metrics.write request encoded once, to be sent with Client::metrics_write(const
+// EncodedWrite&) (benchmarks encode their batches before they start the clock). Movable value.
+class EncodedWrite {
+ public:
+  // Encodes series for one write. invalid_argument, naming the first offender, when there are
+  // more than api::maxSeriesPerWrite series or api::maxSamplesPerWrite samples, or when a series
+  // breaks a label limit (an encoded write holds only series the server may accept).
+  static Result<EncodedWrite> encode(const std::vector<Series>& series);
+  size_t series_count() const { return series_count_; }
+
+ private:
+  friend class Client;
+  EncodedWrite() = default;
+  std::vector<uint64_t> words_;  // a capnp message whose root is Metrics.write's params
+  size_t series_count_ = 0;
+};
+
 class Client {
  public:
   // Connects and waits for the node's bootstrap capability. Fails with
@@ -170,6 +187,8 @@ class Client {
   // indices in the result refer to the series argument. Fails as a whole (invalid_argument) when
   // there are more than api::maxSeriesPerWrite series or api::maxSamplesPerWrite samples.
   Result<WriteResult> metrics_write(const std::vector<Series>& series);
+  // The same for a write encoded beforehand; indices in the result refer to its series.
+  Result<WriteResult> metrics_write(const EncodedWrite& write);
   // Samples of the series with exactly these labels, from_ms <= timestamp_ms < to_ms, in time
   // order; limit 0 means the server's maximum, at most api::maxReadSamples.
   Result<SamplePage> metrics_read(const std::vector<Label>& labels, int64_t from_ms, int64_t to_ms,

@@ -2,14 +2,19 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <functional>
+#include <future>
 #include <list>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "base/hash.h"
 #include "crdt/codec.h"
 #include "server/keys.h"
 #include "storage/big_set.h"
@@ -377,6 +382,46 @@ void set_labels(capnp::List<api::Label>::Builder out, const ts::Labels& labels) 
   }
 }
 
+// A thread with a KJ event loop of its own, for work moved off the loop thread with
+// executor().executeAsync(): calls run in the order they were made, and destroying the promise
+// of a call that is running waits until it returns (KJ's contract), so a call may read the
+// capnp request of the RPC call that waits for it.
+class WorkerThread {
+ public:
+  WorkerThread() {
+    std::promise<kj::Own<const kj::Executor>> ready;
+    std::future<kj::Own<const kj::Executor>> executor = ready.get_future();
+    thread_ = std::thread([this, ready = std::move(ready)]() mutable {
+      kj::EventLoop loop;
+      kj::WaitScope scope(loop);
+      auto stop = kj::newPromiseAndFulfiller<void>();
+      stop_ = kj::mv(stop.fulfiller);
+      ready.set_value(kj::getCurrentThreadExecutor().addRef());
+      stop.promise.wait(scope);
+      stop_ = nullptr;
+    });
+    executor_ = executor.get();
+  }
+  // Runs the calls already queued, then stops and joins the thread.
+  ~WorkerThread() {
+    executor_->executeSync([this] { stop_->fulfill(); });
+    thread_.join();
+  }
+  WorkerThread(const WorkerThread&) = delete;
+  WorkerThread& operator=(const WorkerThread&) = delete;
+
+  const kj::Executor& executor() const { return *executor_; }
+
+ private:
+  std::thread thread_;
+  kj::Own<const kj::Executor> executor_;
+  kj::Own<kj::PromiseFulfiller<void>> stop_;  // the thread's own; touched only there
+};
+
+// Metrics.write runs in two steps: the decoder thread checks the request's size limits, copies
+// its samples and resolves its label sets through the label cache (the cache is that thread's
+// alone); the loop thread then hands the result to the store, which stays single-threaded.
+// Requests are decoded in arrival order, so the store sees them in that order too.
 class MetricsImpl final : public api::Metrics::Server {
  public:
   explicit MetricsImpl(storage::TsStore& store) : store_(store) {}
@@ -384,64 +429,10 @@ class MetricsImpl final : public api::Metrics::Server {
   // Duplicate timestamps within a series resolve by ts::merge_samples' rule, whatever the order
   // of arrival.
   kj::Promise<void> write(WriteContext context) override {
-    auto series = context.getParams().getSeries();
-    if (series.size() > api::MAX_SERIES_PER_WRITE) {
-      fail(Status::invalid_argument(std::to_string(series.size()) + " series in one write, limit " +
-                                    std::to_string(api::MAX_SERIES_PER_WRITE)));
-    }
-    uint64_t total = 0;
-    for (auto s : series) total += s.getSamples().size();
-    if (total > api::MAX_SAMPLES_PER_WRITE) {
-      fail(Status::invalid_argument(std::to_string(total) + " samples in one write, limit " +
-                                    std::to_string(api::MAX_SAMPLES_PER_WRITE)));
-    }
-    std::vector<storage::TsStore::ItemError> errors;
-    std::vector<storage::TsStore::SeriesWrite> items;
-    std::vector<std::vector<ts::Sample>> samples;
-    std::vector<uint32_t> request_index;  // of each item passed to the store
-    items.reserve(series.size());
-    samples.reserve(series.size());
-    if (label_cache_.size() >= kLabelCacheEntriesMax) label_cache_.clear();
-    for (uint32_t i = 0; i < series.size(); ++i) {
-      auto cached = cached_labels(series[i].getLabels());
-      if (!cached.is_ok()) {
-        errors.push_back({i, storage::TsStore::kWholeSeries, cached.status()});
-        continue;
-      }
-      auto in = series[i].getSamples();
-      std::vector<ts::Sample>& out = samples.emplace_back();
-      out.reserve(in.size());
-      for (auto sample : in) out.push_back({sample.getTimestampMs(), sample.getValue()});
-      items.push_back({&(*cached)->labels, out, (*cached)->canonical, (*cached)->series_id});
-      request_index.push_back(i);
-    }
-
-    Completion durable = completion();
-    auto written = store_.write(items, std::move(durable.done));
-    check_ok(written.status());
-    for (storage::TsStore::ItemError& e : written->errors) {
-      e.series = request_index[e.series];
-      errors.push_back(std::move(e));
-    }
-    std::sort(errors.begin(), errors.end(), [](const auto& a, const auto& b) {
-      return std::pair(a.series, a.sample) < std::pair(b.series, b.sample);
-    });
-    auto report = [context, errors = std::move(errors), accepted = written->accepted]() mutable {
-      auto results = context.getResults();
-      results.setAccepted(accepted);
-      auto list = results.initErrors(static_cast<unsigned>(errors.size()));
-      for (size_t i = 0; i < errors.size(); ++i) {
-        list[i].setSeries(errors[i].series);
-        list[i].setSample(errors[i].sample);
-        list[i].setCode(std::string(status_code_name(errors[i].status.code())).c_str());
-        list[i].setMessage(errors[i].status.message().c_str());
-      }
-    };
-    if (written->accepted == 0) {
-      report();
-      return kj::READY_NOW;
-    }
-    return durable.promise.then(kj::mv(report));
+    auto params = context.getParams();
+    return decoder_.executor()
+        .executeAsync([this, params] { return decode(params.getSeries()); })
+        .then([this, context](DecodedWrite decoded) mutable { return store(context, decoded); });
   }
 
   kj::Promise<void> read(ReadContext context) override {
@@ -510,18 +501,108 @@ class MetricsImpl final : public api::Metrics::Server {
   }
 
  private:
+  // Label sets cached at most; the decoder starts a new cache when a request finds it full.
+  static constexpr size_t kLabelCacheEntriesMax = 1 << 20;
+  static constexpr size_t kLabelSlotsMin = 1024;
+
   // A validated label set and what the store needs of it, cached by its wire form.
   struct CachedLabels {
+    std::string wire;  // names and values in request order, each as u32 size + bytes
+    uint64_t wire_hash = 0;
     ts::Labels labels;
     std::string canonical;  // labels.encode()
     uint64_t series_id = 0;
   };
-  // Label sets seen recently; a write clears the cache first when it has this many.
-  static constexpr size_t kLabelCacheEntriesMax = 1 << 20;
+  // The cache: entries in insertion order (a deque, so entries never move while the loop thread
+  // reads them) and an open-addressing index over them by XXH3 of the wire form (slot: entry
+  // index + 1; 0: empty). Only the decoder thread changes it; the loop thread reads entries that
+  // a DecodedWrite handed over, which also keeps this generation of the cache alive.
+  struct LabelCache {
+    std::deque<CachedLabels> entries;
+    std::vector<uint32_t> slots = std::vector<uint32_t>(kLabelSlotsMin, 0);
+  };
+  // A request's samples and label sets, ready for TsStore::write.
+  struct DecodedWrite {
+    std::shared_ptr<const LabelCache> cache;  // the entries items point into
+    std::vector<ts::Sample> samples;          // every sample of the request; items point into it
+    std::vector<storage::TsStore::SeriesWrite> items;
+    std::vector<uint32_t> request_index;  // of each item, in the request
+    std::vector<storage::TsStore::ItemError> errors;
+  };
 
-  // The labels of a series from the wire, validated once per distinct wire form (names and
-  // values in request order): a series sent again skips validation, sorting and encoding.
-  // Pointers stay valid until the next write clears the cache.
+  // Decoder thread. Fails the call past the request size limits.
+  DecodedWrite decode(capnp::List<api::SeriesSamples>::Reader series) {
+    if (series.size() > api::MAX_SERIES_PER_WRITE) {
+      fail(Status::invalid_argument(std::to_string(series.size()) + " series in one write, limit " +
+                                    std::to_string(api::MAX_SERIES_PER_WRITE)));
+    }
+    uint64_t total = 0;
+    for (auto s : series) total += s.getSamples().size();
+    if (total > api::MAX_SAMPLES_PER_WRITE) {
+      fail(Status::invalid_argument(std::to_string(total) + " samples in one write, limit " +
+                                    std::to_string(api::MAX_SAMPLES_PER_WRITE)));
+    }
+    if (label_cache_->entries.size() >= kLabelCacheEntriesMax) {
+      label_cache_ = std::make_shared<LabelCache>();
+    }
+    DecodedWrite out;
+    out.cache = label_cache_;
+    out.items.reserve(series.size());
+    out.samples.resize(total);
+    size_t used = 0;
+    for (uint32_t i = 0; i < series.size(); ++i) {
+      auto cached = cached_labels(series[i].getLabels());
+      if (!cached.is_ok()) {
+        out.errors.push_back({i, storage::TsStore::kWholeSeries, cached.status()});
+        continue;
+      }
+      auto in = series[i].getSamples();
+      std::span<ts::Sample> samples(out.samples.data() + used, in.size());
+      for (size_t j = 0; j < samples.size(); ++j) {
+        samples[j] = {in[j].getTimestampMs(), in[j].getValue()};
+      }
+      used += samples.size();
+      out.items.push_back(
+          {&(*cached)->labels, samples, (*cached)->canonical, (*cached)->series_id});
+      out.request_index.push_back(i);
+    }
+    return out;
+  }
+
+  // Loop thread: writes a decoded request; resolves when it is durable.
+  kj::Promise<void> store(WriteContext context, DecodedWrite& decoded) {
+    Completion durable = completion();
+    auto written = store_.write(decoded.items, std::move(durable.done));
+    check_ok(written.status());
+    std::vector<storage::TsStore::ItemError> errors = std::move(decoded.errors);
+    for (storage::TsStore::ItemError& e : written->errors) {
+      e.series = decoded.request_index[e.series];
+      errors.push_back(std::move(e));
+    }
+    std::sort(errors.begin(), errors.end(), [](const auto& a, const auto& b) {
+      return std::pair(a.series, a.sample) < std::pair(b.series, b.sample);
+    });
+    auto report = [context, errors = std::move(errors), accepted = written->accepted]() mutable {
+      auto results = context.getResults();
+      results.setAccepted(accepted);
+      auto list = results.initErrors(static_cast<unsigned>(errors.size()));
+      for (size_t i = 0; i < errors.size(); ++i) {
+        list[i].setSeries(errors[i].series);
+        list[i].setSample(errors[i].sample);
+        list[i].setCode(std::string(status_code_name(errors[i].status.code())).c_str());
+        list[i].setMessage(errors[i].status.message().c_str());
+      }
+    };
+    if (written->accepted == 0) {
+      report();
+      return kj::READY_NOW;
+    }
+    return durable.promise.then(kj::mv(report));
+  }
+
+  // Decoder thread. The labels of a series from the wire, validated once per distinct wire form
+  // (names and values in request order): a series sent again skips validation, sorting and
+  // encoding.
   Result<const CachedLabels*> cached_labels(capnp::List<api::Label>::Reader labels) {
     key_.clear();
     for (auto l : labels) {
@@ -531,18 +612,44 @@ class MetricsImpl final : public api::Metrics::Server {
         key_.append(text.cStr(), text.size());
       }
     }
-    if (auto it = label_cache_.find(key_); it != label_cache_.end()) return &it->second;
+    LabelCache& cache = *label_cache_;
+    const uint64_t hash = fast_hash64(key_);
+    const size_t mask = cache.slots.size() - 1;
+    size_t at = hash & mask;
+    for (; cache.slots[at] != 0; at = (at + 1) & mask) {
+      const CachedLabels& entry = cache.entries[cache.slots[at] - 1];
+      if (entry.wire_hash == hash && entry.wire == key_) return &entry;
+    }
     auto parsed = series_labels(labels);
     MELD_RETURN_IF_ERROR(parsed.status());
-    CachedLabels entry{std::move(parsed).value(), {}, 0};
+    CachedLabels& entry =
+        cache.entries.emplace_back(CachedLabels{key_, hash, std::move(parsed).value(), {}, 0});
     entry.canonical = entry.labels.encode();
     entry.series_id = ts::series_id_of_encoding(entry.canonical);
-    return &label_cache_.emplace(key_, std::move(entry)).first->second;
+    if (cache.entries.size() * 2 > cache.slots.size()) {
+      rehash(cache, cache.slots.size() * 2);
+    } else {
+      cache.slots[at] = static_cast<uint32_t>(cache.entries.size());
+    }
+    return &entry;
+  }
+
+  // Rebuilds the index of cache with `slots` slots (a power of two, more than the entries).
+  static void rehash(LabelCache& cache, size_t slots) {
+    cache.slots.assign(slots, 0);
+    const size_t mask = slots - 1;
+    for (size_t i = 0; i < cache.entries.size(); ++i) {
+      size_t at = cache.entries[i].wire_hash & mask;
+      while (cache.slots[at] != 0) at = (at + 1) & mask;
+      cache.slots[at] = static_cast<uint32_t>(i + 1);
+    }
   }
 
   storage::TsStore& store_;
-  std::unordered_map<std::string, CachedLabels> label_cache_;
-  std::string key_;  // scratch for cached_labels
+  std::shared_ptr<LabelCache> label_cache_ = std::make_shared<LabelCache>();  // decoder thread's
+  std::string key_;  // decoder thread's scratch for cached_labels
+  // Last: destroyed first, so no decode runs while the members above go away.
+  WorkerThread decoder_;
 };
 
 class AdminImpl final : public api::Admin::Server {

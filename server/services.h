@@ -13,7 +13,9 @@
 // Replication, the CRDT types, the time-series engine and Raft replace these insides in later
 // issues; the RPC surface (schemas/api.capnp) stays.
 //
-// Thread: the loop thread (the RPC server's). Writes complete when storage's group commit has
+// Thread: the loop thread (the RPC server's). Metrics decodes write requests on a worker thread
+// of its own (started with the service, joined when the service is destroyed) and writes them to
+// the store on the loop thread, in arrival order. Writes complete when storage's group commit has
 // made them durable; a failed or rejected write fails the call with "code: message".
 #pragma once
 

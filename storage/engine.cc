@@ -29,7 +29,7 @@ namespace meld::storage {
 namespace {
 
 constexpr std::array<std::string_view, kFamilyCount> kFamilyNames = {
-    "raft_log", "kv", "crdt", "ts", "meta", "crdt_state", "big_set"};
+    "raft_log", "kv", "crdt", "ts", "meta", "crdt_state", "big_set", "ts_log"};
 
 // Memtable bounds: per family, and for all families together (RocksDB flushes the largest
 // memtable when the total passes db_write_buffer_size).
@@ -331,6 +331,12 @@ Result<std::unique_ptr<Engine>> Engine::open_database(const Options& options,
       ts_table.block_restart_interval = kTsBlockRestartInterval;
       cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(ts_table));
       cf.optimize_filters_for_hits = true;
+    }
+    if (family == Family::kTsLog) {
+      // Write-ahead records live until their samples are sealed (seconds to hours) and are
+      // mostly float bits: compressing them at every flush and compaction costs CPU for little.
+      cf.compression = rocksdb::kNoCompression;
+      cf.bottommost_compression = rocksdb::kDisableCompressionOption;
     }
     descriptors.emplace_back(std::string(kFamilyNames[i]), cf);
   }

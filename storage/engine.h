@@ -22,12 +22,14 @@ namespace meld::storage {
 // encode_int64) and may also hold plain values under keys that are never merged. The crdt_state
 // family holds CRDT states (crdt::encode() outputs, puts and merge operands alike) and merges them
 // with "meld.crdt_join" (storage/crdt_join.h). The big_set family belongs to storage::BigSet
-// (storage/big_set.h), which alone writes it. The others have no merge operator.
-enum class Family : uint8_t { kRaftLog = 0, kKv, kCrdt, kTs, kMeta, kCrdtState, kBigSet };
-inline constexpr size_t kFamilyCount = 7;
+// (storage/big_set.h), which alone writes it. The ts_log family holds the time-series store's
+// write-ahead records (storage/ts_store.h): short-lived, so never compressed. The others have no
+// merge operator.
+enum class Family : uint8_t { kRaftLog = 0, kKv, kCrdt, kTs, kMeta, kCrdtState, kBigSet, kTsLog };
+inline constexpr size_t kFamilyCount = 8;
 
 // The column family name on disk: "raft_log", "kv", "crdt", "ts", "meta", "crdt_state",
-// "big_set".
+// "big_set", "ts_log".
 std::string_view family_name(Family family);
 
 // The crdt family's value and operand encoding: an 8-byte little-endian two's-complement int64.

@@ -98,6 +98,16 @@ int64_t floor_div(int64_t a, int64_t b) {
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
+// The first millisecond of a time block (timestamps t with floor_div(t, duration_ms) == block),
+// clamped to the int64 range.
+int64_t block_start_ms(int64_t block, int64_t duration_ms) {
+  int64_t start = 0;
+  if (__builtin_mul_overflow(block, duration_ms, &start)) {
+    return block < 0 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+  }
+  return start;
+}
+
 // One decoded entry of a write-ahead record.
 struct WalEntry {
   uint64_t series_id = 0;
@@ -158,11 +168,12 @@ void encode_wal_entry(uint64_t series_id, std::span<const ts::Sample> samples, s
 
 // Calls fn(key, value) for every entry in [start, end), page by page. fn returns false to stop.
 template <typename Fn>
-Status scan_all(Engine& engine, std::string start, const std::string& end, Fn&& fn) {
+Status scan_all(Engine& engine, std::string start, const std::string& end, Fn&& fn,
+                Family family = Family::kTs) {
   std::vector<std::pair<std::string, std::string>> page;
   bool more = true;
   while (more) {
-    MELD_RETURN_IF_ERROR(engine.scan(Family::kTs, start, end, kScanPageEntries, &page, &more));
+    MELD_RETURN_IF_ERROR(engine.scan(family, start, end, kScanPageEntries, &page, &more));
     for (auto& [key, value] : page) {
       if (!fn(key, value)) return Status::ok();
     }
@@ -502,7 +513,10 @@ struct TsStore::Series {
   uint64_t count_seq = UINT64_MAX;
   uint32_t count_in_seq = 0;
   uint64_t oldest_seq = UINT64_MAX;  // the first record the head holds samples of
-  size_t bytes = 0;                  // what the head adds to head_bytes_
+  // The last write() call that named this series, and its entry in that call (see write()).
+  uint64_t write_call = 0;
+  size_t write_entry = 0;
+  size_t bytes = 0;  // what the head adds to head_bytes_
   // Seals handed to the sealer and not yet known to be committed: (job, samples). Queries read
   // them as late samples (merging is idempotent, so a committed copy on disk does no harm).
   std::vector<std::pair<uint64_t, std::shared_ptr<const std::vector<ts::Sample>>>> sealing;
@@ -721,7 +735,8 @@ Status TsStore::replay() {
         wal_bytes_ += value.size();
         next_seq_ = std::max(next_seq_, seq + 1);
         return true;
-      });
+      },
+      Family::kTsLog);
   MELD_RETURN_IF_ERROR(scanned);
   MELD_RETURN_IF_ERROR(failed);
   if (first) wal_truncated_below_ = next_seq_;
@@ -827,26 +842,33 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   WriteResult result;
   int64_t retention_floor_ms = std::numeric_limits<int64_t>::min();
   if (options_.retention_ms > 0) retention_floor_ms = clock_.wall_ms() - options_.retention_ms;
+  const uint64_t call = ++write_calls_;
 
   // Pass 1: validate every sample against the series' state before this call. Nothing
   // changes until the record is queued. A series' accepted samples, from all the items that
   // name it, become one entry sorted by time, so applying it moves the open block forward only.
+  // An item whose samples are all valid and already in time order (the usual case) is used in
+  // place; only the others are copied.
   struct Entry {
     uint64_t id;
     const ts::Labels* labels;  // of the series' first item
     Series* known;             // nullptr for a series new to the store
-    std::vector<ts::Sample> samples;
-    uint32_t ref = 0;  // of a new series: given out with the record
+    std::span<const ts::Sample> samples;
+    std::vector<ts::Sample> owned;  // the samples, when they are not the caller's span
+    bool sorted;
+    uint32_t ref;  // of a new series: given out with the record
   };
   std::vector<Entry> entries;
-  std::unordered_map<uint64_t, size_t> entry_of;         // id -> index in entries
-  std::unordered_map<uint64_t, std::string> new_series;  // id -> canonical encoding
+  entries.reserve(series.size());
+  // Series new to the store: id -> (canonical encoding, index in entries).
+  std::unordered_map<uint64_t, std::pair<std::string, size_t>> new_series;
+  size_t total_samples = 0;
   for (uint32_t i = 0; i < series.size(); ++i) {
     const SeriesWrite& item = series[i];
     auto whole = [&](Status status) {
       result.errors.push_back({i, kWholeSeries, std::move(status)});
     };
-    if (item.labels == nullptr || item.labels->metric_name().empty()) {
+    if (item.labels == nullptr) {
       whole(Status::invalid_argument("no metric name (__name__ label)"));
       continue;
     }
@@ -864,15 +886,21 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
     }
     auto known = load_series(id);
     if (!known.is_ok()) return known.status();
-    const std::string* taken = *known != nullptr ? &(*known)->canonical : nullptr;
-    if (auto it = new_series.find(id); taken == nullptr && it != new_series.end()) {
-      taken = &it->second;
-    }
+    Series* const stored = *known;
+    auto fresh = stored == nullptr ? new_series.find(id) : new_series.end();
+    const std::string* taken = stored != nullptr           ? &stored->canonical
+                               : fresh != new_series.end() ? &fresh->second.first
+                                                           : nullptr;
     if (taken != nullptr && *taken != canonical) {
       whole(Status::already_exists("series id " + std::to_string(id) + " of " +
                                    item.labels->to_string() +
                                    " is taken by another label set (a 64-bit hash collision); "
                                    "this series is refused"));
+      continue;
+    }
+    // A label set the store holds (or took earlier in this call) had its metric name checked.
+    if (taken == nullptr && item.labels->metric_name().empty()) {
+      whole(Status::invalid_argument("no metric name (__name__ label)"));
       continue;
     }
     if (taken == nullptr && series_.size() + new_series.size() >= options_.series_max) {
@@ -886,69 +914,122 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
                                        " series refs; it takes no new series"));
       continue;
     }
-    const int64_t open = *known != nullptr ? (*known)->open_block : kNoBlock;
-    std::vector<ts::Sample> valid;
-    valid.reserve(item.samples.size());
-    for (uint32_t j = 0; j < item.samples.size(); ++j) {
-      int64_t ts = item.samples[j].timestamp_ms;
-      if (ts < retention_floor_ms) {
-        result.errors.push_back(
-            {i, j,
-             Status::invalid_argument("sample at " + std::to_string(ts) +
-                                      " ms is older than the retention of " +
-                                      std::to_string(options_.retention_ms) + " ms")});
-        continue;
-      }
-      if (open != kNoBlock && block_of(ts) < open) {
-        result.errors.push_back(
-            {i, j,
-             Status::invalid_argument("sample at " + std::to_string(ts) +
-                                      " ms is older than the series' open time block (from " +
-                                      std::to_string(open * options_.block_duration_ms) + " ms)")});
-        continue;
-      }
-      valid.push_back(item.samples[j]);
+    const int64_t open = stored != nullptr ? stored->open_block : kNoBlock;
+    const auto too_old = [&](int64_t ts) {
+      return ts < retention_floor_ms || (open != kNoBlock && block_of(ts) < open);
+    };
+    // The fast check: every sample valid, timestamps never decreasing.
+    const int64_t open_from_ms = open == kNoBlock
+                                     ? std::numeric_limits<int64_t>::min()
+                                     : block_start_ms(open, options_.block_duration_ms);
+    const int64_t floor_ms = std::max(retention_floor_ms, open_from_ms);
+    bool all_valid = true;
+    bool sorted = true;
+    int64_t previous_ms = std::numeric_limits<int64_t>::min();
+    for (const ts::Sample& s : item.samples) {
+      all_valid = all_valid && s.timestamp_ms >= floor_ms;
+      sorted = sorted && s.timestamp_ms >= previous_ms;
+      previous_ms = s.timestamp_ms;
     }
-    if (valid.empty()) continue;
-    if (taken == nullptr) new_series.emplace(id, std::string(canonical));
-    auto [at, first] = entry_of.emplace(id, entries.size());
-    if (first) {
-      entries.push_back({id, item.labels, *known, std::move(valid)});
+    std::span<const ts::Sample> valid = item.samples;
+    std::vector<ts::Sample> filtered;
+    if (!all_valid) {
+      filtered.reserve(item.samples.size());
+      for (uint32_t j = 0; j < item.samples.size(); ++j) {
+        int64_t ts = item.samples[j].timestamp_ms;
+        if (!too_old(ts)) {
+          filtered.push_back(item.samples[j]);
+        } else if (ts < retention_floor_ms) {
+          result.errors.push_back(
+              {i, j,
+               Status::invalid_argument("sample at " + std::to_string(ts) +
+                                        " ms is older than the retention of " +
+                                        std::to_string(options_.retention_ms) + " ms")});
+        } else {
+          result.errors.push_back(
+              {i, j,
+               Status::invalid_argument("sample at " + std::to_string(ts) +
+                                        " ms is older than the series' open time block (from " +
+                                        std::to_string(open * options_.block_duration_ms) +
+                                        " ms)")});
+        }
+      }
+      if (filtered.empty()) continue;
+      valid = filtered;
+    }
+    total_samples += valid.size();
+    size_t at = entries.size();
+    bool first = true;
+    if (stored != nullptr) {
+      first = stored->write_call != call;
+      if (first) {
+        stored->write_call = call;
+        stored->write_entry = at;
+      }
+      at = stored->write_entry;
+    } else if (fresh != new_series.end()) {
+      first = false;
+      at = fresh->second.second;
     } else {
-      std::vector<ts::Sample>& to = entries[at->second].samples;
-      to.insert(to.end(), valid.begin(), valid.end());
+      new_series.emplace(id, std::make_pair(std::string(canonical), at));
+    }
+    if (first) {
+      Entry& entry = entries.emplace_back(Entry{id, item.labels, stored, valid, {}, sorted, 0});
+      if (!filtered.empty()) {
+        entry.owned = std::move(filtered);
+        entry.samples = entry.owned;
+      }
+    } else {
+      // The series' second item in this call: its entry owns the samples of all of them.
+      Entry& entry = entries[at];
+      if (entry.owned.empty()) entry.owned.assign(entry.samples.begin(), entry.samples.end());
+      entry.owned.insert(entry.owned.end(), valid.begin(), valid.end());
+      entry.samples = entry.owned;
+      entry.sorted = false;
     }
   }
   if (entries.empty()) return result;
 
-  // The record and the index entries of new series, in one batch.
+  // The record and the index entries of new series, in one batch. The index entries go in
+  // sorted and without repeats (series of one call share most label values): RocksDB's memtable
+  // inserts keys that follow the previous one cheaply, which matters while many series are new
+  // (the commit thread was the limit then).
   WriteBatch batch;
+  std::vector<std::pair<std::string, std::string>> index;  // key, value
   std::string record;
+  record.reserve(10 + entries.size() * 18 + total_samples * 18);
   put_varint(record, entries.size());
   for (Entry& entry : entries) {
-    std::stable_sort(
-        entry.samples.begin(), entry.samples.end(),
-        [](const ts::Sample& a, const ts::Sample& b) { return a.timestamp_ms < b.timestamp_ms; });
+    if (!entry.sorted) {
+      if (entry.owned.empty()) entry.owned.assign(entry.samples.begin(), entry.samples.end());
+      std::stable_sort(
+          entry.owned.begin(), entry.owned.end(),
+          [](const ts::Sample& a, const ts::Sample& b) { return a.timestamp_ms < b.timestamp_ms; });
+      entry.samples = entry.owned;
+    }
     encode_wal_entry(entry.id, entry.samples, &record);
     result.accepted += entry.samples.size();
     if (entry.known != nullptr) continue;
     entry.ref = next_ref_++;
     std::string ref_bytes;
     put_u32_be(ref_bytes, entry.ref);
-    batch.put(Family::kTs, ts_keys::series(entry.id), ref_bytes);
-    batch.put(Family::kTs, ts_keys::series_by_ref(entry.ref), new_series.at(entry.id));
+    index.emplace_back(ts_keys::series(entry.id), std::move(ref_bytes));
+    index.emplace_back(ts_keys::series_by_ref(entry.ref), new_series.at(entry.id).first);
     for (const ts::Label& label : entry.labels->labels()) {
-      batch.put(Family::kTs, ts_keys::posting(label.name, label.value, entry.ref), "");
-      batch.put(Family::kTs, ts_keys::label_value(label.name, label.value), "");
+      index.emplace_back(ts_keys::posting(label.name, label.value, entry.ref), "");
+      index.emplace_back(ts_keys::label_value(label.name, label.value), "");
     }
   }
+  std::sort(index.begin(), index.end());
+  index.erase(std::unique(index.begin(), index.end()), index.end());
+  for (const auto& [key, value] : index) batch.put(Family::kTs, key, value);
   if (!new_series.empty()) {
     std::string next_ref_bytes;
     put_u32_be(next_ref_bytes, next_ref_);
     batch.put(Family::kTs, ts_keys::next_ref(), next_ref_bytes);
   }
   const uint64_t seq = next_seq_;
-  batch.put(Family::kTs, ts_keys::wal(seq), record);
+  batch.put(Family::kTsLog, ts_keys::wal(seq), record);
   MELD_RETURN_IF_ERROR(engine_.commit(std::move(batch), std::move(done)));
   ++next_seq_;
   wal_records_.emplace_back(seq, record.size());
@@ -959,7 +1040,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   for (Entry& entry : entries) {
     if (entry.known != nullptr) continue;
     auto made =
-        std::make_unique<Series>(entry.id, entry.ref, std::move(new_series.at(entry.id)),
+        std::make_unique<Series>(entry.id, entry.ref, std::move(new_series.at(entry.id).first),
                                  ts::ChunkLimits{options_.head_samples_max, ts::kChunkBytesMax});
     entry.known = made.get();
     series_by_ref_.emplace(entry.ref, made.get());
@@ -1033,7 +1114,7 @@ void TsStore::truncate_wal(WriteBatch* batch) {
       bytes < kWalTruncateBytes) {
     return;
   }
-  batch->del_range(Family::kTs, ts_keys::wal(wal_truncated_below_), ts_keys::wal(needed));
+  batch->del_range(Family::kTsLog, ts_keys::wal(wal_truncated_below_), ts_keys::wal(needed));
   std::string next;
   put_u64_be(next, next_seq_);
   batch->put(Family::kTs, ts_keys::wal_next_seq(), next);

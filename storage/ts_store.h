@@ -38,8 +38,9 @@
 // samples waiting for the sealer thread are bounded too (8M; a seal past that waits). At most
 // series_max series are held in memory; a write that would add more is refused per series.
 //
-// Key layout in the ts family (integers big-endian; "flipped" = sign bit inverted so that negative
-// values sort first): see the ts_keys functions below. The layout has a version
+// Key layout in the ts family, and the write-ahead records in the ts_log family (integers
+// big-endian; "flipped" = sign bit inverted so that negative values sort first): see the ts_keys
+// functions below. The layout has a version
 // (kTsFormatVersion, recorded at the first open); a store of another layout, or one written before
 // the version was recorded, is refused at open (invalid_argument) instead of being misread.
 //
@@ -114,7 +115,8 @@ std::string label_values_prefix(std::string_view name);
 // 'P' u32 len(name) name u32 len(value) value u32 ref -> "" (the postings list of name=value).
 std::string posting(std::string_view name, std::string_view value, uint32_t ref);
 std::string postings_prefix(std::string_view name, std::string_view value);
-// 'W' seq -> one write-ahead record.
+// 'W' seq -> one write-ahead record, in the ts_log family (stores written before it existed
+// kept them in the ts family; open() moves them).
 std::string wal(uint64_t seq);
 // 'M' -> the next write-ahead sequence number, written whenever the log is truncated.
 std::string wal_next_seq();
@@ -257,6 +259,7 @@ class TsStore {
   class Sealer;
   std::unique_ptr<Sealer> sealer_;
   uint64_t next_job_ = 0;
+  uint64_t write_calls_ = 0;  // write() calls so far
   // Seal jobs handed to the sealer: job -> (series id, first log record its samples came from).
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> jobs_in_flight_;
   std::multiset<uint64_t> sealing_oldest_seq_;  // the second of each jobs_in_flight_ entry

@@ -18,18 +18,27 @@ class BitWriter {
 
   // Writes the low `bit_count` (0..64) bits of `bits`, most significant first.
   void write(uint64_t bits, int bit_count) {
-    while (bit_count > 0) {
-      if (free_bits_ == 0) {
-        out_->push_back('\0');
-        free_bits_ = 8;
-      }
+    if (bit_count == 0) return;
+    if (bit_count < 64) bits &= (uint64_t{1} << bit_count) - 1;
+    if (free_bits_ > 0) {  // top up the last byte
       const int take = std::min(bit_count, free_bits_);
-      const auto part = static_cast<uint8_t>((bits >> (bit_count - take)) & ((1u << take) - 1));
+      const auto part = static_cast<uint8_t>(bits >> (bit_count - take));
       out_->back() = static_cast<char>(static_cast<uint8_t>(out_->back()) |
                                        static_cast<uint8_t>(part << (free_bits_ - take)));
       free_bits_ -= take;
       bit_count -= take;
+      if (bit_count == 0) return;
+      bits &= (uint64_t{1} << bit_count) - 1;
     }
+    // Byte-aligned now: whole bytes at once, then the rest in a fresh byte.
+    char bytes[9];
+    int n = 0;
+    for (; bit_count >= 8; bit_count -= 8) bytes[n++] = static_cast<char>(bits >> (bit_count - 8));
+    if (bit_count > 0) {
+      bytes[n++] = static_cast<char>((bits << (8 - bit_count)) & 0xff);
+      free_bits_ = 8 - bit_count;
+    }
+    out_->append(bytes, static_cast<size_t>(n));
   }
   void write_bit(bool bit) { write(bit ? 1 : 0, 1); }
   int free_bits() const { return free_bits_; }

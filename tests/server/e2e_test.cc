@@ -319,6 +319,37 @@ TEST_F(NodeTest, MetricsWriteReportsBadSeriesAndStoresTheRest) {
   EXPECT_EQ(c->metrics_read({{"__name__", "up"}}, 0, 10, 0)->samples.size(), 1u);
 }
 
+TEST_F(NodeTest, AnEncodedMetricsWriteStoresWhatItsSeriesHoldAndReportsServerErrors) {
+  auto c = connect_to(*node_);
+  client::Series a{{{"__name__", "enc"}, {"host", "a"}}, {{3000, 0.3}, {1000, std::nan("")}}};
+  client::Series no_name{{{"job", "x"}}, {{1, 1.0}}};  // passes the client, refused by the store
+  auto encoded = client::EncodedWrite::encode({no_name, a});
+  ASSERT_TRUE(encoded.is_ok()) << encoded.status().to_string();
+  EXPECT_EQ(encoded->series_count(), 2u);
+  for (int send = 0; send < 2; ++send) {  // an encoded write can be sent again
+    auto written = c->metrics_write(*encoded);
+    ASSERT_TRUE(written.is_ok()) << written.status().to_string();
+    EXPECT_EQ(written->accepted, 2u);
+    ASSERT_EQ(written->errors.size(), 1u);
+    EXPECT_EQ(written->errors[0].series, 0u);
+    EXPECT_EQ(written->errors[0].status.code(), StatusCode::kInvalidArgument);
+  }
+  auto read = c->metrics_read(a.labels, INT64_MIN, INT64_MAX, 0);
+  ASSERT_TRUE(read.is_ok()) << read.status().to_string();
+  ASSERT_EQ(read->samples.size(), 2u);
+  EXPECT_EQ(read->samples[0].timestamp_ms, 1000);
+  EXPECT_TRUE(std::isnan(read->samples[0].value));
+  EXPECT_EQ(read->samples[1].value, 0.3);
+
+  // Only series the client would send can be encoded.
+  client::Series long_value{
+      {{"__name__", "enc"}, {"v", std::string(api::MAX_LABEL_VALUE_BYTES + 1, 'x')}}, {{1, 1.0}}};
+  auto refused = client::EncodedWrite::encode({a, long_value});
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("series 1"), std::string::npos)
+      << refused.status().to_string();
+}
+
 TEST_F(NodeTest, MetricsQueryEvaluatesPromqlOverRpc) {
   auto c = connect_to(*node_);
   std::vector<client::Series> series = {
@@ -455,9 +486,52 @@ TEST_F(NodeTest, ServerRejectsOversizedInputFromAnyClient) {
       .wait(ws);
   EXPECT_NE(error.find("invalid_argument"), std::string::npos) << error;
 
+  // Metrics.write checks its limits on its decoder thread; the error reaches the caller the same.
+  auto metrics = meld.metricsRequest().send().getMetrics();
+  auto write = metrics.writeRequest();
+  write.initSeries(api::MAX_SERIES_PER_WRITE + 1);
+  error.clear();
+  write.send()
+      .then([](auto&&) {}, [&](kj::Exception&& e) { error = e.getDescription().cStr(); })
+      .wait(ws);
+  EXPECT_NE(error.find("invalid_argument: " + std::to_string(api::MAX_SERIES_PER_WRITE + 1) +
+                       " series in one write"),
+            std::string::npos)
+      << error;
+
   auto get = kv.getRequest();
   get.setKey(kj::arrayPtr(reinterpret_cast<const kj::byte*>("k"), 1));
   EXPECT_FALSE(get.send().wait(ws).getFound());
+}
+
+// Clients that disconnect while their metrics writes are being decoded or stored leave the node
+// serving writes and reads.
+TEST_F(NodeTest, ClientsVanishingMidMetricsWriteDoNotHurtTheNode) {
+  for (int round = 0; round < 20; ++round) {
+    capnp::EzRpcClient raw(node_->address());
+    auto metrics = raw.getMain<api::Meld>().metricsRequest().send().getMetrics();
+    auto write = metrics.writeRequest();
+    auto series = write.initSeries(2000);
+    for (unsigned i = 0; i < series.size(); ++i) {
+      auto labels = series[i].initLabels(2);
+      labels[0].setName("__name__");
+      labels[0].setValue("vanishing");
+      labels[1].setName("s");
+      labels[1].setValue(std::to_string(i).c_str());
+      auto samples = series[i].initSamples(5);
+      for (unsigned j = 0; j < samples.size(); ++j) {
+        samples[j].setTimestampMs(round * 10 + j);
+        samples[j].setValue(j);
+      }
+    }
+    auto reply = write.send();  // never waited for: the client closes first
+    raw.getWaitScope().poll();
+  }
+  auto c = connect_to(*node_);
+  auto written = c->metrics_write({{{{"__name__", "after"}}, {{1, 2.0}}}});
+  ASSERT_TRUE(written.is_ok()) << written.status().to_string() << "\n" << node_->log();
+  EXPECT_EQ(written->accepted, 1u);
+  EXPECT_EQ(c->metrics_read({{"__name__", "after"}}, 0, 10, 0)->samples.size(), 1u);
 }
 
 // Clients that vanish while a large reply is on its way cost their connection, never the node

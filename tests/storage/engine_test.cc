@@ -700,6 +700,7 @@ TEST(StorageFamily, NamesMatchTheColumnFamilies) {
   EXPECT_EQ(family_name(Family::kMeta), "meta");
   EXPECT_EQ(family_name(Family::kCrdtState), "crdt_state");
   EXPECT_EQ(family_name(Family::kBigSet), "big_set");
+  EXPECT_EQ(family_name(Family::kTsLog), "ts_log");
 }
 
 }  // namespace
