@@ -47,6 +47,22 @@ bool same_samples(const std::vector<Sample>& a, const std::vector<Sample>& b) {
                     [](const Sample& x, const Sample& y) { return ts::identical(x, y); });
 }
 
+// An engine alone in a temp directory, for tests that open stores on it by hand.
+struct BareEngine {
+  BareEngine() {
+    Options options;
+    options.dir = dir.sub("db");
+    auto opened = Engine::open(options, &executor);
+    MELD_ASSERT(opened.is_ok(), opened.status().to_string());
+    engine = std::move(opened).value();
+  }
+
+  TempDir dir;
+  InlineExecutor executor;
+  TestClock clock;
+  std::unique_ptr<Engine> engine;
+};
+
 // An engine and a store on it in a temp directory; reopen() closes both and opens them again,
 // as a restart does.
 class StoreFixture {
@@ -505,36 +521,28 @@ TEST(TsStore, PostingsAndLabelValuesIndexEverySeries) {
 }
 
 TEST(TsStore, AMalformedLogRecordFailsOpenWithCorruption) {
-  TempDir dir;
-  InlineExecutor executor;
-  TestClock clock;
-  Options engine_options;
-  engine_options.dir = dir.sub("db");
-  auto engine = Engine::open(engine_options, &executor);
-  ASSERT_TRUE(engine.is_ok());
-  ASSERT_TRUE(TsStore::open(**engine, clock, {}).is_ok());
+  BareEngine bare;
+  Engine& engine = *bare.engine;
+  TestClock& clock = bare.clock;
+  ASSERT_TRUE(TsStore::open(engine, clock, {}).is_ok());
   WriteBatch batch;
   batch.put(Family::kTsLog, ts_keys::wal(3), std::string("\x01\x00\x00", 3));
-  ASSERT_TRUE((*engine)->commit_sync(std::move(batch)).is_ok());
-  auto store = TsStore::open(**engine, clock, {});
+  ASSERT_TRUE(engine.commit_sync(std::move(batch)).is_ok());
+  auto store = TsStore::open(engine, clock, {});
   EXPECT_EQ(store.status().code(), StatusCode::kCorruption);
   EXPECT_NE(store.status().message().find("record 3"), std::string::npos);
 }
 
 TEST(TsStore, TheBlockDurationIsRecordedAtCreationAndAnotherOneIsRefusedAtOpen) {
-  TempDir dir;
-  InlineExecutor executor;
-  TestClock clock;
-  Options engine_options;
-  engine_options.dir = dir.sub("db");
-  auto engine = Engine::open(engine_options, &executor);
-  ASSERT_TRUE(engine.is_ok());
+  BareEngine bare;
+  Engine& engine = *bare.engine;
+  TestClock& clock = bare.clock;
   TsStoreOptions hour;
   hour.block_duration_ms = 3600 * 1000;
   TsStoreOptions two_hours = hour;
   two_hours.block_duration_ms = 2 * 3600 * 1000;
   {
-    auto store = TsStore::open(**engine, clock, hour);
+    auto store = TsStore::open(engine, clock, hour);
     ASSERT_TRUE(store.is_ok()) << store.status().to_string();
     TsStore::SeriesWrite item{&cpu(), {}, {}, 0};
     const std::vector<Sample> samples = regular(1000, 1000, 10);
@@ -545,13 +553,13 @@ TEST(TsStore, TheBlockDurationIsRecordedAtCreationAndAnotherOneIsRefusedAtOpen) 
     ASSERT_EQ(written->accepted, 10u);
     ASSERT_TRUE(done->get_future().get().is_ok());
   }
-  auto refused = TsStore::open(**engine, clock, two_hours);
+  auto refused = TsStore::open(engine, clock, two_hours);
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(refused.status().message().find("blocks of 3600000 ms"), std::string::npos)
       << refused.status().message();
   EXPECT_NE(refused.status().message().find("7200000 ms"), std::string::npos);
   {
-    auto store = TsStore::open(**engine, clock, hour);
+    auto store = TsStore::open(engine, clock, hour);
     ASSERT_TRUE(store.is_ok()) << store.status().to_string();
     std::vector<Sample> out;
     bool more = true;
@@ -562,18 +570,14 @@ TEST(TsStore, TheBlockDurationIsRecordedAtCreationAndAnotherOneIsRefusedAtOpen) 
 }
 
 TEST(TsStore, DataOfAnotherKeyLayoutIsRefusedAtOpenNotMisread) {
-  TempDir dir;
-  InlineExecutor executor;
-  TestClock clock;
-  Options engine_options;
-  engine_options.dir = dir.sub("db");
-  auto engine = Engine::open(engine_options, &executor);
-  ASSERT_TRUE(engine.is_ok());
+  BareEngine bare;
+  Engine& engine = *bare.engine;
+  TestClock& clock = bare.clock;
   {
-    auto store = TsStore::open(**engine, clock, {});
+    auto store = TsStore::open(engine, clock, {});
     ASSERT_TRUE(store.is_ok()) << store.status().to_string();
   }
-  auto version = (*engine)->get(Family::kTs, ts_keys::format_version());
+  auto version = engine.get(Family::kTs, ts_keys::format_version());
   ASSERT_TRUE(version.is_ok());
   ASSERT_TRUE(version->has_value());
   EXPECT_EQ(**version, std::string("\0\0\0\x02", 4));
@@ -581,38 +585,34 @@ TEST(TsStore, DataOfAnotherKeyLayoutIsRefusedAtOpenNotMisread) {
   WriteBatch legacy;
   legacy.del(Family::kTs, ts_keys::format_version());
   legacy.put(Family::kTs, ts_keys::series(cpu().series_id()), cpu().encode());
-  ASSERT_TRUE((*engine)->commit_sync(std::move(legacy)).is_ok());
-  auto old = TsStore::open(**engine, clock, {});
+  ASSERT_TRUE(engine.commit_sync(std::move(legacy)).is_ok());
+  auto old = TsStore::open(engine, clock, {});
   EXPECT_EQ(old.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(old.status().message().find("older MeldDB"), std::string::npos)
       << old.status().message();
   // A newer layout is refused too.
   WriteBatch newer;
   newer.put(Family::kTs, ts_keys::format_version(), std::string("\0\0\0\x03", 4));
-  ASSERT_TRUE((*engine)->commit_sync(std::move(newer)).is_ok());
-  auto future = TsStore::open(**engine, clock, {});
+  ASSERT_TRUE(engine.commit_sync(std::move(newer)).is_ok());
+  auto future = TsStore::open(engine, clock, {});
   EXPECT_EQ(future.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(future.status().message().find("layout 3"), std::string::npos)
       << future.status().message();
   WriteBatch garbled;
   garbled.put(Family::kTs, ts_keys::format_version(), "x");
-  ASSERT_TRUE((*engine)->commit_sync(std::move(garbled)).is_ok());
-  EXPECT_EQ(TsStore::open(**engine, clock, {}).status().code(), StatusCode::kCorruption);
+  ASSERT_TRUE(engine.commit_sync(std::move(garbled)).is_ok());
+  EXPECT_EQ(TsStore::open(engine, clock, {}).status().code(), StatusCode::kCorruption);
 }
 
 TEST(TsStore, AMalformedBlockDurationRecordFailsOpenWithCorruption) {
-  TempDir dir;
-  InlineExecutor executor;
-  TestClock clock;
-  Options engine_options;
-  engine_options.dir = dir.sub("db");
-  auto engine = Engine::open(engine_options, &executor);
-  ASSERT_TRUE(engine.is_ok());
-  ASSERT_TRUE(TsStore::open(**engine, clock, {}).is_ok());
+  BareEngine bare;
+  Engine& engine = *bare.engine;
+  TestClock& clock = bare.clock;
+  ASSERT_TRUE(TsStore::open(engine, clock, {}).is_ok());
   WriteBatch batch;
   batch.put(Family::kTs, ts_keys::block_duration(), "abc");
-  ASSERT_TRUE((*engine)->commit_sync(std::move(batch)).is_ok());
-  auto store = TsStore::open(**engine, clock, {});
+  ASSERT_TRUE(engine.commit_sync(std::move(batch)).is_ok());
+  auto store = TsStore::open(engine, clock, {});
   EXPECT_EQ(store.status().code(), StatusCode::kCorruption);
 }
 
