@@ -435,6 +435,13 @@ MELD_BENCH(crdt_disk, "crdt-disk",
       return 2;
     }
   }
+  std::error_code made;
+  std::filesystem::create_directories(config.base_dir, made);
+  if (made) {
+    std::fprintf(stderr, "crdt-disk: cannot create --dir %s: %s\n", config.base_dir.c_str(),
+                 made.message().c_str());
+    return 1;
+  }
   setenv("TMPDIR", config.base_dir.c_str(), 1);
   Result<std::unique_ptr<RedisPeer>> redis =
       RedisPeer::start({"--appendonly", "yes", "--appendfsync", "no", "--save", ""});
