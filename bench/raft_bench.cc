@@ -166,11 +166,11 @@ MELD_BENCH(raft_commit, "raft",
       report("proposers", std::to_string(proposers));
       report("batch_append", batching ? "true" : "false");
       report("committed", std::to_string(o.committed));
-      report("committed_per_s", static_cast<double>(o.committed) / o.seconds);
+      report("committed_per_s", o.seconds > 0 ? static_cast<double>(o.committed) / o.seconds : 0.0);
       report("messages_per_commit",
              o.committed == 0 ? 0.0
                               : static_cast<double>(o.messages) / static_cast<double>(o.committed));
-      report("rounds_per_s", static_cast<double>(o.rounds) / o.seconds);
+      report("rounds_per_s", o.seconds > 0 ? static_cast<double>(o.rounds) / o.seconds : 0.0);
       report("p50_commit_us", percentile(o.latencies_us, 0.50));
       report("p99_commit_us", percentile(o.latencies_us, 0.99));
       if (!run_ok) report("error", "run failed (leadership lost or storage error)");

@@ -212,35 +212,43 @@ class Cluster {
     };
     std::vector<Pending> readies;
     Latch latch;
-    for (size_t n = 0; n < kNodes; ++n) {
-      for (uint64_t g = 0; g < groups_; ++g) {
-        GroupReplica& r = nodes_[n].groups[g];
-        if (!r.raft->has_ready()) continue;
-        Ready rd = r.raft->ready();
-        WriteBatch log;
-        if (rd.snapshot) MELD_RETURN_IF_ERROR(r.store->apply_snapshot(*rd.snapshot, &log));
-        MELD_RETURN_IF_ERROR(r.store->append(rd.entries, &log));
-        if (rd.hard_state) r.store->set_hard_state(*rd.hard_state, &log);
-        uint64_t applied = r.store->applied_state().index;
-        if (applied >= r.store->first_index() + kCompactEveryEntries) {
-          MELD_RETURN_IF_ERROR(r.store->compact(applied - kCompactEveryEntries / 2, &log));
-        }
-        if (!rd.committed_entries.empty()) {
-          // The state machine's writes and the applied index join the Ready's own batch: one
-          // atomic write, so they are durable no earlier than the entries they apply.
-          for (const Entry& e : rd.committed_entries) {
-            if (e.type == EntryType::kNormal && !e.data.empty()) {
-              log.put(Family::kKv, "g" + std::to_string(g) + "/" + std::to_string(e.index), e.data);
-            }
+    // Every queued commit calls back into latch: wait for them even when a later step fails.
+    auto persist = [&]() -> Status {
+      for (size_t n = 0; n < kNodes; ++n) {
+        for (uint64_t g = 0; g < groups_; ++g) {
+          GroupReplica& r = nodes_[n].groups[g];
+          if (!r.raft->has_ready()) continue;
+          Ready rd = r.raft->ready();
+          WriteBatch log;
+          if (rd.snapshot) MELD_RETURN_IF_ERROR(r.store->apply_snapshot(*rd.snapshot, &log));
+          MELD_RETURN_IF_ERROR(r.store->append(rd.entries, &log));
+          if (rd.hard_state) r.store->set_hard_state(*rd.hard_state, &log);
+          uint64_t applied = r.store->applied_state().index;
+          if (applied >= r.store->first_index() + kCompactEveryEntries) {
+            MELD_RETURN_IF_ERROR(r.store->compact(applied - kCompactEveryEntries / 2, &log));
           }
-          MELD_RETURN_IF_ERROR(r.store->set_applied(
-              {rd.committed_entries.back().index, r.raft->conf_state()}, &log));
+          if (!rd.committed_entries.empty()) {
+            // The state machine's writes and the applied index join the Ready's own batch: one
+            // atomic write, so they are durable no earlier than the entries they apply.
+            for (const Entry& e : rd.committed_entries) {
+              if (e.type == EntryType::kNormal && !e.data.empty()) {
+                log.put(Family::kKv, "g" + std::to_string(g) + "/" + std::to_string(e.index),
+                        e.data);
+              }
+            }
+            MELD_RETURN_IF_ERROR(r.store->set_applied(
+                {rd.committed_entries.back().index, r.raft->conf_state()}, &log));
+          }
+          MELD_RETURN_IF_ERROR(commit(n, std::move(log), &latch));
+          readies.push_back({n, g, std::move(rd)});
         }
-        MELD_RETURN_IF_ERROR(commit(n, std::move(log), &latch));
-        readies.push_back({n, g, std::move(rd)});
       }
-    }
-    MELD_RETURN_IF_ERROR(latch.wait());
+      return Status::ok();
+    };
+    Status persisted = persist();
+    Status committed = latch.wait();
+    MELD_RETURN_IF_ERROR(persisted);
+    MELD_RETURN_IF_ERROR(committed);
     Clock::time_point now = Clock::now();
     for (Pending& p : readies) {
       for (Message& m : p.rd.messages) wire_.push_back({p.group, std::move(m)});

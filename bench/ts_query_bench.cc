@@ -91,8 +91,9 @@ MELD_BENCH(ts_query, "ts-query",
   int step_s = 60;
   int repeat = 3;
   for (size_t i = 0; i + 1 < args.size(); i += 2) {
-    const int v = std::atoi(args[i + 1].c_str());
-    if (v <= 0) return usage();
+    const std::optional<uint64_t> parsed = parse_u64(args[i + 1]);
+    if (!parsed || *parsed == 0 || *parsed > 1'000'000) return usage();
+    const int v = static_cast<int>(*parsed);
     if (args[i] == "--hosts") {
       hosts = v;
     } else if (args[i] == "--hours") {

@@ -558,6 +558,11 @@ template <typename T>
 Status status_of(const Result<T>& result) {
   return result.status();
 }
+// Errors after which the update may or may not have landed, so resending its id is safe and useful.
+bool worth_retrying(const Status& status) {
+  return status.code() == StatusCode::kUnavailable ||
+         status.code() == StatusCode::kDeadlineExceeded;
+}
 }  // namespace
 
 template <typename Send>
@@ -569,12 +574,10 @@ auto Cli::send_with_retries(Send send) -> decltype(send(std::declval<Client&>(),
     if (c.is_ok()) {
       auto result = send(**c, id);
       last = status_of(result);
-      if (last.is_ok() || (last.code() != StatusCode::kUnavailable &&
-                           last.code() != StatusCode::kDeadlineExceeded)) {
-        return result;
-      }
+      if (!worth_retrying(last)) return result;
     } else {
       last = c.status();
+      if (!worth_retrying(last)) return last;
     }
     if (attempt == kUpdateAttemptsMax) {
       return Status(last.code(), last.message() + " (" + std::to_string(kUpdateAttemptsMax) +

@@ -6,11 +6,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <random>
 #include <utility>
 
 #include "base/assert.h"
 #include "base/hash.h"
+#include "base/rng.h"
 
 namespace meld::crdt::detail {
 namespace {
@@ -20,10 +20,7 @@ constexpr size_t kHugePageBytes = size_t{2} << 20;
 constexpr size_t kMapThresholdBytes = size_t{4} << 20;
 
 uint64_t process_seed() {
-  static const uint64_t seed = [] {
-    std::random_device device;
-    return (uint64_t{device()} << 32) ^ device();
-  }();
+  static const uint64_t seed = os_random_u64();
   return seed;
 }
 

@@ -91,7 +91,6 @@ class SlotIndex {
   void erase_at(size_t pos);
   // Reserves room for n slots' worth of entries without growing again.
   void reserve(size_t n);
-  void clear();
 
   // Starts loading the slot line a lookup of hash reads first.
   void prefetch(uint64_t hash) const {

@@ -85,7 +85,7 @@ class AwSet {
   AwSet remove(std::string_view element);
   AwSet remove(Dot dot, std::string_view element);  // records dot so a retry is a no-op
 
-  // Batches for requests that name many members (the Sets RPC): the same effect and answers as
+  // Batches for callers that name many members at once: the same effect and answers as
   // the one-element calls in order, with the lookups of kBatchWindow elements at a time started
   // together (hashes first, then prefetches of their slots, entries and, for the mutators, dot
   // slots), so their cache misses overlap. The mutators return one delta: the join of the

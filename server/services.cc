@@ -11,7 +11,6 @@
 #include <optional>
 #include <span>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "base/hash.h"
@@ -163,7 +162,7 @@ class CountersImpl final : public api::Counters::Server {
       crdt::Dot dot{params.getRequestSession(), params.getRequestSequence()};
       crdt::PnCounter requests = read_requests(key);
       if (requests.has_applied(dot)) {
-        context.getResults().setValue(read(key));
+        context.getResults().setValue(read(key, requests));
         return kj::READY_NOW;
       }
       auto prefix = requests.prefixes().find(dot.replica);
@@ -190,8 +189,10 @@ class CountersImpl final : public api::Counters::Server {
  private:
   // The counter: the sum of its plain adds (crdt family) and of its adds with request ids
   // (crdt_state family), wrapping like each of them.
-  int64_t read(const std::string& key) {
-    uint64_t sum = static_cast<uint64_t>(read_requests(key).value());
+  int64_t read(const std::string& key) { return read(key, read_requests(key)); }
+  // The same, given the counter's adds with request ids as just read.
+  int64_t read(const std::string& key, const crdt::PnCounter& requests) {
+    uint64_t sum = static_cast<uint64_t>(requests.value());
     auto stored = engine_.get(Family::kCrdt, key);
     check_ok(stored.status());
     if (!stored->has_value()) return static_cast<int64_t>(sum);

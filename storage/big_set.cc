@@ -581,9 +581,8 @@ BigSet::Cursor BigSet::members_after(std::string_view after) const {
 
 BigSet::Cursor::Cursor(Engine* engine, std::string start, std::string prefix)
     : engine_(engine), next_start_(std::move(start)), prefix_(std::move(prefix)) {
-  // Element keys are prefix_ + element: the range ends where the tag byte would be one more.
-  end_ = prefix_;
-  end_.back() = static_cast<char>(end_.back() + 1);
+  // Element keys are prefix_ + element.
+  end_ = prefix_successor(prefix_);
 }
 
 Result<bool> BigSet::Cursor::next(Member* out) {

@@ -149,8 +149,8 @@ void WriteBatch::append(Op op, Family family, std::string_view key, std::string_
   if (family == Family::kCrdt && op == Op::kMerge && value.size() != 8) {
     has_malformed_int64_ = true;
   }
-  if ((family == Family::kCrdtState || family == Family::kBigSet) && op != Op::kDelete &&
-      malformed_crdt_.empty()) {
+  if ((family == Family::kCrdtState || family == Family::kBigSet) &&
+      (op == Op::kPut || op == Op::kMerge) && malformed_crdt_.empty()) {
     Result<crdt::Value> decoded = crdt::decode<crdt::Value>(value);
     if (!decoded.is_ok()) {
       malformed_crdt_ = std::string(family_name(family)) + " value for a " +

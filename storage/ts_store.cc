@@ -337,35 +337,38 @@ class TsStore::Sealer {
       finish(in_batch, s);
       in_batch.clear();
     };
-    std::string bytes;
     for (const SealJob& job : jobs) {
       std::vector<ts::Sample> merged;
       const std::vector<ts::Sample>* sealed = job.samples.get();
       Status s;
+      // A job's deletes and blocks reach the batch only once all of them are made, so a job that
+      // fails leaves nothing behind for the next commit (a half rewrite would lose samples).
+      std::vector<std::string> rewritten;
+      std::vector<std::pair<std::string, std::string>> blocks;
       if (job.rewrite && !job.drop) {
         commit();  // the blocks to rewrite may be in the batch
         std::vector<ts::Sample> existing;
-        std::vector<std::string> keys;
         s = read_blocks(engine_, decoder_, job.ref, job.block, sealed->front().timestamp_ms,
-                        sealed->back().timestamp_ms, SIZE_MAX, &existing, &keys);
-        for (const std::string& key : keys) batch.del(Family::kTs, key);
-        rewritten_blocks_ += keys.size();
+                        sealed->back().timestamp_ms, SIZE_MAX, &existing, &rewritten);
         merged = ts::merge_samples(existing, *sealed);
         sealed = &merged;
       }
       for (size_t at = 0; s.is_ok() && !job.drop && at < sealed->size();
            at += ts::kBlockSamplesMax) {
         size_t n = std::min<size_t>(ts::kBlockSamplesMax, sealed->size() - at);
-        bytes.clear();
+        std::string bytes;
         s = encoder_.encode(std::span(*sealed).subspan(at, n), &bytes);
-        batch.put(Family::kTs, ts_keys::block(job.block, job.ref, (*sealed)[at].timestamp_ms),
-                  bytes);
-        ++sealed_blocks_;
+        blocks.emplace_back(ts_keys::block(job.block, job.ref, (*sealed)[at].timestamp_ms),
+                            std::move(bytes));
       }
       if (!s.is_ok()) {
         finish({&job}, s);
         continue;
       }
+      for (const std::string& key : rewritten) batch.del(Family::kTs, key);
+      rewritten_blocks_ += rewritten.size();
+      for (const auto& [key, bytes] : blocks) batch.put(Family::kTs, key, bytes);
+      sealed_blocks_ += blocks.size();
       batch.put(Family::kTs, ts_keys::seal_marker(job.ref), job.marker);
       in_batch.push_back(&job);
       if (batch.size_bytes() >= kMaintenanceBatchBytes) commit();
@@ -401,8 +404,6 @@ class TsStore::Sealer {
   bool stopping_ = false;
   std::thread thread_;  // last: starts after the members above exist
 };
-
-namespace {}  // namespace
 
 namespace ts_keys {
 
@@ -950,8 +951,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
               {i, j,
                Status::invalid_argument("sample at " + std::to_string(ts) +
                                         " ms is older than the series' open time block (from " +
-                                        std::to_string(open * options_.block_duration_ms) +
-                                        " ms)")});
+                                        std::to_string(open_from_ms) + " ms)")});
         }
       }
       if (filtered.empty()) continue;
@@ -1237,14 +1237,15 @@ Result<ts::Labels> TsStore::series_labels(uint64_t ref) {
 }
 
 Result<std::optional<uint64_t>> TsStore::find_series(const ts::Labels& labels) {
-  const uint64_t id = labels.series_id();
+  const std::string canonical = labels.encode();
+  const uint64_t id = ts::series_id_of_encoding(canonical);
   if (auto it = series_.find(id); it != series_.end()) {
-    if (it->second->canonical != labels.encode()) return std::optional<uint64_t>();
+    if (it->second->canonical != canonical) return std::optional<uint64_t>();
     return std::optional<uint64_t>(it->second->ref);
   }
   auto registry = read_registry(engine_, id);
   MELD_RETURN_IF_ERROR(registry.status());
-  if (!registry->has_value() || (*registry)->canonical != labels.encode()) {
+  if (!registry->has_value() || (*registry)->canonical != canonical) {
     return std::optional<uint64_t>();
   }
   return std::optional<uint64_t>((*registry)->ref);

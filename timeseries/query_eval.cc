@@ -567,7 +567,9 @@ Result<std::vector<Sample>> MemorySeriesSource::samples(uint64_t ref, int64_t mi
   auto hi = std::upper_bound(all.begin(), all.end(), maxt_ms,
                              [](int64_t t, const Sample& s) { return t < s.timestamp_ms; });
   if (hi < lo) hi = lo;
-  const auto n = std::min<size_t>(static_cast<size_t>(hi - lo), samples_max + 1);
+  // One past the limit tells the caller there is more; SIZE_MAX means no limit.
+  const size_t wanted = samples_max == SIZE_MAX ? SIZE_MAX : samples_max + 1;
+  const auto n = std::min<size_t>(static_cast<size_t>(hi - lo), wanted);
   return std::vector<Sample>(lo, lo + static_cast<std::ptrdiff_t>(n));
 }
 

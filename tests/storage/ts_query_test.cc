@@ -73,7 +73,7 @@ class Both {
     auto from_store = ts::query_range(query, source, start, end, step);
     auto from_memory = ts::query_range(query, memory_, start, end, step);
     ASSERT_EQ(from_store.status().code(), from_memory.status().code()) << query;
-    if (!from_store.is_ok()) return;
+    ASSERT_TRUE(from_store.is_ok()) << query << ": " << from_store.status().to_string();
     EXPECT_TRUE(same_results(*from_store, *from_memory)) << query;
     EXPECT_EQ(from_store->stats.samples_loaded, from_memory->stats.samples_loaded) << query;
   }

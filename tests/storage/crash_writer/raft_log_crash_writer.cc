@@ -60,6 +60,8 @@ int run(const std::string& dir, uint64_t groups, uint64_t seed) {
   Options options;
   options.dir = dir;
   options.sync = true;
+  // Declared before the engine, so it outlives the callbacks the engine's close() delivers.
+  Inflight inflight;
   Result<std::unique_ptr<Engine>> engine = Engine::open(options, &executor);
   if (!engine.is_ok()) return fail("open engine", engine.status());
   std::vector<std::unique_ptr<RaftLogStore>> stores;
@@ -69,7 +71,6 @@ int run(const std::string& dir, uint64_t groups, uint64_t seed) {
     stores.push_back(std::move(*store));
   }
   SeededRng rng(seed);
-  Inflight inflight;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
   while (std::chrono::steady_clock::now() < deadline) {
     for (uint64_t g = 1; g <= groups; ++g) {
