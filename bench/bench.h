@@ -4,7 +4,9 @@
 // bench/RESULTS.md.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -36,6 +38,18 @@ std::optional<std::vector<uint64_t>> parse_u64_list(std::string_view text, uint6
 bool parse_seconds_only(const char* bench, const std::vector<std::string>& args, double* seconds);
 
 double seconds_since(std::chrono::steady_clock::time_point start);
+
+// The p-quantile (0 <= p <= 1) of values by nearest rank: the element at index floor(p * n) of
+// the values in ascending order (the largest for p = 1); T{} for no values. Takes values by value
+// because it reorders them (std::nth_element, O(n)).
+template <typename T>
+T percentile(std::vector<T> values, double p) {
+  if (values.empty()) return T{};
+  const size_t k =
+      std::min(values.size() - 1, static_cast<size_t>(p * static_cast<double>(values.size())));
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
+  return values[k];
+}
 
 // "element:%012llu": the 20-byte set element the CRDT benchmarks use.
 std::string set_element(uint64_t i);

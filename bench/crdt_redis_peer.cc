@@ -5,12 +5,10 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <charconv>
 #include <chrono>
-#include <cstdlib>
 #include <thread>
 
 namespace meld::bench {
@@ -19,37 +17,6 @@ namespace {
 constexpr int kStartTimeoutMs = 10000;
 constexpr int kStopTimeoutMs = 5000;
 constexpr size_t kMaxReplyBytes = 1 << 20;
-
-bool redis_on_path() {
-  return std::system("command -v redis-server >/dev/null 2>&1") == 0;
-}
-
-Status install_redis() {
-  if (redis_on_path()) return Status::ok();
-  std::string sudo = getuid() == 0 ? "" : "sudo ";
-  std::string cmd = sudo +
-                    "env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                    "--no-install-recommends redis-server >&2";
-  if (std::system(cmd.c_str()) != 0 || !redis_on_path()) {
-    return Status::unavailable("could not install redis-server with: " + cmd);
-  }
-  return Status::ok();
-}
-
-// A port nobody listens on now (the kernel's pick for an ephemeral bind).
-Result<int> free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return Status::io_error("socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-            getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  close(fd);
-  if (!ok) return Status::io_error("bind to 127.0.0.1:0 failed");
-  return static_cast<int>(ntohs(addr.sin_port));
-}
 
 int connect_to(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -80,7 +47,7 @@ std::string encode_command(const std::vector<std::string>& args) {
 }  // namespace
 
 Result<std::unique_ptr<RedisPeer>> RedisPeer::start(const std::vector<std::string>& config_args) {
-  MELD_RETURN_IF_ERROR(install_redis());
+  MELD_RETURN_IF_ERROR(ensure_debian_packages({"redis-server"}));
   std::unique_ptr<RedisPeer> peer(new RedisPeer());
   MELD_RETURN_IF_ERROR(peer->launch(config_args));
   Result<Reply> info = peer->command({"INFO", "server"});
@@ -93,40 +60,25 @@ Result<std::unique_ptr<RedisPeer>> RedisPeer::start(const std::vector<std::strin
 }
 
 Status RedisPeer::launch(const std::vector<std::string>& config_args) {
-  Result<int> port = free_port();
+  Result<int> port = free_loopback_port();
   MELD_RETURN_IF_ERROR(port.status());
-  std::vector<std::string> args = {"redis-server",
-                                   "--bind",
-                                   "127.0.0.1",
-                                   "--port",
-                                   std::to_string(*port),
-                                   "--dir",
-                                   dir_.path(),
-                                   "--logfile",
-                                   dir_.path() + "/redis.log",
-                                   "--daemonize",
-                                   "no"};
+  // No --logfile: redis logs to stdout, which PeerProcess sends to redis.log.
+  std::vector<std::string> args = {
+      "redis-server", "--bind",    "127.0.0.1",   "--port", std::to_string(*port),
+      "--dir",        dir_.path(), "--daemonize", "no"};
   args.insert(args.end(), config_args.begin(), config_args.end());
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    execvp(argv[0], argv.data());
-    _exit(127);
-  }
-  if (pid < 0) return Status::io_error("fork failed");
-  pid_ = pid;
+  process_ =
+      std::make_unique<PeerProcess>("redis-server", std::move(args), dir_.path() + "/redis.log");
+  MELD_RETURN_IF_ERROR(process_->start());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kStartTimeoutMs);
   while ((fd_ = connect_to(*port)) < 0) {
-    int wstatus = 0;
-    if (waitpid(pid_, &wstatus, WNOHANG) == pid_) {
-      pid_ = -1;
-      return Status::unavailable("redis-server exited at start; see " + dir_.path() + "/redis.log");
+    if (process_->exited()) {
+      return Status::unavailable("redis-server exited at start; log:\n" + process_->log_tail(2000));
     }
     if (std::chrono::steady_clock::now() > deadline) {
       return Status::deadline_exceeded(
-          "redis-server did not listen on 127.0.0.1:" + std::to_string(*port) + " in time");
+          "redis-server did not listen on 127.0.0.1:" + std::to_string(*port) + " in time; log:\n" +
+          process_->log_tail(2000));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -135,18 +87,7 @@ Status RedisPeer::launch(const std::vector<std::string>& config_args) {
 
 RedisPeer::~RedisPeer() {
   if (fd_ >= 0) close(fd_);
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kStopTimeoutMs);
-  int wstatus = 0;
-  while (waitpid(pid_, &wstatus, WNOHANG) != pid_) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, &wstatus, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  if (process_) process_->stop(SIGTERM, kStopTimeoutMs);
 }
 
 Status RedisPeer::write_all(const std::string& bytes) {

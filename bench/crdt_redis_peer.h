@@ -1,9 +1,8 @@
 // A local redis-server as a benchmark peer: installed with apt-get when missing, started on
-// 127.0.0.1 on a free port in a temp dir, spoken to over one blocking RESP connection, and stopped
-// (SIGTERM, then SIGKILL) and its directory removed by the destructor.
+// 127.0.0.1 on a free port in a temp dir (a bench::PeerProcess: it dies with the benchmark),
+// spoken to over one blocking RESP connection, and stopped (SIGTERM, then SIGKILL) and its
+// directory removed by the destructor.
 #pragma once
-
-#include <sys/types.h>
 
 #include <cstdint>
 #include <memory>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "bench/peer_process.h"
 #include "jepsen/process.h"
 
 namespace meld::bench {
@@ -25,9 +25,10 @@ class RedisPeer {
     std::string text;
   };
 
-  // Installs the Debian package redis-server when `redis-server` is not on PATH (apt-get, with
-  // sudo when not root), then starts it with config_args appended to its command line (bind,
-  // port, dir and logfile are set here). unavailable when it cannot be installed or started.
+  // Installs the Debian package redis-server when it is missing (apt-get, with sudo when not
+  // root), then starts it with config_args appended to its command line (bind, port and dir are
+  // set here; its log is redis.log in dir()). unavailable when it cannot be installed or
+  // started, deadline_exceeded when it does not listen in time.
   static Result<std::unique_ptr<RedisPeer>> start(const std::vector<std::string>& config_args);
   ~RedisPeer();
   RedisPeer(const RedisPeer&) = delete;
@@ -50,8 +51,8 @@ class RedisPeer {
   Status read_line(std::string* out);
   Status write_all(const std::string& bytes);
 
-  jepsen::TempDir dir_;
-  pid_t pid_ = -1;
+  jepsen::TempDir dir_;  // outlives process_
+  std::unique_ptr<PeerProcess> process_;
   int fd_ = -1;
   std::string buffer_;  // received, not yet parsed
   std::string version_;

@@ -2,7 +2,6 @@
 // MemoryStorage, messages handed over in memory (no serialization, no network, no fsync). The
 // host loop runs one Ready per node per round, as the real node loop would. A proposal counts
 // when the leader applies it; `proposers` proposals are kept outstanding at all times.
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -45,13 +44,6 @@ struct Outcome {
   uint64_t rounds = 0;
   std::vector<double> latencies_us;
 };
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  size_t k = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
-}
 
 bool run_once(size_t proposers, bool batching, double seconds, Outcome* out) {
   std::vector<Node> nodes(kNodes);

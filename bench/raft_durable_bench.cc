@@ -9,7 +9,6 @@
 // latency runs from propose() to the durable apply at the leader.
 #include <stdlib.h>
 
-#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -92,13 +91,6 @@ struct Outcome {
   uint64_t rounds = 0;
   std::vector<double> latencies_us;
 };
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  size_t k = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
-}
 
 class Cluster {
  public:

@@ -1,7 +1,6 @@
 // RPC: Counters.add increments per second against one local meldd, from 1 and 64 concurrent
 // clients (each its own connection and thread, one call outstanding at a time), with the
 // node's default durability (every acknowledged increment fsynced by group commit).
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -59,7 +58,6 @@ Run run_clients(const std::string& address, int clients, double seconds) {
   for (auto& t : threads) t.join();
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (auto& l : latencies) run.latencies_us.insert(run.latencies_us.end(), l.begin(), l.end());
-  std::sort(run.latencies_us.begin(), run.latencies_us.end());
   for (uint64_t a : acked) run.increments += a;
 
   // Every acknowledged increment must be in the counters: a benchmark of wrong answers is
@@ -76,11 +74,6 @@ Run run_clients(const std::string& address, int clients, double seconds) {
     }
   }
   return run;
-}
-
-int64_t percentile(const std::vector<int64_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
 }
 
 }  // namespace
@@ -140,8 +133,10 @@ MELD_BENCH(rpc_counters, "rpc-counters",
     meld::bench::report("seconds", run.seconds);
     meld::bench::report("increments", static_cast<double>(run.increments));
     meld::bench::report("increments_per_s", run.increments / run.seconds);
-    meld::bench::report("p50_us", static_cast<double>(percentile(run.latencies_us, 0.50)));
-    meld::bench::report("p99_us", static_cast<double>(percentile(run.latencies_us, 0.99)));
+    meld::bench::report("p50_us",
+                        static_cast<double>(meld::bench::percentile(run.latencies_us, 0.50)));
+    meld::bench::report("p99_us",
+                        static_cast<double>(meld::bench::percentile(run.latencies_us, 0.99)));
     meld::bench::report("counters_match_acks", run.counts_match ? "yes" : "NO");
     all_match &= run.counts_match;
   }

@@ -3,7 +3,6 @@
 // commit thread sees is bounded by the producer count.
 #include <stdlib.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -78,12 +77,6 @@ void run_producer(storage::Engine& engine, const Config& config, int id, Clock::
   }
 }
 
-double percentile_us(std::vector<uint64_t>& sorted_ns, double q) {
-  if (sorted_ns.empty()) return 0;
-  size_t index = std::min(sorted_ns.size() - 1, static_cast<size_t>(q * sorted_ns.size()));
-  return static_cast<double>(sorted_ns[index]) / 1000.0;
-}
-
 // Runs one producer count against a fresh database in dir; returns false on any failure.
 bool run_once(const Config& config, int producer_count, const std::string& dir) {
   storage::InlineExecutor executor;
@@ -115,7 +108,6 @@ bool run_once(const Config& config, int producer_count, const std::string& dir) 
     latencies_ns.insert(latencies_ns.end(), p.latencies_ns.begin(), p.latencies_ns.end());
     failures += p.failures;
   }
-  std::sort(latencies_ns.begin(), latencies_ns.end());
   double commits = static_cast<double>(latencies_ns.size());
   report("producers", std::to_string(producer_count));
   report("commits", commits);
@@ -126,8 +118,8 @@ bool run_once(const Config& config, int producer_count, const std::string& dir) 
                                   ? 0.0
                                   : static_cast<double>(stats.committed_batches) /
                                         static_cast<double>(stats.commit_groups));
-  report("p50_commit_us", percentile_us(latencies_ns, 0.50));
-  report("p99_commit_us", percentile_us(latencies_ns, 0.99));
+  report("p50_commit_us", static_cast<double>(percentile(latencies_ns, 0.50)) / 1000.0);
+  report("p99_commit_us", static_cast<double>(percentile(latencies_ns, 0.99)) / 1000.0);
   report("failed_commits", std::to_string(failures));
   return failures == 0;
 }

@@ -677,8 +677,7 @@ Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<B
       }
       qr.answer = std::move(*answer);
     }
-    std::sort(ms.begin(), ms.end());
-    qr.median_ms = ms[ms.size() / 2];
+    qr.median_ms = percentile(ms, 0.5);
     run->queries.emplace_back(std::move(qr));
   }
 

@@ -219,6 +219,9 @@ class Engine::Impl {
         s = append_rep(p.rep, &write);
         if (!s.ok()) break;
       }
+      if (s.ok() && options_.commit_faults && options_.commit_faults->take_failure()) {
+        s = rocksdb::Status::IOError("commit group failed on purpose (Options::commit_faults)");
+      }
       if (s.ok()) s = db_->Write(write_options, &write);
       Status status = from_rocksdb(s, "commit to " + options_.dir);
       commit_groups_.fetch_add(1, std::memory_order_relaxed);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -61,6 +62,27 @@ class InlineExecutor final : public CompletionExecutor {
   void post(std::function<void()> fn) override { fn(); }
 };
 
+// Fault injection for tests: makes the commit thread fail whole commit groups with io_error
+// instead of writing them, as a failed RocksDB write would fail them (every batch of the group
+// gets the error, Stats::failed_groups counts it, nothing of the group is written), while RocksDB
+// itself stays healthy. Shared between a test and the engine through Options::commit_faults.
+// Thread-safe.
+class CommitFaults {
+ public:
+  // The next `groups` commit groups the commit thread takes fail (added to any still armed).
+  void fail_next_groups(uint64_t groups) { armed_groups_.fetch_add(groups); }
+  // The commit thread, once per group: true, consuming one armed failure, when it must fail.
+  bool take_failure() {
+    uint64_t armed = armed_groups_.load();
+    while (armed > 0 && !armed_groups_.compare_exchange_weak(armed, armed - 1)) {
+    }
+    return armed > 0;
+  }
+
+ private:
+  std::atomic<uint64_t> armed_groups_{0};
+};
+
 struct Options {
   // The data directory; created (with its parents) when missing.
   std::string dir;
@@ -75,6 +97,8 @@ struct Options {
   size_t max_batch_bytes = 64 << 20;
   // Shared LRU block cache of all families.
   size_t block_cache_bytes = 64 << 20;
+  // Tests only: commit groups to fail on purpose (see CommitFaults). Null: none.
+  std::shared_ptr<CommitFaults> commit_faults;
 };
 
 // Writes to apply atomically, across families. Movable, not copyable. Not thread-safe.

@@ -1223,17 +1223,20 @@ Status TsStore::all_series(size_t limit, std::vector<uint64_t>* refs) {
   return over;
 }
 
+// Queries call this for every series they select. The bytes are the store's own (encode() of
+// labels validated when the series was written, or read back from the registry), so
+// decode_stored() checks their structure but not Prometheus' character rules again.
 Result<ts::Labels> TsStore::series_labels(uint64_t ref) {
   if (ref > UINT32_MAX) return Status::not_found("no series with ref " + std::to_string(ref));
   if (auto it = series_by_ref_.find(static_cast<uint32_t>(ref)); it != series_by_ref_.end()) {
-    return ts::Labels::decode(it->second->canonical);
+    return ts::Labels::decode_stored(it->second->canonical);
   }
   auto canonical = engine_.get(Family::kTs, ts_keys::series_by_ref(static_cast<uint32_t>(ref)));
   MELD_RETURN_IF_ERROR(canonical.status());
   if (!canonical->has_value()) {
     return Status::not_found("no series with ref " + std::to_string(ref));
   }
-  return ts::Labels::decode(**canonical);
+  return ts::Labels::decode_stored(**canonical);
 }
 
 Result<std::optional<uint64_t>> TsStore::find_series(const ts::Labels& labels) {

@@ -157,6 +157,14 @@ Result<Labels> Labels::make_series(std::vector<Label> labels) {
 }
 
 Result<Labels> Labels::decode(std::string_view bytes) {
+  return decode_canonical(bytes, /*check_characters=*/true);
+}
+
+Result<Labels> Labels::decode_stored(std::string_view bytes) {
+  return decode_canonical(bytes, /*check_characters=*/false);
+}
+
+Result<Labels> Labels::decode_canonical(std::string_view bytes, bool check_characters) {
   std::vector<Label> labels;
   while (!bytes.empty()) {
     if (labels.size() == kLabelsMax) {
@@ -171,8 +179,15 @@ Result<Labels> Labels::decode(std::string_view bytes) {
     if (!labels.empty() && !(labels.back().name < l.name)) {
       return Status::corruption("label set encoding is not sorted by name");
     }
-    if (Status s = check_label(l); !s.is_ok()) {
-      return Status::corruption("label set encoding: " + s.message());
+    if (check_characters) {
+      if (Status s = check_label(l); !s.is_ok()) {
+        return Status::corruption("label set encoding: " + s.message());
+      }
+    } else if (l.name.empty() || l.name.size() > kLabelNameBytesMax ||
+               l.value.size() > kLabelValueBytesMax) {
+      return Status::corruption("label set encoding holds a name of " +
+                                std::to_string(l.name.size()) + " bytes or a value of " +
+                                std::to_string(l.value.size()) + " bytes, outside the limits");
     }
     labels.push_back(std::move(l));
   }

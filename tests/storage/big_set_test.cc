@@ -3,12 +3,8 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
-#include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -17,11 +13,13 @@
 
 #include "crdt/codec.h"
 #include "storage/big_set_format.h"
+#include "tests/storage/held_executor.h"
 #include "tests/storage/temp_dir.h"
 
 namespace meld::storage {
 namespace {
 
+using testing::HeldExecutor;
 using testing::TempDir;
 
 using crdt::Dot;
@@ -87,33 +85,6 @@ std::string unique_name(const char* prefix) {
   static int n = 0;
   return prefix + std::to_string(++n);
 }
-
-// Holds the engine's callbacks until the test runs them, so writes stay in flight (committed or
-// not, their callbacks not yet run) for as long as a test wants.
-class HeldExecutor final : public CompletionExecutor {
- public:
-  void post(std::function<void()> fn) override {
-    std::lock_guard lock(mu_);
-    held_.push_back(std::move(fn));
-    posted_.notify_all();
-  }
-  // Runs held callbacks, waiting for more, until done() holds.
-  void run_until(const std::function<bool()>& done) {
-    while (!done()) {
-      std::unique_lock lock(mu_);
-      posted_.wait_for(lock, std::chrono::milliseconds(10), [this] { return !held_.empty(); });
-      std::deque<std::function<void()>> ready;
-      ready.swap(held_);
-      lock.unlock();
-      for (auto& fn : ready) fn();
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable posted_;
-  std::deque<std::function<void()>> held_;
-};
 
 struct HeldEngine {
   TempDir tmp;
