@@ -319,8 +319,14 @@ class SetsImpl final : public api::Sets::Server {
   storage::BigSet& open(std::string_view name) {
     check_name("set name", name);
     if (auto it = sets_.find(name); it != sets_.end()) {
-      recent_.splice(recent_.begin(), recent_, it->second.recent);
-      return *it->second.set;
+      // A set poisoned by a failed commit refuses writes until it is reopened, which reads back
+      // what committed: reopen it once none of its writes is in flight.
+      if (it->second.set->failure().is_ok() || it->second.set->in_flight() != 0) {
+        recent_.splice(recent_.begin(), recent_, it->second.recent);
+        return *it->second.set;
+      }
+      recent_.erase(it->second.recent);
+      sets_.erase(it);
     }
     if (sets_.size() >= kOpenSetsMax) evict();
     auto opened = storage::BigSet::open(&engine_, name, replica_);

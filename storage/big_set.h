@@ -141,9 +141,10 @@ class BigSet {
   using DeltasDone = std::function<void(Result<std::vector<BigSetDelta>>)>;
 
   // Opens the set `name` in engine's big_set family, reading its causal context; replica is the
-  // origin of the dots add(element) issues, owned by this process. invalid_argument for a name
-  // over big_set_format::kMaxNameBytes; the engine's errors otherwise (corruption when the
-  // stored context does not decode).
+  // origin of the dots add(element) issues, owned by this process. When a failed commit left a
+  // gap in replica's own dots, records the missing dots as seen (one synchronous commit; see
+  // open() in big_set.cc). invalid_argument for a name over big_set_format::kMaxNameBytes; the
+  // engine's errors otherwise (corruption when the stored context does not decode).
   static Result<std::unique_ptr<BigSet>> open(Engine* engine, std::string_view name,
                                               crdt::ReplicaId replica);
 
@@ -199,6 +200,8 @@ class BigSet {
   size_t out_of_order_dots() const;
   // Batches queued and not yet completed.
   size_t in_flight() const;
+  // The error that poisoned the set (see "Failure" above), or ok.
+  Status failure() const;
 
   struct Member {
     std::string element;

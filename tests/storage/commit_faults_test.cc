@@ -109,11 +109,13 @@ TEST(BigSetPoisoning, AFailedCommitPoisonsTheSetUntilReopened) {
   FaultyEngine f(tmp, &executor);
   auto set = open_set(*f.engine, "s");
   ASSERT_TRUE(set->add("kept").is_ok());
+  EXPECT_TRUE(set->failure().is_ok());
 
   f.faults->fail_next_groups(1);
   Result<std::vector<BigSetDelta>> failed = set->apply(
       {BigSetUpdate{"x", false, std::nullopt}, BigSetUpdate{"kept", true, std::nullopt}});
   EXPECT_EQ(failed.status().code(), StatusCode::kIoError) << failed.status().to_string();
+  EXPECT_TRUE(is_poisoned(set->failure())) << set->failure().to_string();
 
   // Every later mutation fails, although the engine takes other writes again.
   EXPECT_TRUE(is_poisoned(set->add("y").status())) << set->add("y").status().to_string();
@@ -191,6 +193,49 @@ TEST(BigSetPoisoning, ABatchQueuedBehindAFailedOneCommitsAndTheReopenedSetHoldsI
   ASSERT_EQ(z_dots.size(), 1u);
   EXPECT_EQ(x_dots.count(*z_dots.begin()) + y_dots.count(*z_dots.begin()), 0u);
   EXPECT_EQ(members(*set), (std::vector<std::string>{"x", "y", "z"}));
+}
+
+// A failed batch whose dot no later batch observed (another element) leaves a gap in the
+// replica's own dots on disk. Reopening records the lost dot as seen; without that, every later
+// dot of the replica would stay out of order, in memory and in the stored context, for good.
+TEST(BigSetPoisoning, ReopeningFillsTheGapAFailedBatchLeftInTheReplicasOwnDots) {
+  TempDir tmp;
+  HeldExecutor executor;
+  FaultyEngine f(tmp, &executor);
+  auto set = open_set(*f.engine, "s");
+
+  f.faults->fail_next_groups(1);
+  std::optional<Status> first, second;
+  auto record = [](std::optional<Status>* out) {
+    return [out](Result<std::vector<BigSetDelta>> deltas) { *out = deltas.status(); };
+  };
+  ASSERT_TRUE(set->apply_async({BigSetUpdate{"x", false, std::nullopt}}, record(&first)).is_ok());
+  wait_for_groups(*f.engine, 1);
+  ASSERT_TRUE(set->apply_async({BigSetUpdate{"y", false, std::nullopt}}, record(&second)).is_ok());
+  wait_for_groups(*f.engine, 2);
+  executor.run_until([&] { return set->in_flight() == 0; });
+  ASSERT_TRUE(first.has_value() && second.has_value());
+  EXPECT_EQ(first->code(), StatusCode::kIoError) << first->to_string();
+  ASSERT_TRUE(second->is_ok()) << second->to_string();
+  EXPECT_EQ(set->dots("y").value(), (std::set<crdt::Dot>{{1, 2}}));
+
+  // On disk, without the repair, replica 1's dot 2 sits beyond a gap at dot 1.
+  set.reset();
+  set = open_set(*f.engine, "s");
+  EXPECT_TRUE(set->seen(crdt::Dot{1, 1}));
+  EXPECT_EQ(set->out_of_order_dots(), 0u);
+  std::optional<Status> third;
+  ASSERT_TRUE(set->apply_async({BigSetUpdate{"z", false, std::nullopt}}, record(&third)).is_ok());
+  executor.run_until([&] { return set->in_flight() == 0; });
+  ASSERT_TRUE(third.has_value() && third->is_ok()) << third->to_string();
+  EXPECT_EQ(set->dots("z").value(), (std::set<crdt::Dot>{{1, 3}}));
+  EXPECT_EQ(set->out_of_order_dots(), 0u);
+  EXPECT_EQ(members(*set), (std::vector<std::string>{"y", "z"}));
+
+  // The repair was written: opened as another replica (which repairs nothing of replica 1's),
+  // the stored context has no gap either.
+  set.reset();
+  EXPECT_EQ(open_set(*f.engine, "s", /*replica=*/2)->out_of_order_dots(), 0u);
 }
 
 }  // namespace
