@@ -95,6 +95,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -149,6 +150,11 @@ class BigSet {
 
   // One point read of the committed state. corruption when the stored value does not decode.
   Result<bool> contains(std::string_view element) const;
+  // contains() of each element, (*result)[i] for elements[i], in one batched read of the
+  // committed state (Engine::multi_get: one consistent view, cheaper per element than one
+  // contains() each). invalid_argument for more than kMaxBatchElements elements or one over
+  // kMaxElementBytes; corruption when a stored value does not decode.
+  Result<std::vector<bool>> contains_all(std::span<const std::string_view> elements) const;
   // The element's committed dots (empty when absent). One point read.
   Result<std::set<crdt::Dot>> dots(std::string_view element) const;
 
@@ -252,6 +258,8 @@ class BigSet {
   BigSet(Engine* engine, std::string name, crdt::ReplicaId replica, crdt::CausalContext context);
 
   Result<std::set<crdt::Dot>> read_dots(std::string_view element) const;
+  // The element's committed state, or nullopt when it has no key.
+  Result<std::optional<crdt::AwSet>> read_element(std::string_view element) const;
   // Holding mu_: the poisoning error, or ok after dropping completed batches from the overlay.
   Status begin_locked();
   // Holding mu_: the element's dots with the operands in flight and staged applied.
