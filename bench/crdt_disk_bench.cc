@@ -10,6 +10,10 @@
 // pays a round trip. Bulk loads use batches on both sides (BigSet::add_all of 10,000 elements;
 // SADD of 1,000 members, 10 commands per pipeline) and are timed separately.
 //
+// Batched membership, next to the one-at-a-time contains: the same probes asked --batch at a time
+// (BigSet::contains_all, one RocksDB MultiGet per batch), each batch after the previous one's
+// answer; reported in elements per second. Ours only: redis' figure is SISMEMBER's above.
+//
 // The pipelined phase (ours only) measures one set's write rate with several writes in flight:
 // one thread keeps W adds of new elements queued through BigSet::apply_async (W = --in-flight,
 // 1, 16, 256 by default), each issued as soon as a slot frees; with sync=true (an fsync per group
@@ -55,13 +59,20 @@ struct Config {
   uint64_t ops = 20'000;
   std::string base_dir = std::filesystem::temp_directory_path().string();
   uint64_t seed = 42;
-  // RocksDB's block cache. Redis keeps the whole set in RAM; the default gives RocksDB room for
-  // the 10M-element set's blocks (about 290 MB) too, so both sides are measured in memory.
-  size_t block_cache_mb = 1024;
+  // RocksDB's block cache, which holds blocks uncompressed. Redis keeps the whole set in RAM; the
+  // default gives RocksDB room for all of the 10M-element set's blocks too (290 MB of SSTs, but
+  // 1.9 GB uncompressed: a 24-byte key and a 168-byte value per element), so both sides are
+  // measured in memory. With 1 GiB, about half of the 10M set's lookups read a block from the
+  // SST file (the OS page cache) and decompress it.
+  size_t block_cache_mb = 3072;
   // The pipelined phase: writes in flight, and adds per run.
   std::vector<uint64_t> in_flight = {1, 16, 256};
   uint64_t pipeline_ops = 5'000;
+  // Elements per contains_all call.
+  uint64_t batch = 64;
 };
+// Largest --batch value (BigSet's own bound).
+constexpr uint64_t kMaxBatch = storage::BigSet::kMaxBatchElements;
 // Largest --in-flight value (BigSet's own bound).
 constexpr uint64_t kMaxInFlight = storage::BigSet::kMaxInFlightBatches;
 
@@ -237,6 +248,7 @@ struct SetFigures {
   Phase::Figures add;
   Phase::Figures remove;
   Phase::Figures contains;
+  Phase::Figures contains_all;  // per_s in elements, p50 per batch
 };
 
 // Streams every member; returns how many there were, reporting the rate under name.
@@ -329,6 +341,30 @@ SetFigures set_bench(const Config& config, uint64_t size, RedisPeer& redis) {
     });
   }
   ours.contains = contains.report_as(tag + "contains");
+  // The same probes, config.batch per call; per_s counts elements, latencies are per batch.
+  const std::string batched = " (batch " + std::to_string(config.batch) + ", elements/s)";
+  Phase contains_all(probes.size() / config.batch + 1);
+  uint64_t batch_ns = 0;
+  for (size_t first = 0; first < probes.size(); first += config.batch) {
+    const size_t n = std::min<size_t>(config.batch, probes.size() - first);
+    // Timed from building the elements, as each one-at-a-time contains above is.
+    Clock::time_point start = Clock::now();
+    std::vector<std::string> elements;
+    elements.reserve(n);
+    for (size_t i = first; i < first + n; ++i) elements.push_back(set_element(probes[i]));
+    const std::vector<std::string_view> asked(elements.begin(), elements.end());
+    Result<std::vector<bool>> hits = set.contains_all(asked);
+    const uint64_t ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+    check(hits.status(), "contains_all");
+    for (size_t i = 0; i < n; ++i) {
+      MELD_ASSERT((*hits)[i] == (probes[first + i] < size), "wrong contains_all answer");
+    }
+    contains_all.record_ns(ns);
+    batch_ns += ns;
+  }
+  ours.contains_all =
+      contains_all.report_as(tag + "contains_all" + batched, probes.size() / (batch_ns / 1e9));
   Phase sismember(config.ops);
   for (uint64_t p : probes) {
     sismember.time([&] {
@@ -392,17 +428,19 @@ SetFigures set_bench(const Config& config, uint64_t size, RedisPeer& redis) {
 
 }  // namespace
 
-MELD_BENCH(crdt_disk, "crdt-disk",
-           "BigSet add/remove/contains, pipelined BigSet adds and counter increments on RocksDB "
-           "vs redis-server [--sizes N,M] [--ops N] [--in-flight A,B] [--pipeline-ops N] [--dir D] "
-           "[--block-cache-mb N]") {
+MELD_BENCH(
+    crdt_disk, "crdt-disk",
+    "BigSet add/remove/contains, pipelined BigSet adds and counter increments on RocksDB "
+    "vs redis-server [--sizes N,M] [--ops N] [--batch N] [--in-flight A,B] [--pipeline-ops N] "
+    "[--dir D] [--block-cache-mb N]") {
   auto usage = [] {
-    std::fprintf(stderr,
-                 "usage: meld-bench crdt-disk [--sizes N,M] [--ops N] [--in-flight A,B] "
-                 "[--pipeline-ops N] [--dir D] [--block-cache-mb N] (sizes in 1..%llu, "
-                 "in-flight in 1..%llu)\n",
-                 static_cast<unsigned long long>(kMaxSetSize),
-                 static_cast<unsigned long long>(kMaxInFlight));
+    std::fprintf(
+        stderr,
+        "usage: meld-bench crdt-disk [--sizes N,M] [--ops N] [--batch N] [--in-flight A,B] "
+        "[--pipeline-ops N] [--dir D] [--block-cache-mb N] (sizes in 1..%llu, "
+        "batch in 1..%llu, in-flight in 1..%llu)\n",
+        static_cast<unsigned long long>(kMaxSetSize), static_cast<unsigned long long>(kMaxBatch),
+        static_cast<unsigned long long>(kMaxInFlight));
     return 2;
   };
   Config config;
@@ -416,6 +454,10 @@ MELD_BENCH(crdt_disk, "crdt-disk",
       std::optional<uint64_t> ops = parse_u64(args[++i]);
       if (!ops) return usage();
       config.ops = std::max<uint64_t>(100, *ops);
+    } else if (args[i] == "--batch" && has_value) {
+      std::optional<uint64_t> batch = parse_u64(args[++i]);
+      if (!batch || *batch == 0 || *batch > kMaxBatch) return usage();
+      config.batch = *batch;
     } else if (args[i] == "--in-flight" && has_value) {
       std::optional<std::vector<uint64_t>> windows = parse_u64_list(args[++i], 1, kMaxInFlight);
       if (!windows) return usage();
@@ -451,6 +493,7 @@ MELD_BENCH(crdt_disk, "crdt-disk",
   }
   report("redis", (*redis)->version());
   report("ops_per_phase", static_cast<double>(config.ops));
+  report("contains_all_batch_elements", static_cast<double>(config.batch));
   counter_bench(config, **redis);
   for (bool sync : {true, false}) {
     for (uint64_t window : config.in_flight) pipelined_bench(config, sync, window);
@@ -469,6 +512,7 @@ MELD_BENCH(crdt_disk, "crdt-disk",
     ratios("add", small.add, big.add);
     ratios("remove", small.remove, big.remove);
     ratios("contains", small.contains, big.contains);
+    ratios("contains_all", small.contains_all, big.contains_all);
   }
   return 0;
 }

@@ -229,7 +229,14 @@ const std::vector<Command>& commands() {
       {"counter", "dec", "NAME [BY]", "subtract BY (default 1)", {}, 1, 2, &Cli::counter_add},
       {"set", "add", "SET MEMBER...", "add members", {}, 2, SIZE_MAX, &Cli::set_add},
       {"set", "remove", "SET MEMBER...", "remove members", {}, 2, SIZE_MAX, &Cli::set_remove},
-      {"set", "contains", "SET MEMBER", "print true or false", {}, 2, 2, &Cli::set_contains},
+      {"set",
+       "contains",
+       "SET MEMBER...",
+       "print true or false; for several members, one line MEMBER<tab>true|false each",
+       {},
+       2,
+       SIZE_MAX,
+       &Cli::set_contains},
       {"set",
        "list",
        "SET [--after A] [--limit N]",
@@ -608,6 +615,29 @@ int Cli::set_remove(const Command&, const Args& args) {
 int Cli::set_contains(const Command&, const Args& args) {
   auto c = client();
   if (!c.is_ok()) return fail(c.status());
+  if (args.operands.size() > 2) {
+    std::vector<std::string> members(args.operands.begin() + 1, args.operands.end());
+    auto present = (*c)->set_contains_all(args.operands[0], members);
+    if (!present.is_ok()) return fail(present.status());
+    if (json_) {
+      JsonWriter json;
+      json.begin_object().key("members").begin_array();
+      for (size_t i = 0; i < members.size(); ++i) {
+        json.begin_object()
+            .key("member")
+            .string(members[i])
+            .key("present")
+            .boolean((*present)[i])
+            .end_object();
+      }
+      json.end_array().end_object();
+      return print_json(json);
+    }
+    for (size_t i = 0; i < members.size(); ++i) {
+      out_ << printable(members[i]) << "\t" << ((*present)[i] ? "true" : "false") << "\n";
+    }
+    return 0;
+  }
   auto present = (*c)->set_contains(args.operands[0], args.operands[1]);
   if (!present.is_ok()) return fail(present.status());
   if (json_) {

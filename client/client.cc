@@ -415,6 +415,30 @@ Result<bool> Client::set_contains(std::string_view set, std::string_view member)
   });
 }
 
+Result<std::vector<bool>> Client::set_contains_all(std::string_view set,
+                                                   const std::vector<std::string>& members) {
+  MELD_RETURN_IF_ERROR(check_key("set name", set));
+  MELD_RETURN_IF_ERROR(check_members(members));
+  return impl_->call([&] {
+    auto request = impl_->sets.containsAllRequest();
+    request.setSet(as_data(set));
+    auto list = request.initMembers(members.size());
+    for (size_t i = 0; i < members.size(); ++i) list.set(i, as_data(members[i]));
+    return request.send().then(
+        [&](capnp::Response<api::Sets::ContainsAllResults>&& r) -> Result<std::vector<bool>> {
+          auto present = r.getPresent();
+          if (present.size() != members.size()) {
+            return Status::internal("containsAll answered " + std::to_string(present.size()) +
+                                    " members of " + std::to_string(members.size()));
+          }
+          std::vector<bool> answers;
+          answers.reserve(present.size());
+          for (bool p : present) answers.push_back(p);
+          return answers;
+        });
+  });
+}
+
 Result<ListPage> Client::set_list(std::string_view set, std::string_view after, uint32_t limit) {
   MELD_RETURN_IF_ERROR(check_key("set name", set));
   MELD_RETURN_IF_ERROR(check_key("after", after));

@@ -180,6 +180,10 @@ class Client {
   Status set_add(std::string_view set, const std::vector<std::string>& members, RequestId id);
   Status set_remove(std::string_view set, const std::vector<std::string>& members, RequestId id);
   Result<bool> set_contains(std::string_view set, std::string_view member);
+  // set_contains() of each member, (*result)[i] for members[i], in one call that the server
+  // reads in one batch; at most api::maxSetMembersPerCall members (invalid_argument past it).
+  Result<std::vector<bool>> set_contains_all(std::string_view set,
+                                             const std::vector<std::string>& members);
   // Members greater than after, in byte order; limit 0 means the server's maximum.
   Result<ListPage> set_list(std::string_view set, std::string_view after, uint32_t limit);
 

@@ -13,7 +13,7 @@ $Cxx.namespace("meld::api");
 const maxKeyBytes :UInt32 = 4096;              # kv keys, counter names, set names, set members
 const maxValueBytes :UInt32 = 1048576;         # kv values (1 MiB)
 const maxScanEntries :UInt32 = 1000;           # entries per scan / list call
-const maxSetMembersPerCall :UInt32 = 10000;    # members in one add / remove call
+const maxSetMembersPerCall :UInt32 = 10000;    # members in one add / remove / containsAll call
 const maxPendingRequests :UInt32 = 256;        # out-of-order request ids a counter or set holds
 const maxSeriesPerWrite :UInt32 = 10000;       # series in one metrics write
 const maxSamplesPerWrite :UInt32 = 100000;     # samples in one metrics write, all series together
@@ -81,6 +81,9 @@ interface Sets {
   contains @2 (set :Data, member :Data) -> (present :Bool);
   # Members greater than after, in byte order, at most limit (0 = server maximum).
   list @3 (set :Data, after :Data, limit :UInt32) -> (members :List(Data), more :Bool);
+  # contains for each member, present[i] for members[i], read in one batch (at most
+  # maxSetMembersPerCall members; more is invalid_argument).
+  containsAll @4 (set :Data, members :List(Data)) -> (present :List(Bool));
 }
 
 struct Label {

@@ -241,6 +241,23 @@ class SetsImpl final : public api::Sets::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> containsAll(ContainsAllContext context) override {
+    auto params = context.getParams();
+    auto members = params.getMembers();
+    check_member_count(members.size());
+    std::vector<std::string_view> asked;
+    asked.reserve(members.size());
+    for (auto member : members) {
+      asked.push_back(as_view(member));
+      check_name("member", asked.back());
+    }
+    auto present = open(as_view(params.getSet())).contains_all(asked);
+    check_ok(present.status());
+    auto list = context.getResults().initPresent(static_cast<unsigned>(present->size()));
+    for (size_t i = 0; i < present->size(); ++i) list.set(static_cast<unsigned>(i), (*present)[i]);
+    return kj::READY_NOW;
+  }
+
   kj::Promise<void> list(ListContext context) override {
     auto params = context.getParams();
     auto after = as_view(params.getAfter());
@@ -276,14 +293,17 @@ class SetsImpl final : public api::Sets::Server {
   // Open sets kept at most; past it the least recently used one with no write in flight closes.
   static constexpr size_t kOpenSetsMax = 4096;
 
+  static void check_member_count(size_t members) {
+    if (members > api::MAX_SET_MEMBERS_PER_CALL) {
+      fail(Status::invalid_argument(std::to_string(members) + " members in one call, limit " +
+                                    std::to_string(api::MAX_SET_MEMBERS_PER_CALL)));
+    }
+  }
+
   kj::Promise<void> update(std::string_view name, capnp::List<capnp::Data>::Reader members,
                            bool remove, uint64_t session, uint64_t sequence) {
     check_name("set name", name);
-    if (members.size() > api::MAX_SET_MEMBERS_PER_CALL) {
-      fail(Status::invalid_argument(std::to_string(members.size()) +
-                                    " members in one call, limit " +
-                                    std::to_string(api::MAX_SET_MEMBERS_PER_CALL)));
-    }
+    check_member_count(members.size());
     if (sequence != 0 && members.size() > 0 && sequence > UINT64_MAX - (members.size() - 1)) {
       fail(Status::invalid_argument("requestSequence + members - 1 overflows"));
     }

@@ -102,6 +102,13 @@ Status check_element(std::string_view element) {
   return Status::ok();
 }
 
+// An element key's stored value.
+Result<crdt::AwSet> decode_element(std::string_view stored) {
+  Result<crdt::AwSet> set = crdt::decode<crdt::AwSet>(stored);
+  if (!set.is_ok()) return Status::corruption("big set element: " + set.status().to_string());
+  return set;
+}
+
 // Every dot of context, in order; at most limit of them (the caller checked the count).
 std::vector<crdt::Dot> dots_of(const crdt::CausalContext& context) {
   std::vector<crdt::Dot> dots;
@@ -206,21 +213,53 @@ Result<std::unique_ptr<BigSet>> BigSet::open(Engine* engine, std::string_view na
   return std::unique_ptr<BigSet>(new BigSet(engine, std::string(name), replica, context));
 }
 
-Result<std::set<crdt::Dot>> BigSet::read_dots(std::string_view element) const {
+Result<std::optional<crdt::AwSet>> BigSet::read_element(std::string_view element) const {
   MELD_RETURN_IF_ERROR(check_element(element));
   Result<std::optional<std::string>> stored =
       engine_->get(Family::kBigSet, format::element_key(name_, element));
   MELD_RETURN_IF_ERROR(stored.status());
-  if (!stored->has_value()) return std::set<crdt::Dot>();
-  Result<crdt::AwSet> set = crdt::decode<crdt::AwSet>(**stored);
-  if (!set.is_ok()) return Status::corruption("big set element: " + set.status().to_string());
-  return set->dots(element);
+  if (!stored->has_value()) return std::optional<crdt::AwSet>();
+  Result<crdt::AwSet> set = decode_element(**stored);
+  MELD_RETURN_IF_ERROR(set.status());
+  return std::optional<crdt::AwSet>(std::move(set).value());
+}
+
+Result<std::set<crdt::Dot>> BigSet::read_dots(std::string_view element) const {
+  Result<std::optional<crdt::AwSet>> set = read_element(element);
+  MELD_RETURN_IF_ERROR(set.status());
+  if (!set->has_value()) return std::set<crdt::Dot>();
+  return (*set)->dots(element);
 }
 
 Result<bool> BigSet::contains(std::string_view element) const {
-  Result<std::set<crdt::Dot>> dots = read_dots(element);
-  MELD_RETURN_IF_ERROR(dots.status());
-  return !dots->empty();
+  Result<std::optional<crdt::AwSet>> set = read_element(element);
+  MELD_RETURN_IF_ERROR(set.status());
+  return set->has_value() && (*set)->contains(element);
+}
+
+Result<std::vector<bool>> BigSet::contains_all(std::span<const std::string_view> elements) const {
+  if (elements.size() > kMaxBatchElements) {
+    return Status::invalid_argument("big set contains_all of " + std::to_string(elements.size()) +
+                                    " elements is over the limit of " +
+                                    std::to_string(kMaxBatchElements));
+  }
+  std::vector<std::string> keys;
+  keys.reserve(elements.size());
+  for (std::string_view element : elements) {
+    MELD_RETURN_IF_ERROR(check_element(element));
+    keys.push_back(format::element_key(name_, element));
+  }
+  Result<std::vector<std::optional<std::string>>> stored =
+      engine_->multi_get(Family::kBigSet, keys);
+  MELD_RETURN_IF_ERROR(stored.status());
+  std::vector<bool> present(elements.size(), false);
+  for (size_t i = 0; i < elements.size(); ++i) {
+    if (!(*stored)[i].has_value()) continue;
+    Result<crdt::AwSet> set = decode_element(*(*stored)[i]);
+    MELD_RETURN_IF_ERROR(set.status());
+    present[i] = set->contains(elements[i]);
+  }
+  return present;
 }
 
 Result<std::set<crdt::Dot>> BigSet::dots(std::string_view element) const {
@@ -296,15 +335,19 @@ void BigSet::stage(const BigSetDelta& delta, Staged& staged) const {
     op.context.insert(dot);
   }
   if (op.context.empty()) return;
-  crdt::CausalContext operand_context;
-  for (crdt::Dot dot : op.context) {
-    operand_context.insert(dot);
-    staged.context.insert(dot);
+  for (crdt::Dot dot : op.context) staged.context.insert(dot);
+  const std::string key = format::element_key(name_, delta.element);
+  if (op.adds.size() == adds.size()) {
+    // Nothing dropped (an AwSet's dots lie in its context): the operand is the delta itself.
+    staged.batch.merge(Family::kBigSet, key, crdt::encode(delta.state));
+  } else {
+    crdt::CausalContext operand_context;
+    for (crdt::Dot dot : op.context) operand_context.insert(dot);
+    std::vector<crdt::AwSet::Member> members;
+    if (!op.adds.empty()) members.push_back({delta.element, op.adds});
+    staged.batch.merge(Family::kBigSet, key,
+                       crdt::encode(make_set(std::move(members), std::move(operand_context))));
   }
-  std::vector<crdt::AwSet::Member> members;
-  if (!op.adds.empty()) members.push_back({delta.element, op.adds});
-  staged.batch.merge(Family::kBigSet, format::element_key(name_, delta.element),
-                     crdt::encode(make_set(std::move(members), std::move(operand_context))));
   auto it = staged.ops.find(delta.element);
   if (it == staged.ops.end()) it = staged.ops.emplace(delta.element, std::vector<Operand>()).first;
   it->second.push_back(std::move(op));
@@ -618,8 +661,8 @@ Result<bool> BigSet::Cursor::next(Member* out) {
       next_start_.push_back('\0');
     }
     const auto& [key, value] = page_[pos_++];
-    Result<crdt::AwSet> set = crdt::decode<crdt::AwSet>(value);
-    if (!set.is_ok()) return Status::corruption("big set element: " + set.status().to_string());
+    Result<crdt::AwSet> set = decode_element(value);
+    MELD_RETURN_IF_ERROR(set.status());
     std::string_view element = std::string_view(key).substr(prefix_.size());
     std::set<crdt::Dot> dots = set->dots(element);
     if (dots.empty()) continue;  // removed, not yet reclaimed

@@ -32,7 +32,8 @@
 // Storage work per operation: add and remove do one point read of the element key (to learn the
 // dots of e a local add replaces or a remove deletes, as crdt::AwSet's mutators do; the bloom
 // filter answers it for a new element) and one atomic write of two merge operands; merge of a
-// remote delta does no read; contains is one point read. None reads the whole set.
+// remote delta does no read; contains is one point read (contains_all one batched read of its
+// elements' keys). None reads the whole set.
 //
 // Pipelining. The asynchronous mutators (apply_async, merge_async) do the filtering of (1) under
 // the lock and hand the batch to Engine::commit without waiting, so many writes of one set are in
@@ -95,6 +96,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -150,6 +152,11 @@ class BigSet {
 
   // One point read of the committed state. corruption when the stored value does not decode.
   Result<bool> contains(std::string_view element) const;
+  // contains() of each element, (*result)[i] for elements[i], in one batched read of the
+  // committed state (Engine::multi_get: one consistent view of all of them). invalid_argument
+  // for more than kMaxBatchElements elements or one over kMaxElementBytes; corruption when a
+  // stored value does not decode.
+  Result<std::vector<bool>> contains_all(std::span<const std::string_view> elements) const;
   // The element's committed dots (empty when absent). One point read.
   Result<std::set<crdt::Dot>> dots(std::string_view element) const;
 
@@ -255,6 +262,8 @@ class BigSet {
   BigSet(Engine* engine, std::string name, crdt::ReplicaId replica, crdt::CausalContext context);
 
   Result<std::set<crdt::Dot>> read_dots(std::string_view element) const;
+  // The element's committed state, or nullopt when it has no key.
+  Result<std::optional<crdt::AwSet>> read_element(std::string_view element) const;
   // Holding mu_: the poisoning error, or ok after dropping completed batches from the overlay.
   Status begin_locked();
   // Holding mu_: the element's dots with the operands in flight and staged applied.

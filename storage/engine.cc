@@ -384,6 +384,32 @@ Result<std::optional<std::string>> Engine::get(Family family, std::string_view k
   return std::optional<std::string>(std::move(value));
 }
 
+Result<std::vector<std::optional<std::string>>> Engine::multi_get(
+    Family family, std::span<const std::string> keys) {
+  std::shared_lock lock(impl_->db_mu_);
+  if (!impl_->db_) return Status::unavailable("storage for " + impl_->options_.dir + " is closed");
+  std::vector<rocksdb::Slice> slices;
+  slices.reserve(keys.size());
+  for (const std::string& key : keys) slices.push_back(to_slice(key));
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  impl_->db_->MultiGet(rocksdb::ReadOptions(), impl_->handle(family), keys.size(), slices.data(),
+                       values.data(), statuses.data());
+  std::vector<std::optional<std::string>> result;
+  result.reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) {
+      result.emplace_back();
+    } else if (!statuses[i].ok()) {
+      return from_rocksdb(statuses[i], "multi_get from " + std::string(family_name(family)) +
+                                           " in " + impl_->options_.dir);
+    } else {
+      result.emplace_back(values[i].ToString());
+    }
+  }
+  return result;
+}
+
 Status Engine::scan(Family family, std::string_view start, std::string_view end, size_t limit,
                     std::vector<std::pair<std::string, std::string>>* out, bool* more) {
   out->clear();

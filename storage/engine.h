@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -168,6 +169,12 @@ class Engine {
   // The latest committed value of key, or nullopt. Any thread. corruption when a crdt value
   // cannot be merged; unavailable after close().
   Result<std::optional<std::string>> get(Family family, std::string_view key);
+  // The latest committed values of keys, (*result)[i] for keys[i], as get() returns each, in one
+  // RocksDB MultiGet: one consistent view, with the filter, index and data block lookups of the
+  // keys batched. Any thread; the caller bounds keys.size(). Errors as get() (the first key's
+  // that failed).
+  Result<std::vector<std::optional<std::string>>> multi_get(Family family,
+                                                            std::span<const std::string> keys);
 
   // Replaces *out with the entries with start <= key < end (an empty end means no upper bound),
   // in key order, at most limit of them; *more says whether further entries remain. Any thread.

@@ -64,7 +64,7 @@ TEST(Cli, MissingArgumentsPrintTheCommandsUsage) {
            {{"kv", "del"}, "usage: meldctl [options] kv del KEY"},
            {{"counter", "add", "c"}, "usage: meldctl [options] counter add NAME DELTA"},
            {{"set", "add", "s"}, "usage: meldctl [options] set add SET MEMBER..."},
-           {{"set", "contains", "s"}, "usage: meldctl [options] set contains SET MEMBER"},
+           {{"set", "contains", "s"}, "usage: meldctl [options] set contains SET MEMBER..."},
            {{"set", "list"}, "usage: meldctl [options] set list SET [--after A] [--limit N]"},
            {{"ts", "read"},
             "usage: meldctl [options] ts read SERIES --from MS --to MS [--limit N]"},

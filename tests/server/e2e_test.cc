@@ -147,6 +147,12 @@ TEST_F(NodeTest, SetsAddRemoveContainsAndPagedList) {
   EXPECT_TRUE(*c->set_contains("team", "m100"));
   EXPECT_FALSE(*c->set_contains("team", "m105"));
   EXPECT_FALSE(*c->set_contains("team", "other"));
+  // The batched form answers each member in the order asked, repeats included.
+  EXPECT_EQ(*c->set_contains_all("team", {"m105", "m100", "other", "m129", "m100"}),
+            (std::vector<bool>{false, true, false, true, true}));
+  EXPECT_TRUE(c->set_contains_all("team", {}).value().empty());
+  std::vector<std::string> too_many(api::MAX_SET_MEMBERS_PER_CALL + 1, "m100");
+  EXPECT_EQ(c->set_contains_all("team", too_many).status().code(), StatusCode::kInvalidArgument);
 
   std::vector<std::string> listed;
   std::string after;
@@ -485,6 +491,17 @@ TEST_F(NodeTest, ServerRejectsOversizedInputFromAnyClient) {
       .then([](auto&&) {}, [&](kj::Exception&& e) { error = e.getDescription().cStr(); })
       .wait(ws);
   EXPECT_NE(error.find("invalid_argument"), std::string::npos) << error;
+  auto contains_all = sets.containsAllRequest();
+  contains_all.setSet(kj::arrayPtr(reinterpret_cast<const kj::byte*>("s"), 1));
+  contains_all.initMembers(api::MAX_SET_MEMBERS_PER_CALL + 1);
+  error.clear();
+  contains_all.send()
+      .then([](auto&&) {}, [&](kj::Exception&& e) { error = e.getDescription().cStr(); })
+      .wait(ws);
+  EXPECT_NE(error.find("invalid_argument: " + std::to_string(api::MAX_SET_MEMBERS_PER_CALL + 1) +
+                       " members in one call"),
+            std::string::npos)
+      << error;
 
   // Metrics.write checks its limits on its decoder thread; the error reaches the caller the same.
   auto metrics = meld.metricsRequest().send().getMetrics();
@@ -667,6 +684,15 @@ TEST_F(NodeTest, MeldctlDrivesEveryService) {
   EXPECT_EQ(run_meldctl(a, {"set", "add", "team", "alice", "bob"}, &out, &err), 0) << err;
   EXPECT_EQ(run_meldctl(a, {"set", "list", "team"}, &out, &err), 0) << err;
   EXPECT_EQ(out, "alice\nbob\n");
+  EXPECT_EQ(run_meldctl(a, {"set", "contains", "team", "bob"}, &out, &err), 0) << err;
+  EXPECT_EQ(out, "true\n");
+  EXPECT_EQ(run_meldctl(a, {"set", "contains", "team", "carol", "alice"}, &out, &err), 0) << err;
+  EXPECT_EQ(out, "carol\tfalse\nalice\ttrue\n");
+  EXPECT_EQ(run_meldctl(a, {"--json", "set", "contains", "team", "alice", "carol"}, &out, &err), 0)
+      << err;
+  EXPECT_EQ(out,
+            "{\"members\":[{\"member\":\"alice\",\"present\":true},"
+            "{\"member\":\"carol\",\"present\":false}]}\n");
   EXPECT_EQ(run_meldctl(a, {"ts", "write", "cpu{host=\"a\"}", "1000=0.5", "2000=0.75"}, &out, &err),
             0)
       << err;

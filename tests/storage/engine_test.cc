@@ -587,9 +587,44 @@ TEST(StorageEngine, MalformedCrdtOperandOnDiskMakesGetFailWithCorruption) {
   Result<std::optional<std::string>> bad = engine->get(Family::kCrdt, "bad");
   EXPECT_EQ(bad.status().code(), StatusCode::kCorruption) << bad.status().to_string();
   EXPECT_EQ(get_or_die(*engine, Family::kCrdt, "good"), encode_int64(5));
+  EXPECT_EQ(
+      engine->multi_get(Family::kCrdt, std::vector<std::string>{"good", "bad"}).status().code(),
+      StatusCode::kCorruption);
   std::vector<std::pair<std::string, std::string>> out;
   bool more = false;
   EXPECT_EQ(engine->scan(Family::kCrdt, "", "", 10, &out, &more).code(), StatusCode::kCorruption);
+}
+
+TEST(StorageEngine, MultiGetReturnsEveryKeysValueAsGetDoes) {
+  TempDir tmp;
+  InlineExecutor executor;
+  auto engine = open_or_die(options_for(tmp.sub("db")), &executor);
+  WriteBatch flushed;
+  flushed.put(Family::kKv, "b", "in an sst");
+  flushed.merge(Family::kCrdt, "n", encode_int64(2));
+  ASSERT_TRUE(engine->commit_sync(std::move(flushed)).is_ok());
+  ASSERT_TRUE(engine->flush().is_ok());
+  WriteBatch recent;
+  recent.put(Family::kKv, "a", "in the memtable");
+  recent.put(Family::kKv, "deleted", "x");
+  recent.del(Family::kKv, "deleted");
+  recent.put(Family::kMeta, "c", "other family");
+  recent.merge(Family::kCrdt, "n", encode_int64(3));
+  ASSERT_TRUE(engine->commit_sync(std::move(recent)).is_ok());
+
+  // Unsorted, with a duplicate, an absent key, a deleted one and one of another family.
+  const std::vector<std::string> keys = {"b", "c", "a", "deleted", "b", "absent"};
+  Result<std::vector<std::optional<std::string>>> values = engine->multi_get(Family::kKv, keys);
+  ASSERT_TRUE(values.is_ok()) << values.status().to_string();
+  const std::vector<std::optional<std::string>> expected = {
+      "in an sst", std::nullopt, "in the memtable", std::nullopt, "in an sst", std::nullopt};
+  EXPECT_EQ(*values, expected);
+  // Merge operands are merged as get() merges them, across the memtable and an SST.
+  EXPECT_EQ(engine->multi_get(Family::kCrdt, std::vector<std::string>{"n"}).value(),
+            (std::vector<std::optional<std::string>>{encode_int64(5)}));
+  EXPECT_TRUE(engine->multi_get(Family::kKv, {}).value().empty());
+  engine->close();
+  EXPECT_EQ(engine->multi_get(Family::kKv, keys).status().code(), StatusCode::kUnavailable);
 }
 
 TEST(StorageEngine, ScanHonoursStartEndLimitAndMore) {
