@@ -253,15 +253,32 @@ Result<std::optional<RegistryEntry>> read_registry(Engine& engine, uint64_t seri
   return std::optional<RegistryEntry>(std::move(entry));
 }
 
-// A seal handed to the sealer thread: one series' samples of one time block, merged and sorted.
+// A head as it was sealed: its Gorilla chunk and its late samples, decoded and merged on the
+// sealer thread (off the loop thread). Immutable once made; queries read it until the seal is
+// committed.
+struct SealedHead {
+  std::string chunk;             // ts::GorillaChunk bytes, strictly increasing samples
+  std::vector<ts::Sample> late;  // any order, duplicates possible
+
+  // The head's samples, merged and strictly increasing. corruption for a chunk that does not
+  // decode (it was written by this process: a bug or memory corruption).
+  Status samples(std::vector<ts::Sample>* out) const {
+    MELD_RETURN_IF_ERROR(ts::decode_chunk(chunk, out));
+    if (!late.empty()) *out = ts::merge_samples(*out, late);
+    return Status::ok();
+  }
+};
+
+// A seal handed to the sealer thread: one series' head of one time block.
 struct SealJob {
   uint64_t job = 0;
   uint32_t ref = 0;  // the series'
   int64_t block = 0;
   bool rewrite = false;  // merge with the sealed blocks the samples overlap
   bool drop = false;     // the block is past retention: write the marker only
-  std::shared_ptr<const std::vector<ts::Sample>> samples;
-  std::string marker;  // the series' seal marker after this seal
+  std::shared_ptr<const SealedHead> head;
+  size_t sample_count = 0;  // in head, before duplicates are resolved (for the queue bound)
+  std::string marker;       // the series' seal marker after this seal
 };
 
 }  // namespace
@@ -291,7 +308,7 @@ class TsStore::Sealer {
   void push(SealJob job) {
     std::unique_lock lock(mu_);
     changed_.wait(lock, [&] { return queued_samples_ <= queued_samples_max_; });
-    queued_samples_ += job.samples->size();
+    queued_samples_ += job.sample_count;
     queue_.push_back(std::move(job));
     ++pushed_;
     changed_.notify_all();
@@ -338,14 +355,15 @@ class TsStore::Sealer {
       in_batch.clear();
     };
     for (const SealJob& job : jobs) {
+      std::vector<ts::Sample> head;
+      Status s = job.head->samples(&head);
       std::vector<ts::Sample> merged;
-      const std::vector<ts::Sample>* sealed = job.samples.get();
-      Status s;
+      const std::vector<ts::Sample>* sealed = &head;
       // A job's deletes and blocks reach the batch only once all of them are made, so a job that
       // fails leaves nothing behind for the next commit (a half rewrite would lose samples).
       std::vector<std::string> rewritten;
       std::vector<std::pair<std::string, std::string>> blocks;
-      if (job.rewrite && !job.drop) {
+      if (s.is_ok() && job.rewrite && !job.drop) {
         commit();  // the blocks to rewrite may be in the batch
         std::vector<ts::Sample> existing;
         s = read_blocks(engine_, decoder_, job.ref, job.block, sealed->front().timestamp_ms,
@@ -380,7 +398,7 @@ class TsStore::Sealer {
     if (!status.is_ok()) log::error("ts_store.seal_failed", {{"error", status.to_string()}});
     std::lock_guard lock(mu_);
     for (const SealJob* job : jobs) {
-      queued_samples_ -= job->samples->size();
+      queued_samples_ -= job->sample_count;
       finished_jobs_.emplace_back(job->job, status);
       ++finished_;
     }
@@ -501,7 +519,8 @@ struct TsStore::Series {
   uint32_t ref;
   std::string canonical;  // compared on every write: a different label set is a collision
   ts::GorillaChunk head;
-  int64_t head_last_ms = 0;  // valid when the head has samples
+  int64_t head_first_ms = 0;  // valid when the head has samples
+  int64_t head_last_ms = 0;
   std::vector<ts::Sample> late;
   int64_t open_block = kNoBlock;  // the block of the newest sample seen
   bool has_sealed = false;        // whether the open block has sealed samples
@@ -518,9 +537,9 @@ struct TsStore::Series {
   uint64_t write_call = 0;
   size_t write_entry = 0;
   size_t bytes = 0;  // what the head adds to head_bytes_
-  // Seals handed to the sealer and not yet known to be committed: (job, samples). Queries read
+  // Seals handed to the sealer and not yet known to be committed: (job, head). Queries read
   // them as late samples (merging is idempotent, so a committed copy on disk does no harm).
-  std::vector<std::pair<uint64_t, std::shared_ptr<const std::vector<ts::Sample>>>> sealing;
+  std::vector<std::pair<uint64_t, std::shared_ptr<const SealedHead>>> sealing;
 
   bool head_empty() const { return head.sample_count() == 0 && late.empty(); }
 };
@@ -782,6 +801,7 @@ Status TsStore::apply(Series& series, uint64_t seq, const ts::Sample& sample) {
     }
     size_t before = series.head.bytes().size();
     MELD_RETURN_IF_ERROR(series.head.append(sample));
+    if (series.head.sample_count() == 1) series.head_first_ms = sample.timestamp_ms;
     series.head_last_ms = sample.timestamp_ms;
     size_t grown = series.head.bytes().size() - before;
     series.bytes += grown;
@@ -799,21 +819,28 @@ Status TsStore::apply(Series& series, uint64_t seq, const ts::Sample& sample) {
 
 void TsStore::seal(Series& series) {
   MELD_ASSERT(!series.head_empty(), "sealing an empty head");
-  std::vector<ts::Sample> head;
-  Status decoded = ts::decode_chunk(series.head.bytes(), &head);
-  MELD_ASSERT(decoded.is_ok(), "a head chunk does not decode: " + decoded.to_string());
+  // The head's time span without decoding it (the sealer thread decodes and merges).
+  int64_t first_ms = std::numeric_limits<int64_t>::max();
+  int64_t last_ms = std::numeric_limits<int64_t>::min();
+  if (series.head.sample_count() > 0) {
+    first_ms = series.head_first_ms;
+    last_ms = series.head_last_ms;
+  }
+  for (const ts::Sample& sample : series.late) {
+    first_ms = std::min(first_ms, sample.timestamp_ms);
+    last_ms = std::max(last_ms, sample.timestamp_ms);
+  }
   SealJob job;
   job.job = next_job_++;
   job.ref = series.ref;
   job.block = series.open_block;
-  auto sealed = std::make_shared<std::vector<ts::Sample>>(
-      series.late.empty() ? std::move(head) : ts::merge_samples(head, std::move(series.late)));
-  job.rewrite = series.has_sealed && sealed->front().timestamp_ms <= series.sealed_max_ms;
+  job.sample_count = series.head.sample_count() + series.late.size();
+  auto sealed = std::make_shared<SealedHead>(
+      SealedHead{std::string(series.head.bytes()), std::move(series.late)});
+  job.rewrite = series.has_sealed && first_ms <= series.sealed_max_ms;
   job.drop = retention_dropped_below_ && job.block < *retention_dropped_below_;
   if (!job.drop) blocks_with_data_.insert(job.block);
-  series.sealed_max_ms = series.has_sealed
-                             ? std::max(series.sealed_max_ms, sealed->back().timestamp_ms)
-                             : sealed->back().timestamp_ms;
+  series.sealed_max_ms = series.has_sealed ? std::max(series.sealed_max_ms, last_ms) : last_ms;
   series.has_sealed = true;
   series.marker_seq = series.count_seq;
   series.marker_offset = series.count_in_seq;
@@ -822,7 +849,7 @@ void TsStore::seal(Series& series) {
   put_u64_be(job.marker, flip(series.open_block));
   job.marker.push_back(1);
   put_u64_be(job.marker, flip(series.sealed_max_ms));
-  job.samples = sealed;
+  job.head = sealed;
 
   series.sealing.emplace_back(job.job, std::move(sealed));
   jobs_in_flight_.emplace(job.job, std::make_pair(series.id, series.oldest_seq));
@@ -1296,8 +1323,10 @@ Status TsStore::samples(uint64_t ref, int64_t min_ms, int64_t max_ms, size_t sam
     for (const ts::Sample& sample : s.late) {
       if (sample.timestamp_ms >= min_ms && sample.timestamp_ms <= cut_ms) late.push_back(sample);
     }
+    std::vector<ts::Sample> sealed_samples;
     for (const auto& [job, sealed] : s.sealing) {
-      for (const ts::Sample& sample : *sealed) {
+      MELD_RETURN_IF_ERROR(sealed->samples(&sealed_samples));
+      for (const ts::Sample& sample : sealed_samples) {
         if (sample.timestamp_ms >= min_ms && sample.timestamp_ms <= cut_ms) late.push_back(sample);
       }
     }
