@@ -912,10 +912,21 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
       canonical = computed;
       id = ts::series_id_of_encoding(computed);
     }
-    auto known = load_series(id);
-    if (!known.is_ok()) return known.status();
-    Series* const stored = *known;
+    Series* stored = nullptr;
+    if (auto it = series_.find(id); it != series_.end()) stored = it->second.get();
     auto fresh = stored == nullptr ? new_series.find(id) : new_series.end();
+    if (stored == nullptr && fresh == new_series.end()) {
+      // Loaded from disk or new: either way one more series in memory.
+      if (series_.size() + new_series.size() >= options_.series_max) {
+        whole(Status::resource_exhausted("the store holds " + std::to_string(series_.size()) +
+                                         " series in memory, limit " +
+                                         std::to_string(options_.series_max)));
+        continue;
+      }
+      auto loaded = load_series(id);
+      if (!loaded.is_ok()) return loaded.status();
+      stored = *loaded;
+    }
     const std::string* taken = stored != nullptr           ? &stored->canonical
                                : fresh != new_series.end() ? &fresh->second.first
                                                            : nullptr;
@@ -929,12 +940,6 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
     // A label set the store holds (or took earlier in this call) had its metric name checked.
     if (taken == nullptr && item.labels->metric_name().empty()) {
       whole(Status::invalid_argument("no metric name (__name__ label)"));
-      continue;
-    }
-    if (taken == nullptr && series_.size() + new_series.size() >= options_.series_max) {
-      whole(Status::resource_exhausted("the store holds " + std::to_string(series_.size()) +
-                                       " series in memory, limit " +
-                                       std::to_string(options_.series_max)));
       continue;
     }
     if (taken == nullptr && new_series.size() >= UINT32_MAX - next_ref_) {

@@ -36,7 +36,9 @@
 // together are kept under head_bytes_max by sealing every head when it is passed, and the live
 // write-ahead log under wal_bytes_max by sealing the heads that hold its oldest records. Sealed
 // samples waiting for the sealer thread are bounded too (8M; a seal past that waits). At most
-// series_max series are held in memory; a write that would add more is refused per series.
+// series_max series are held in memory; a write that would add more is refused per series, whether
+// the series is new or stored and not in memory (after a restart, a series is loaded back from
+// disk when a write names it; replay loads every series its log records name).
 //
 // Key layout in the ts family, and the write-ahead records in the ts_log family (integers
 // big-endian; "flipped" = sign bit inverted so that negative values sort first): see the ts_keys
