@@ -11,6 +11,7 @@
 
 #include "base/assert.h"
 #include "base/log.h"
+#include "base/rng.h"
 #include "timeseries/merge.h"
 
 namespace meld::storage {
@@ -544,12 +545,75 @@ struct TsStore::Series {
   bool head_empty() const { return head.sample_count() == 0 && late.empty(); }
 };
 
+// The series in memory by id: open addressing with linear probing over 16-byte slots of
+// (id, series); series are never removed. A lookup reads one slot, then the series: the
+// node-based map this replaces took three or four dependent cache misses (6-8% of the loop
+// thread's time with 40,000 series in memory). Ids are hashes of label sets that writers choose,
+// so the slot comes from the id mixed with a per-process random seed: nobody can aim label sets
+// at one probe run.
+class TsStore::SeriesTable {
+ public:
+  SeriesTable() : seed_(os_random_u64()) { resize(kSlotsMin); }
+
+  // The series with this id, or nullptr.
+  Series* find(uint64_t id) const {
+    for (size_t at = slot_of(id);; at = (at + 1) & mask_) {
+      const Slot& slot = slots_[at];
+      if (slot.series == nullptr) return nullptr;
+      if (slot.id == id) return slot.series;
+    }
+  }
+
+  // Adds a series whose id the table does not hold; returns it (it stays where it is for the
+  // table's life).
+  Series* insert(std::unique_ptr<Series> series) {
+    MELD_ASSERT(find(series->id) == nullptr, "series inserted twice");
+    if ((owned_.size() + 1) * 2 > slots_.size()) resize(slots_.size() * 2);
+    place(series.get());
+    owned_.push_back(std::move(series));
+    return owned_.back().get();
+  }
+
+  size_t size() const { return owned_.size(); }
+
+ private:
+  static constexpr size_t kSlotsMin = 1024;  // a power of two
+  struct Slot {
+    uint64_t id = 0;
+    Series* series = nullptr;  // nullptr: empty
+  };
+
+  size_t slot_of(uint64_t id) const {
+    return static_cast<size_t>(((id ^ seed_) * 0x9e3779b97f4a7c15ull) >> shift_);
+  }
+
+  void place(Series* series) {
+    size_t at = slot_of(series->id);
+    while (slots_[at].series != nullptr) at = (at + 1) & mask_;
+    slots_[at] = {series->id, series};
+  }
+
+  // slots: a power of two, at least twice the series held.
+  void resize(size_t slots) {
+    slots_.assign(slots, Slot{});
+    mask_ = slots - 1;
+    shift_ = 64 - std::countr_zero(slots);
+    for (const auto& series : owned_) place(series.get());
+  }
+
+  const uint64_t seed_;
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  int shift_ = 0;
+  std::vector<std::unique_ptr<Series>> owned_;
+};
+
 TsStore::TsStore(Engine& engine, const Clock& clock, TsStoreOptions options)
     : engine_(engine),
       clock_(clock),
       options_(options),
-      sealer_(std::make_unique<Sealer>(engine, options.block_zstd_level, kSealerQueuedSamplesMax)) {
-}
+      sealer_(std::make_unique<Sealer>(engine, options.block_zstd_level, kSealerQueuedSamplesMax)),
+      series_(std::make_unique<SeriesTable>()) {}
 
 // The sealer commits what it holds before it stops.
 TsStore::~TsStore() = default;
@@ -562,7 +626,7 @@ void TsStore::drain_sealer() {
     auto [series_id, oldest_seq] = it->second;
     jobs_in_flight_.erase(it);
     sealing_oldest_seq_.erase(sealing_oldest_seq_.find(oldest_seq));
-    auto& sealing = series_.at(series_id)->sealing;
+    auto& sealing = series_->find(series_id)->sealing;
     std::erase_if(sealing, [job = job](const auto& entry) { return entry.first == job; });
   }
 }
@@ -606,7 +670,7 @@ void TsStore::add_head_bytes(int64_t delta) {
 }
 
 Result<TsStore::Series*> TsStore::load_series(uint64_t series_id) {
-  if (auto it = series_.find(series_id); it != series_.end()) return it->second.get();
+  if (Series* series = series_->find(series_id)) return series;
   auto registry = read_registry(engine_, series_id);
   if (!registry.is_ok()) return registry.status();
   if (!registry->has_value()) return static_cast<Series*>(nullptr);
@@ -628,8 +692,7 @@ Result<TsStore::Series*> TsStore::load_series(uint64_t series_id) {
     series->has_sealed = m[20] != 0;
     series->sealed_max_ms = unflip(get_u64_be(m.substr(21)));
   }
-  Series* raw = series.get();
-  series_.emplace(series_id, std::move(series));
+  Series* raw = series_->insert(std::move(series));
   series_by_ref_.emplace(ref, raw);
   return raw;
 }
@@ -766,7 +829,7 @@ Status TsStore::replay() {
   if (!batch.empty()) MELD_RETURN_IF_ERROR(commit_maintenance(std::move(batch)));
   log::info("ts_store.open", {{"wal_records", wal_records_.size()},
                               {"replayed_samples", samples},
-                              {"series_in_memory", series_.size()},
+                              {"series_in_memory", series_->size()},
                               {"blocks", blocks_with_data_.size()}});
   return Status::ok();
 }
@@ -912,13 +975,12 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
       canonical = computed;
       id = ts::series_id_of_encoding(computed);
     }
-    Series* stored = nullptr;
-    if (auto it = series_.find(id); it != series_.end()) stored = it->second.get();
+    Series* stored = series_->find(id);
     auto fresh = stored == nullptr ? new_series.find(id) : new_series.end();
     if (stored == nullptr && fresh == new_series.end()) {
       // Loaded from disk or new: either way one more series in memory.
-      if (series_.size() + new_series.size() >= options_.series_max) {
-        whole(Status::resource_exhausted("the store holds " + std::to_string(series_.size()) +
+      if (series_->size() + new_series.size() >= options_.series_max) {
+        whole(Status::resource_exhausted("the store holds " + std::to_string(series_->size()) +
                                          " series in memory, limit " +
                                          std::to_string(options_.series_max)));
         continue;
@@ -1074,9 +1136,8 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
     auto made =
         std::make_unique<Series>(entry.id, entry.ref, std::move(new_series.at(entry.id).first),
                                  ts::ChunkLimits{options_.head_samples_max, ts::kChunkBytesMax});
-    entry.known = made.get();
-    series_by_ref_.emplace(entry.ref, made.get());
-    series_.emplace(entry.id, std::move(made));
+    entry.known = series_->insert(std::move(made));
+    series_by_ref_.emplace(entry.ref, entry.known);
   }
   WriteBatch maintenance;
   Status applied;
@@ -1117,7 +1178,7 @@ Status TsStore::maintain(WriteBatch* batch) {
       to_seal.push_back(it->second);
     }
   }
-  for (uint64_t id : to_seal) seal(*series_.at(id));
+  for (uint64_t id : to_seal) seal(*series_->find(id));
   truncate_wal(batch);
 
   if (options_.retention_ms > 0) {
@@ -1166,7 +1227,7 @@ Status TsStore::seal_all() {
   MELD_RETURN_IF_ERROR(failure_);
   std::vector<uint64_t> ids;
   for (const auto& [seq, id] : head_oldest_seq_) ids.push_back(id);
-  for (uint64_t id : ids) seal(*series_.at(id));
+  for (uint64_t id : ids) seal(*series_->find(id));
   MELD_RETURN_IF_ERROR(wait_for_seals());
   WriteBatch batch;
   truncate_wal(&batch);
@@ -1271,9 +1332,9 @@ Result<ts::Labels> TsStore::series_labels(uint64_t ref) {
 Result<std::optional<uint64_t>> TsStore::find_series(const ts::Labels& labels) {
   const std::string canonical = labels.encode();
   const uint64_t id = ts::series_id_of_encoding(canonical);
-  if (auto it = series_.find(id); it != series_.end()) {
-    if (it->second->canonical != canonical) return std::optional<uint64_t>();
-    return std::optional<uint64_t>(it->second->ref);
+  if (const Series* series = series_->find(id)) {
+    if (series->canonical != canonical) return std::optional<uint64_t>();
+    return std::optional<uint64_t>(series->ref);
   }
   auto registry = read_registry(engine_, id);
   MELD_RETURN_IF_ERROR(registry.status());
@@ -1348,7 +1409,7 @@ TsStoreStats TsStore::stats() const {
   TsStoreStats stats;
   stats.sealed_blocks = sealer_->sealed_blocks();
   stats.rewritten_blocks = sealer_->rewritten_blocks();
-  stats.series_in_memory = series_.size();
+  stats.series_in_memory = series_->size();
   stats.head_bytes = head_bytes_;
   stats.wal_bytes = wal_bytes_;
   stats.wal_records = wal_records_.size();

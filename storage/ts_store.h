@@ -229,6 +229,7 @@ class TsStore {
 
  private:
   struct Series;
+  class SeriesTable;
   TsStore(Engine& engine, const Clock& clock, TsStoreOptions options);
 
   // Records the layout version and block_duration_ms at the first open; checks them afterwards.
@@ -264,9 +265,9 @@ class TsStore {
   uint64_t write_calls_ = 0;  // write() calls so far
   // Seal jobs handed to the sealer: job -> (series id, first log record its samples came from).
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> jobs_in_flight_;
-  std::multiset<uint64_t> sealing_oldest_seq_;  // the second of each jobs_in_flight_ entry
-  std::unordered_map<uint64_t, std::unique_ptr<Series>> series_;  // by id
-  std::unordered_map<uint32_t, Series*> series_by_ref_;           // the same, by ref
+  std::multiset<uint64_t> sealing_oldest_seq_;           // the second of each jobs_in_flight_ entry
+  std::unique_ptr<SeriesTable> series_;                  // every series in memory, by id
+  std::unordered_map<uint32_t, Series*> series_by_ref_;  // the same, by ref
   uint32_t next_ref_ = 0;
   // (first write-ahead seq a head still needs, series id) of every non-empty head.
   std::set<std::pair<uint64_t, uint64_t>> head_oldest_seq_;
