@@ -36,7 +36,9 @@
 // together are kept under head_bytes_max by sealing every head when it is passed, and the live
 // write-ahead log under wal_bytes_max by sealing the heads that hold its oldest records. Sealed
 // samples waiting for the sealer thread are bounded too (8M; a seal past that waits). At most
-// series_max series are held in memory; a write that would add more is refused per series.
+// series_max series are held in memory; a write that would add more is refused per series, whether
+// the series is new or stored and not in memory (after a restart, a series is loaded back from
+// disk when a write names it; replay loads every series its log records name).
 //
 // Key layout in the ts family, and the write-ahead records in the ts_log family (integers
 // big-endian; "flipped" = sign bit inverted so that negative values sort first): see the ts_keys
@@ -227,6 +229,7 @@ class TsStore {
 
  private:
   struct Series;
+  class SeriesTable;
   TsStore(Engine& engine, const Clock& clock, TsStoreOptions options);
 
   // Records the layout version and block_duration_ms at the first open; checks them afterwards.
@@ -262,9 +265,9 @@ class TsStore {
   uint64_t write_calls_ = 0;  // write() calls so far
   // Seal jobs handed to the sealer: job -> (series id, first log record its samples came from).
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> jobs_in_flight_;
-  std::multiset<uint64_t> sealing_oldest_seq_;  // the second of each jobs_in_flight_ entry
-  std::unordered_map<uint64_t, std::unique_ptr<Series>> series_;  // by id
-  std::unordered_map<uint32_t, Series*> series_by_ref_;           // the same, by ref
+  std::multiset<uint64_t> sealing_oldest_seq_;           // the second of each jobs_in_flight_ entry
+  std::unique_ptr<SeriesTable> series_;                  // every series in memory, by id
+  std::unordered_map<uint32_t, Series*> series_by_ref_;  // the same, by ref
   uint32_t next_ref_ = 0;
   // (first write-ahead seq a head still needs, series id) of every non-empty head.
   std::set<std::pair<uint64_t, uint64_t>> head_oldest_seq_;

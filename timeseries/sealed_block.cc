@@ -244,14 +244,21 @@ LowBitsChoice choose_rice(const std::vector<uint64_t>& z) {
   for (uint64_t v : z) sum += v;
   const auto mean = static_cast<uint64_t>(sum / static_cast<long double>(z.size()));
   const int center = std::max(0, static_cast<int>(std::bit_width(mean)) - 1);
-  LowBitsChoice best{0, 0, true};
-  for (int k = std::max(0, center - 2); k <= std::min(64, center + 2); ++k) {
-    double bits = 0;
-    for (uint64_t v : z) {
+  const int k_min = std::max(0, center - 2);
+  const int k_max = std::min(64, center + 2);
+  // The candidates' costs in one pass over z (each sum adds the same terms in the same order as
+  // a pass per k would).
+  double bits[5] = {};
+  for (uint64_t v : z) {
+    for (int k = k_min; k <= k_max; ++k) {
       const uint64_t q = k == 64 ? 0 : v >> k;
-      bits += q < kRiceUnaryMax ? static_cast<double>(q + 1 + k) : kRiceUnaryMax + 64.0;
+      bits[k - k_min] += q < kRiceUnaryMax ? static_cast<double>(q + 1 + k) : kRiceUnaryMax + 64.0;
     }
-    if (k == std::max(0, center - 2) || bits < best.cost_bits) best = LowBitsChoice{k, bits, true};
+  }
+  LowBitsChoice best{0, 0, true};
+  for (int k = k_min; k <= k_max; ++k) {
+    if (k == k_min || bits[k - k_min] < best.cost_bits)
+      best = LowBitsChoice{k, bits[k - k_min], true};
   }
   return best;
 }
@@ -299,9 +306,10 @@ LowBitsChoice choose_low_bits(const std::vector<uint64_t>& z) {
 }
 
 struct ColumnScratch {
+  // Per differencing order: the terms, and the unsigned residuals plan_column() made of them.
   std::vector<int64_t> terms[3];
-  std::vector<uint64_t> zigzagged;
-  std::vector<uint64_t> offsets;
+  std::vector<uint64_t> zigzagged[3];
+  std::vector<uint64_t> offsets[3];
 };
 
 struct ColumnPlan {
@@ -317,9 +325,11 @@ struct ColumnPlan {
 // Plans the residuals of one differencing order (s->terms[order]): their GCD, then zigzag
 // (robust to outliers) or offsets from their minimum (frame of reference: no sign bit wasted on
 // data that is all one sign), whichever the entropy estimate prefers. Leaves the chosen
-// unsigned residuals in s->zigzagged or s->offsets.
+// unsigned residuals in s->zigzagged[order] and s->offsets[order].
 ColumnPlan plan_column(int order, size_t n, ColumnScratch* s) {
   const std::vector<int64_t>& terms = s->terms[order];
+  std::vector<uint64_t>& zigzagged = s->zigzagged[order];
+  std::vector<uint64_t>& offsets = s->offsets[order];
   const size_t seeds = std::min<size_t>(static_cast<size_t>(order), n);
   ColumnPlan plan;
   plan.order = order;
@@ -331,30 +341,29 @@ ColumnPlan plan_column(int order, size_t n, ColumnScratch* s) {
   for (size_t i = 0; i < seeds; ++i) plan.cost_bits += 8.0 * varint_bytes(zigzag(terms[i]));
   if (plan.gcd == 0) return plan;
   const size_t residuals = n - seeds;
-  s->zigzagged.resize(residuals);
-  s->offsets.resize(residuals);
+  zigzagged.resize(residuals);
+  offsets.resize(residuals);
   plan.base = INT64_MAX;
   for (size_t i = seeds; i < n; ++i) {
     const int64_t q = terms[i] / static_cast<int64_t>(plan.gcd);
-    s->zigzagged[i - seeds] = zigzag(q);
+    zigzagged[i - seeds] = zigzag(q);
     plan.base = std::min(plan.base, q);
   }
   for (size_t i = 0; i < residuals; ++i) {
-    s->offsets[i] =
-        static_cast<uint64_t>(unzigzag(s->zigzagged[i])) - static_cast<uint64_t>(plan.base);
+    offsets[i] = static_cast<uint64_t>(unzigzag(zigzagged[i])) - static_cast<uint64_t>(plan.base);
   }
-  LowBitsChoice choice = choose_low_bits(s->zigzagged);
-  const LowBitsChoice offset_choice = choose_low_bits(s->offsets);
+  LowBitsChoice choice = choose_low_bits(zigzagged);
+  const LowBitsChoice offset_choice = choose_low_bits(offsets);
   if (offset_choice.cost_bits + 64 < choice.cost_bits) {
     choice = offset_choice;
     plan.use_offsets = true;
   }
   choice.cost_bits += kResidualStreamBits;
-  for (const bool offsets : {false, true}) {
-    const LowBitsChoice rice = choose_rice(offsets ? s->offsets : s->zigzagged);
-    if (rice.cost_bits + (offsets ? 64 : 0) < choice.cost_bits) {
+  for (const bool use_offsets : {false, true}) {
+    const LowBitsChoice rice = choose_rice(use_offsets ? offsets : zigzagged);
+    if (rice.cost_bits + (use_offsets ? 64 : 0) < choice.cost_bits) {
       choice = rice;
-      plan.use_offsets = offsets;
+      plan.use_offsets = use_offsets;
     }
   }
   plan.k = choice.k;
@@ -373,7 +382,6 @@ void encode_int_column(const int64_t* x, size_t n, ColumnScratch* s, std::string
     const ColumnPlan candidate = plan_column(order, n, s);
     if (order == 0 || candidate.cost_bits < plan.cost_bits) plan = candidate;
   }
-  if (plan.order != 2) plan = plan_column(plan.order, n, s);  // refill the scratch residuals
   const std::vector<int64_t>& terms = s->terms[plan.order];
   const size_t seeds = std::min<size_t>(static_cast<size_t>(plan.order), n);
   packed->push_back(static_cast<char>(plan.order | (plan.use_offsets ? kColumnOffsets : 0)));
@@ -381,7 +389,8 @@ void encode_int_column(const int64_t* x, size_t n, ColumnScratch* s, std::string
   put_varint(plan.gcd, packed);
   if (plan.gcd == 0) return;
   if (plan.use_offsets) put_varint(zigzag(plan.base), packed);
-  const std::vector<uint64_t>& unsigned_residuals = plan.use_offsets ? s->offsets : s->zigzagged;
+  const std::vector<uint64_t>& unsigned_residuals =
+      plan.use_offsets ? s->offsets[plan.order] : s->zigzagged[plan.order];
   const int k = plan.k;
   packed->push_back(static_cast<char>(k | (plan.rice ? kLowBitsRice : 0)));
   if (plan.rice) {

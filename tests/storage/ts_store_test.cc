@@ -449,6 +449,30 @@ TEST(TsStore, LimitsGiveClearPerItemAndIndexErrors) {
   EXPECT_EQ(f.store().all_series(1, &ids).code(), StatusCode::kResourceExhausted);
 }
 
+TEST(TsStore, AStoredSeriesLoadedBackFromDiskCountsAgainstSeriesMax) {
+  TsStoreOptions options;
+  options.series_max = 2;
+  StoreFixture f(options);
+  const ts::Labels a = labels_of({{"__name__", "a"}});
+  const ts::Labels b = labels_of({{"__name__", "b"}});
+  const ts::Labels c = labels_of({{"__name__", "c"}});
+  EXPECT_EQ(f.write(a, {{1, 1}}).accepted, 1u);
+  EXPECT_EQ(f.write(b, {{1, 1}}).accepted, 1u);
+  ASSERT_TRUE(f.store().seal_all().is_ok());
+  f.reopen();  // nothing to replay: no series in memory
+  EXPECT_EQ(f.store().stats().series_in_memory, 0u);
+  EXPECT_EQ(f.write(c, {{2, 2}}).accepted, 1u);  // new
+  EXPECT_EQ(f.write(a, {{2, 2}}).accepted, 1u);  // loaded back from disk
+  auto refused = f.write(b, {{2, 2}});
+  EXPECT_EQ(refused.accepted, 0u);
+  ASSERT_EQ(refused.errors.size(), 1u);
+  EXPECT_EQ(refused.errors[0].status.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(f.store().stats().series_in_memory, 2u);
+  // The refused series keeps what it had.
+  EXPECT_EQ(f.read(b).size(), 1u);
+  EXPECT_EQ(f.read(a).size(), 2u);
+}
+
 TEST(TsStore, NewSeriesAreRefusedOnceEveryRefIsGivenOut) {
   StoreFixture f;
   WriteBatch batch;
