@@ -1,6 +1,7 @@
 #include "crdt/set.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -156,29 +157,40 @@ AwSet AwSet::remove(Dot dot, std::string_view element) {
 }
 
 template <typename Apply, typename Prefetch>
-void AwSet::in_windows(std::span<const std::string> elements, Apply apply,
-                       Prefetch prefetch_more) const {
-  uint64_t hashes[kBatchWindow];
-  for (size_t start = 0; start < elements.size(); start += kBatchWindow) {
-    const size_t n = std::min(kBatchWindow, elements.size() - start);
-    for (size_t i = 0; i < n; ++i) {
-      hashes[i] = ElementTable::hash_of(elements[start + i]);
-      table_.prefetch_slot(hashes[i]);
+void AwSet::pipelined(std::span<const std::string> elements, Apply apply,
+                      Prefetch prefetch_more) const {
+  // A software pipeline over the batch: at step t, element t is hashed and its slot line
+  // requested; element t - D, whose slot line has had D steps to arrive, has its entry requested;
+  // then (mutators only) element t - 2D, whose entry is in, has the caller's own lines requested;
+  // and the oldest element in flight is applied. Each stage reads only lines an earlier one
+  // requested, so in the steady state D lookups' misses per stage overlap.
+  constexpr size_t D = kPipelineDistance;
+  constexpr bool kThirdStage = !std::is_null_pointer_v<Prefetch>;
+  constexpr size_t kDepth = (kThirdStage ? 3 : 2) * D;
+  static_assert(kDepth < kHashRing && (kHashRing & (kHashRing - 1)) == 0);
+  uint64_t hashes[kHashRing];
+  const size_t n = elements.size();
+  for (size_t t = 0; t < n + kDepth; ++t) {
+    if (t < n) {
+      hashes[t % kHashRing] = ElementTable::hash_of(elements[t]);
+      table_.prefetch_slot(hashes[t % kHashRing]);
     }
-    for (size_t i = 0; i < n; ++i) table_.prefetch_entry(hashes[i]);
-    for (size_t i = 0; i < n; ++i) prefetch_more(start + i, hashes[i]);
-    for (size_t i = 0; i < n; ++i) apply(start + i, hashes[i]);
+    if (t >= D && t - D < n) table_.prefetch_entry(hashes[(t - D) % kHashRing]);
+    if constexpr (kThirdStage) {
+      if (t >= 2 * D && t - 2 * D < n) prefetch_more(t - 2 * D, hashes[(t - 2 * D) % kHashRing]);
+    }
+    if (t >= kDepth) apply(t - kDepth, hashes[(t - kDepth) % kHashRing]);
   }
 }
 
 std::vector<bool> AwSet::contains_all(std::span<const std::string> elements) const {
   std::vector<bool> out(elements.size());
-  in_windows(
+  pipelined(
       elements,
       [&](size_t i, uint64_t hash) {
         out[i] = table_.find(elements[i], hash) != ElementTable::kNone;
       },
-      [](size_t, uint64_t) {});
+      nullptr);
   return out;
 }
 
@@ -186,7 +198,7 @@ AwSet AwSet::add_all(ReplicaId replica, std::span<const std::string> elements) {
   AwSet delta;
   // Each add takes the next dot, so the dots of the batch are known before it runs.
   const Dot first = context_.next_dot(replica);
-  in_windows(
+  pipelined(
       elements,
       [&](size_t i, uint64_t hash) {
         add_into(Dot{replica, first.counter + i}, elements[i], hash, delta);
@@ -194,16 +206,16 @@ AwSet AwSet::add_all(ReplicaId replica, std::span<const std::string> elements) {
       [&](size_t i, uint64_t hash) {
         table_.prefetch_dot_slot(Dot{replica, first.counter + i});
         table_.prefetch_dot_slots(elements[i], hash);
-        // The entry this add writes if the element is new here (and the window's earlier ones
-        // were too).
-        table_.prefetch_free_entry(i % kBatchWindow + 1);
+        // The entry this add writes if the element is new here, as are the D adds applied
+        // before it.
+        table_.prefetch_free_entry(kPipelineDistance);
       });
   return delta;
 }
 
 AwSet AwSet::remove_all(std::span<const std::string> elements) {
   AwSet delta;
-  in_windows(
+  pipelined(
       elements, [&](size_t i, uint64_t hash) { remove_into(nullptr, elements[i], hash, delta); },
       [&](size_t i, uint64_t hash) { table_.prefetch_dot_slots(elements[i], hash); });
   return delta;

@@ -25,7 +25,7 @@
 // expected, a few cache misses each at any size (element slot, entry, one dot slot per dot
 // replaced or removed, plus the causal context's O(log origins) lookup); the one-element delta a
 // mutator returns costs one small allocation plus its context's. The batch calls (contains_all,
-// add_all, remove_all) overlap those misses across kBatchWindow elements. merge: O(k) expected,
+// add_all, remove_all) overlap those misses in a software pipeline. merge: O(k) expected,
 // k = the other state's entries plus the dots its context names, or, when those outnumber this
 // state's entries, one pass over this state (a full-state merge). Ordered output (members(),
 // for_each_ordered(), the encoding) sorts: O(n log n), on keys read once into a flat array.
@@ -86,11 +86,12 @@ class AwSet {
   AwSet remove(Dot dot, std::string_view element);  // records dot so a retry is a no-op
 
   // Batches for callers that name many members at once: the same effect and answers as
-  // the one-element calls in order, with the lookups of kBatchWindow elements at a time started
-  // together (hashes first, then prefetches of their slots, entries and, for the mutators, dot
-  // slots), so their cache misses overlap. The mutators return one delta: the join of the
+  // the one-element calls in order, run as a software pipeline: while one element is applied,
+  // the entries of the next kPipelineDistance are being loaded and the slots of the
+  // kPipelineDistance after those (for the mutators, one more stage loads dot slots), so the
+  // cache misses of many lookups overlap. The mutators return one delta: the join of the
   // one-element deltas.
-  static constexpr size_t kBatchWindow = 16;
+  static constexpr size_t kPipelineDistance = 16;
   std::vector<bool> contains_all(std::span<const std::string> elements) const;
   AwSet add_all(ReplicaId replica, std::span<const std::string> elements);
   AwSet remove_all(std::span<const std::string> elements);
@@ -110,11 +111,13 @@ class AwSet {
   void drop_into(std::string_view element, uint64_t hash, AwSet& delta);
   // The ids of entries here holding a dot that context covers (an id may repeat).
   std::vector<detail::ElementTable::Id> covered_by(const CausalContext& context) const;
-  // Runs apply(i, hash of elements[i]) for each element in order, kBatchWindow at a time after
-  // prefetching what their lookups read; prefetch_more(i, hash), called for the window once
-  // those prefetches are under way, adds the caller's own.
+  // Runs apply(i, hash of elements[i]) for each element in order, each after prefetching the
+  // slot and entry its lookup reads; prefetch_more(i, hash), called once element i's entry was
+  // requested kPipelineDistance steps earlier, adds the caller's own (nullptr: none).
+  // The hashes of the elements in flight, indexed by position mod kHashRing (over the depth).
+  static constexpr size_t kHashRing = 64;
   template <typename Apply, typename Prefetch>
-  void in_windows(std::span<const std::string> elements, Apply apply, Prefetch prefetch_more) const;
+  void pipelined(std::span<const std::string> elements, Apply apply, Prefetch prefetch_more) const;
 
   detail::ElementTable table_;
   CausalContext context_;

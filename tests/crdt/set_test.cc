@@ -247,13 +247,16 @@ RC_GTEST_PROP(AwSetTable, MergeEqualsTheDotMapJoin, ()) {
   }
 }
 
-// A batch has the effect, answers and delta of its elements applied one at a time.
+// A batch has the effect, answers and delta of its elements applied one at a time. Batches run
+// from empty to several times the pipeline's depth (AwSet::kPipelineDistance per stage), so
+// elements repeat while an earlier copy is still in flight and the table grows under a batch.
 RC_GTEST_PROP(AwSetTable, BatchesEqualOneAtATime, ()) {
   AwSet batched;
   AwSet single;
   int rounds = *rc::gen::inRange(0, 12);
   for (int round = 0; round < rounds; ++round) {
-    std::vector<std::string> elements(*rc::gen::inRange(0, 40));
+    std::vector<std::string> elements(
+        *rc::gen::inRange<size_t>(0, 8 * AwSet::kPipelineDistance + 2));
     for (std::string& e : elements) e = gen_element();
     AwSet joined_deltas;
     AwSet delta;
