@@ -17,6 +17,7 @@
 
 #include "crdt/codec.h"
 #include "storage/big_set_format.h"
+#include "storage/big_set_value.h"
 #include "tests/storage/temp_dir.h"
 
 namespace meld::storage {
@@ -187,6 +188,22 @@ TEST(BigSet, OpenRefusesAFamilyOfAnotherLayoutVersion) {
   future.put(Family::kBigSet, big_set_format::version_key(), std::string("\0\0\0\3", 4));
   ASSERT_TRUE(fresh->commit_sync(std::move(future)).is_ok());
   EXPECT_EQ(BigSet::open(fresh.get(), "s", 1).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(BigSet, EngineCommitChecksElementValuesInTheirOwnFormat) {
+  TempDir tmp;
+  InlineExecutor executor;
+  auto engine = Engine::open(fast_options(tmp.sub("db")), &executor).value();
+  const std::string key = big_set_format::element_key("s", "x");
+  WriteBatch aw_set;
+  aw_set.merge(Family::kBigSet, key, crdt::encode(crdt::AwSet()));
+  EXPECT_EQ(engine->commit_sync(std::move(aw_set)).code(), StatusCode::kInvalidArgument);
+  WriteBatch element;
+  element.merge(Family::kBigSet, key,
+                big_set_format::encode_element_value({{Dot{1, 1}}, {Dot{1, 1}, Dot{2, 1}}}));
+  ASSERT_TRUE(engine->commit_sync(std::move(element)).is_ok());
+  EXPECT_EQ(engine->get(Family::kBigSet, key).value(),
+            big_set_format::encode_element_value({{Dot{1, 1}}, {Dot{1, 1}}}));
 }
 
 TEST(BigSet, StreamsMoreMembersThanOneScanPage) {
