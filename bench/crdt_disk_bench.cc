@@ -60,10 +60,10 @@ struct Config {
   std::string base_dir = std::filesystem::temp_directory_path().string();
   uint64_t seed = 42;
   // RocksDB's block cache, which holds blocks uncompressed. Redis keeps the whole set in RAM; the
-  // default gives RocksDB room for all of the 10M-element set's blocks too (290 MB of SSTs, but
-  // 1.9 GB uncompressed: a 24-byte key and a 168-byte value per element), so both sides are
-  // measured in memory. With 1 GiB, about half of the 10M set's lookups read a block from the
-  // SST file (the OS page cache) and decompress it.
+  // default gives RocksDB room for all of the 10M-element set's blocks (95 MB of SSTs; per
+  // element a 24-byte key and an 8-byte value, storage/big_set_value.h), so both sides are
+  // measured in memory. Before that value format (168-byte values, 1.9 GB uncompressed), about
+  // half of the 10M set's lookups with 1 GiB read a block from the SST file and decompressed it.
   size_t block_cache_mb = 3072;
   // The pipelined phase: writes in flight, and adds per run.
   std::vector<uint64_t> in_flight = {1, 16, 256};

@@ -1,16 +1,19 @@
 #include "storage/big_set.h"
 
 #include <rocksdb/compaction_filter.h>
+#include <rocksdb/env.h>
 #include <rocksdb/merge_operator.h>
 
 #include <algorithm>
 #include <condition_variable>
 #include <future>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "crdt/codec.h"
 #include "storage/big_set_format.h"
+#include "storage/big_set_value.h"
 #include "storage/crdt_join.h"
 
 namespace meld::storage {
@@ -41,13 +44,41 @@ std::string element_key(std::string_view name, std::string_view element) {
   return key;
 }
 
+std::string version_key() {
+  return name_prefix("") + kVersionTag;
+}
+
+std::string version_value() {
+  std::string value;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    value.push_back(static_cast<char>((kLayoutVersion >> shift) & 0xff));
+  }
+  return value;
+}
+
 char key_tag(std::string_view key) {
   if (key.size() < 3) return '\0';
   size_t name_size = (size_t{static_cast<uint8_t>(key[0])} << 8) | static_cast<uint8_t>(key[1]);
   if (key.size() < 3 + name_size) return '\0';
   char tag = key[2 + name_size];
   if (tag == kContextTag && key.size() == 3 + name_size) return tag;
+  if (tag == kVersionTag && key.size() == 3 && name_size == 0) return tag;
   return tag == kElementTag ? tag : '\0';
+}
+
+Status validate_value(std::string_view key, std::string_view value) {
+  switch (key_tag(key)) {
+    case kElementTag:
+      return decode_element_value(value).status();
+    case kVersionTag:
+      if (value.size() != 4) {
+        return Status::corruption("big set layout version of " + std::to_string(value.size()) +
+                                  " bytes, not 4");
+      }
+      return Status::ok();
+    default:
+      return crdt::decode<crdt::Value>(value).status();
+  }
 }
 
 }  // namespace big_set_format
@@ -56,30 +87,75 @@ namespace {
 
 namespace format = big_set_format;
 
-// meld.big_set_join's finisher: an element value keeps only its elements' dots in its context.
-void trim_element_context(std::string_view key, crdt::Value& value) {
-  crdt::AwSet* set = value.get<crdt::AwSet>();
-  if (set == nullptr || format::key_tag(key) != format::kElementTag) return;
-  std::vector<crdt::AwSet::Member> members = set->members();
-  crdt::CausalContext dots;
-  for (const crdt::AwSet::Member& member : members) {
-    for (crdt::Dot dot : member.dots) dots.insert(dot);
-  }
-  Result<crdt::AwSet> trimmed = crdt::AwSet::from_parts(std::move(members), std::move(dots));
-  MELD_ASSERT(trimmed.is_ok(), "trimming a valid AwSet: " + trimmed.status().to_string());
-  *set = std::move(trimmed).value();
+std::string_view view(const rocksdb::Slice& s) {
+  return std::string_view(s.data(), s.size());
 }
+
+bool is_element_key(const rocksdb::Slice& key) {
+  return format::key_tag(view(key)) == format::kElementTag;
+}
+
+// Joins the element operands into *acc (nullopt: the first one sets it). False when one does not
+// decode.
+template <typename Operands>
+bool join_element_operands(const Operands& operands, std::optional<format::ElementState>* acc) {
+  for (const rocksdb::Slice& operand : operands) {
+    Result<format::ElementState> state = format::decode_element_value(view(operand));
+    if (!state.is_ok()) return false;
+    if (acc->has_value()) {
+      **acc = format::join_element_states(**acc, *state);
+    } else {
+      acc->emplace(std::move(state).value());
+    }
+  }
+  return true;
+}
+
+class BigSetJoinOperator final : public rocksdb::MergeOperator {
+ public:
+  BigSetJoinOperator() : crdt_(new_crdt_join_operator(crdt::DecodeLimits{})) {}
+
+  const char* Name() const override { return "meld.big_set_join"; }
+
+  bool FullMergeV2(const MergeOperationInput& in, MergeOperationOutput* out) const override {
+    if (!is_element_key(in.key)) return crdt_->FullMergeV2(in, out);
+    std::optional<format::ElementState> acc;
+    if (in.existing_value != nullptr) {
+      Result<format::ElementState> base = format::decode_element_value(view(*in.existing_value));
+      if (base.is_ok()) {
+        acc.emplace(std::move(base).value());
+      } else {
+        rocksdb::Log(rocksdb::InfoLogLevel::WARN_LEVEL, in.logger,
+                     "meld.big_set_join: replacing a %zu-byte base value: %s",
+                     in.existing_value->size(), base.status().to_string().c_str());
+      }
+    }
+    if (!join_element_operands(in.operand_list, &acc) || !acc.has_value()) return false;
+    format::trim_element_state(*acc);
+    out->new_value = format::encode_element_value(*acc);
+    return true;
+  }
+
+  bool PartialMergeMulti(const rocksdb::Slice& key, const std::deque<rocksdb::Slice>& operands,
+                         std::string* new_value, rocksdb::Logger* logger) const override {
+    if (!is_element_key(key)) return crdt_->PartialMergeMulti(key, operands, new_value, logger);
+    std::optional<format::ElementState> acc;
+    if (!join_element_operands(operands, &acc) || !acc.has_value()) return false;
+    *new_value = format::encode_element_value(*acc);
+    return true;
+  }
+
+ private:
+  std::shared_ptr<rocksdb::MergeOperator> crdt_;
+};
 
 class ReclaimFilter final : public rocksdb::CompactionFilter {
  public:
   bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& existing_value,
               std::string* /*new_value*/, bool* /*value_changed*/) const override {
-    if (format::key_tag(std::string_view(key.data(), key.size())) != format::kElementTag) {
-      return false;
-    }
-    Result<crdt::AwSet> set =
-        crdt::decode<crdt::AwSet>(std::string_view(existing_value.data(), existing_value.size()));
-    return set.is_ok() && set->size() == 0;
+    if (!is_element_key(key)) return false;
+    Result<format::ElementState> state = format::decode_element_value(view(existing_value));
+    return state.is_ok() && state->dots.empty();
   }
   const char* Name() const override { return "meld.big_set_reclaim"; }
 };
@@ -102,11 +178,43 @@ Status check_element(std::string_view element) {
   return Status::ok();
 }
 
-// An element key's stored value.
-Result<crdt::AwSet> decode_element(std::string_view stored) {
-  Result<crdt::AwSet> set = crdt::decode<crdt::AwSet>(stored);
-  if (!set.is_ok()) return Status::corruption("big set element: " + set.status().to_string());
-  return set;
+// An element key's stored dots (a stored value's context is its dots).
+Result<std::vector<crdt::Dot>> decode_dots(std::string_view stored) {
+  Result<format::ElementState> state = format::decode_element_value(stored);
+  MELD_RETURN_IF_ERROR(state.status());
+  return std::move(state->dots);
+}
+
+// Refuses a big_set family of another layout version; records the version in an empty one.
+Status check_layout(Engine* engine) {
+  const std::string key = format::version_key();
+  Result<std::optional<std::string>> version = engine->get(Family::kBigSet, key);
+  MELD_RETURN_IF_ERROR(version.status());
+  if (!version->has_value()) {
+    // The version key sorts first: any other first key is data of an unversioned layout.
+    std::vector<std::pair<std::string, std::string>> first;
+    bool more = false;
+    MELD_RETURN_IF_ERROR(engine->scan(Family::kBigSet, "", "", 1, &first, &more));
+    if (first.empty()) {
+      WriteBatch batch;
+      batch.put(Family::kBigSet, key, format::version_value());
+      return engine->commit_sync(std::move(batch));
+    }
+    if (first.front().first != key) {
+      return Status::invalid_argument(
+          "the big_set family holds sets of layout version 1 (no layout version key); this build "
+          "reads layout version " +
+          std::to_string(format::kLayoutVersion) +
+          " only (pre-release, no migration): start from an empty data directory");
+    }
+    version->emplace(first.front().second);
+  }
+  if (**version != format::version_value()) {
+    return Status::invalid_argument(
+        "the big_set family has another layout version than this build's " +
+        std::to_string(format::kLayoutVersion) + " (pre-release, no migration)");
+  }
+  return Status::ok();
 }
 
 // Every dot of context, in order; at most limit of them (the caller checked the count).
@@ -137,7 +245,7 @@ crdt::AwSet make_set(std::vector<crdt::AwSet::Member> members, crdt::CausalConte
 }  // namespace
 
 std::shared_ptr<rocksdb::MergeOperator> new_big_set_merge_operator() {
-  return new_crdt_join_operator(crdt::DecodeLimits{}, "meld.big_set_join", &trim_element_context);
+  return std::make_shared<BigSetJoinOperator>();
 }
 
 std::shared_ptr<rocksdb::CompactionFilterFactory> new_big_set_compaction_filter_factory() {
@@ -183,6 +291,7 @@ Result<std::unique_ptr<BigSet>> BigSet::open(Engine* engine, std::string_view na
                                     " bytes is over the limit of " +
                                     std::to_string(format::kMaxNameBytes));
   }
+  MELD_RETURN_IF_ERROR(check_layout(engine));
   Result<std::optional<std::string>> stored =
       engine->get(Family::kBigSet, format::context_key(name));
   MELD_RETURN_IF_ERROR(stored.status());
@@ -213,28 +322,25 @@ Result<std::unique_ptr<BigSet>> BigSet::open(Engine* engine, std::string_view na
   return std::unique_ptr<BigSet>(new BigSet(engine, std::string(name), replica, context));
 }
 
-Result<std::optional<crdt::AwSet>> BigSet::read_element(std::string_view element) const {
+Result<std::vector<crdt::Dot>> BigSet::read_element(std::string_view element) const {
   MELD_RETURN_IF_ERROR(check_element(element));
   Result<std::optional<std::string>> stored =
       engine_->get(Family::kBigSet, format::element_key(name_, element));
   MELD_RETURN_IF_ERROR(stored.status());
-  if (!stored->has_value()) return std::optional<crdt::AwSet>();
-  Result<crdt::AwSet> set = decode_element(**stored);
-  MELD_RETURN_IF_ERROR(set.status());
-  return std::optional<crdt::AwSet>(std::move(set).value());
+  if (!stored->has_value()) return std::vector<crdt::Dot>();
+  return decode_dots(**stored);
 }
 
 Result<std::set<crdt::Dot>> BigSet::read_dots(std::string_view element) const {
-  Result<std::optional<crdt::AwSet>> set = read_element(element);
-  MELD_RETURN_IF_ERROR(set.status());
-  if (!set->has_value()) return std::set<crdt::Dot>();
-  return (*set)->dots(element);
+  Result<std::vector<crdt::Dot>> dots = read_element(element);
+  MELD_RETURN_IF_ERROR(dots.status());
+  return std::set<crdt::Dot>(dots->begin(), dots->end());
 }
 
 Result<bool> BigSet::contains(std::string_view element) const {
-  Result<std::optional<crdt::AwSet>> set = read_element(element);
-  MELD_RETURN_IF_ERROR(set.status());
-  return set->has_value() && (*set)->contains(element);
+  Result<std::vector<crdt::Dot>> dots = read_element(element);
+  MELD_RETURN_IF_ERROR(dots.status());
+  return !dots->empty();
 }
 
 Result<std::vector<bool>> BigSet::contains_all(std::span<const std::string_view> elements) const {
@@ -255,9 +361,9 @@ Result<std::vector<bool>> BigSet::contains_all(std::span<const std::string_view>
   std::vector<bool> present(elements.size(), false);
   for (size_t i = 0; i < elements.size(); ++i) {
     if (!(*stored)[i].has_value()) continue;
-    Result<crdt::AwSet> set = decode_element(*(*stored)[i]);
-    MELD_RETURN_IF_ERROR(set.status());
-    present[i] = set->contains(elements[i]);
+    Result<std::vector<crdt::Dot>> dots = decode_dots(*(*stored)[i]);
+    MELD_RETURN_IF_ERROR(dots.status());
+    present[i] = !dots->empty();
   }
   return present;
 }
@@ -336,18 +442,10 @@ void BigSet::stage(const BigSetDelta& delta, Staged& staged) const {
   }
   if (op.context.empty()) return;
   for (crdt::Dot dot : op.context) staged.context.insert(dot);
-  const std::string key = format::element_key(name_, delta.element);
-  if (op.adds.size() == adds.size()) {
-    // Nothing dropped (an AwSet's dots lie in its context): the operand is the delta itself.
-    staged.batch.merge(Family::kBigSet, key, crdt::encode(delta.state));
-  } else {
-    crdt::CausalContext operand_context;
-    for (crdt::Dot dot : op.context) operand_context.insert(dot);
-    std::vector<crdt::AwSet::Member> members;
-    if (!op.adds.empty()) members.push_back({delta.element, op.adds});
-    staged.batch.merge(Family::kBigSet, key,
-                       crdt::encode(make_set(std::move(members), std::move(operand_context))));
-  }
+  format::ElementState operand{std::vector<crdt::Dot>(op.adds.begin(), op.adds.end()),
+                               std::vector<crdt::Dot>(op.context.begin(), op.context.end())};
+  staged.batch.merge(Family::kBigSet, format::element_key(name_, delta.element),
+                     format::encode_element_value(operand));
   auto it = staged.ops.find(delta.element);
   if (it == staged.ops.end()) it = staged.ops.emplace(delta.element, std::vector<Operand>()).first;
   it->second.push_back(std::move(op));
@@ -661,13 +759,11 @@ Result<bool> BigSet::Cursor::next(Member* out) {
       next_start_.push_back('\0');
     }
     const auto& [key, value] = page_[pos_++];
-    Result<crdt::AwSet> set = decode_element(value);
-    MELD_RETURN_IF_ERROR(set.status());
-    std::string_view element = std::string_view(key).substr(prefix_.size());
-    std::set<crdt::Dot> dots = set->dots(element);
-    if (dots.empty()) continue;  // removed, not yet reclaimed
-    out->element = std::string(element);
-    out->dots = std::move(dots);
+    Result<std::vector<crdt::Dot>> dots = decode_dots(value);
+    MELD_RETURN_IF_ERROR(dots.status());
+    if (dots->empty()) continue;  // removed, not yet reclaimed
+    out->element = key.substr(prefix_.size());
+    out->dots = std::set<crdt::Dot>(dots->begin(), dots->end());
     return true;
   }
 }

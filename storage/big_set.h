@@ -8,9 +8,10 @@
 // C_e = the dots of e in C, and the ORSWOT join of (D, C) and (D', C') is, element by element,
 //   D_e ⊔ D'_e = (D_e ∩ D'_e) ∪ (D_e \ C'_e) ∪ (D'_e \ C_e)
 // because D_e \ C' = D_e \ C'_e (the dots of e in C' are C'_e). Hence an element key holding
-// the AwSet (D_e, C_e) merged with the meld.crdt_join operator, fed with per-element deltas
-// (BigSetDelta), computes the set's join without ever touching another key; and the context key
-// holds C, merged the same way (its operands are contexts without elements).
+// (D_e, C_e) (storage/big_set_value.h: the dots only, not the element) merged with that join
+// (meld.big_set_join), fed with per-element deltas (BigSetDelta, converted at this boundary),
+// computes the set's join without ever touching another key; and the context key holds C, an
+// AwSet without elements merged with the crdt join.
 //
 // Forgetting C_e. An element key cannot keep C_e forever (every remove of e would leave dots
 // behind, and removed elements would leave keys). Every write goes through this class, which keeps
@@ -143,10 +144,13 @@ class BigSet {
   using DeltasDone = std::function<void(Result<std::vector<BigSetDelta>>)>;
 
   // Opens the set `name` in engine's big_set family, reading its causal context; replica is the
-  // origin of the dots add(element) issues, owned by this process. When a failed commit left a
-  // gap in replica's own dots, records the missing dots as seen (one synchronous commit; see
-  // open() in big_set.cc). invalid_argument for a name over big_set_format::kMaxNameBytes; the
-  // engine's errors otherwise (corruption when the stored context does not decode).
+  // origin of the dots add(element) issues, owned by this process. Checks the family's layout
+  // version (a point read; in an empty family, records it with Engine::commit_sync, so not on
+  // the commit thread). When a failed commit left a gap in replica's own dots, records the
+  // missing dots as seen (one Engine::commit_sync; see open() in big_set.cc). invalid_argument
+  // for a name over big_set_format::kMaxNameBytes or a family of another layout version
+  // (big_set_format.h); the engine's errors otherwise (corruption when the stored context does
+  // not decode).
   static Result<std::unique_ptr<BigSet>> open(Engine* engine, std::string_view name,
                                               crdt::ReplicaId replica);
 
@@ -262,8 +266,8 @@ class BigSet {
   BigSet(Engine* engine, std::string name, crdt::ReplicaId replica, crdt::CausalContext context);
 
   Result<std::set<crdt::Dot>> read_dots(std::string_view element) const;
-  // The element's committed state, or nullopt when it has no key.
-  Result<std::optional<crdt::AwSet>> read_element(std::string_view element) const;
+  // The element's committed dots, sorted (none when it has no key).
+  Result<std::vector<crdt::Dot>> read_element(std::string_view element) const;
   // Holding mu_: the poisoning error, or ok after dropping completed batches from the overlay.
   Status begin_locked();
   // Holding mu_: the element's dots with the operands in flight and staged applied.

@@ -151,10 +151,11 @@ void WriteBatch::append(Op op, Family family, std::string_view key, std::string_
   }
   if ((family == Family::kCrdtState || family == Family::kBigSet) &&
       (op == Op::kPut || op == Op::kMerge) && malformed_crdt_.empty()) {
-    Result<crdt::Value> decoded = crdt::decode<crdt::Value>(value);
-    if (!decoded.is_ok()) {
+    Status valid = family == Family::kBigSet ? big_set_format::validate_value(key, value)
+                                             : crdt::decode<crdt::Value>(value).status();
+    if (!valid.is_ok()) {
       malformed_crdt_ = std::string(family_name(family)) + " value for a " +
-                        std::to_string(key.size()) + "-byte key: " + decoded.status().to_string();
+                        std::to_string(key.size()) + "-byte key: " + valid.to_string();
     }
   }
 }

@@ -114,8 +114,9 @@ class WriteBatch {
   // Keys and values are copied. In the crdt family, merge operands must be encode_int64() output,
   // or commit() rejects the batch with invalid_argument: a malformed operand would fail every
   // later flush that meets it, and with it every write and reopen. Puts there may store any value.
-  // In the crdt_state and big_set families, puts and merge operands alike must decode with
-  // crdt::decode<crdt::Value>() under the default crdt::DecodeLimits, or commit() rejects the
+  // In the crdt_state family, puts and merge operands alike must decode with
+  // crdt::decode<crdt::Value>() under the default crdt::DecodeLimits, in the big_set family
+  // pass big_set_format::validate_value() (storage/big_set_format.h), or commit() rejects the
   // batch with invalid_argument (the check decodes the value, so it costs what a decode costs).
   void put(Family family, std::string_view key, std::string_view value);
   void del(Family family, std::string_view key);

@@ -13,6 +13,7 @@
 
 #include "crdt/codec.h"
 #include "storage/big_set_format.h"
+#include "storage/big_set_value.h"
 #include "tests/storage/held_executor.h"
 #include "tests/storage/temp_dir.h"
 
@@ -134,6 +135,46 @@ TEST(BigSet, ContextAndMembersSurviveReopen) {
   EXPECT_TRUE(set->add(Dot{99, 1}, "y").value().empty());
   // And the replica's own dots continue where they stopped.
   EXPECT_EQ(set->add("z").value().state.dots("z"), (std::set<Dot>{Dot{1, 2}}));
+}
+
+// Element values of layout 1 were AwSet encodings, which this build does not read: a data dir
+// of that layout (no version key) or of another version is refused at open, before any read.
+TEST(BigSet, OpenRefusesAFamilyOfAnotherLayoutVersion) {
+  TempDir tmp;
+  InlineExecutor executor;
+  auto engine = Engine::open(fast_options(tmp.sub("old")), &executor).value();
+  WriteBatch old;
+  old.put(Family::kBigSet, big_set_format::context_key("s"), crdt::encode(crdt::AwSet()));
+  ASSERT_TRUE(engine->commit_sync(std::move(old)).is_ok());
+  Status refused = BigSet::open(engine.get(), "t", 1).status();
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.message().find("layout version 1"), std::string::npos) << refused.to_string();
+
+  auto fresh = Engine::open(fast_options(tmp.sub("new")), &executor).value();
+  ASSERT_TRUE(open_set(*fresh, "s", 1)->add("x").is_ok());
+  EXPECT_EQ(fresh->get(Family::kBigSet, big_set_format::version_key()).value(),
+            big_set_format::version_value());
+  EXPECT_TRUE(open_set(*fresh, "t", 1)->contains("x").is_ok());
+  WriteBatch future;
+  future.put(Family::kBigSet, big_set_format::version_key(), std::string("\0\0\0\3", 4));
+  ASSERT_TRUE(fresh->commit_sync(std::move(future)).is_ok());
+  EXPECT_EQ(BigSet::open(fresh.get(), "s", 1).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(BigSet, EngineCommitChecksElementValuesInTheirOwnFormat) {
+  TempDir tmp;
+  InlineExecutor executor;
+  auto engine = Engine::open(fast_options(tmp.sub("db")), &executor).value();
+  const std::string key = big_set_format::element_key("s", "x");
+  WriteBatch aw_set;
+  aw_set.merge(Family::kBigSet, key, crdt::encode(crdt::AwSet()));
+  EXPECT_EQ(engine->commit_sync(std::move(aw_set)).code(), StatusCode::kInvalidArgument);
+  WriteBatch element;
+  element.merge(Family::kBigSet, key,
+                big_set_format::encode_element_value({{Dot{1, 1}}, {Dot{1, 1}, Dot{2, 1}}}));
+  ASSERT_TRUE(engine->commit_sync(std::move(element)).is_ok());
+  EXPECT_EQ(engine->get(Family::kBigSet, key).value(),
+            big_set_format::encode_element_value({{Dot{1, 1}}, {Dot{1, 1}}}));
 }
 
 TEST(BigSet, StreamsMoreMembersThanOneScanPage) {
