@@ -148,6 +148,7 @@ TEST(BigSetPoisoning, ABatchQueuedBehindAFailedOneCommitsAndTheReopenedSetHoldsI
   HeldExecutor executor;
   FaultyEngine f(tmp, &executor);
   auto set = open_set(*f.engine, "s");
+  const uint64_t opened = f.engine->stats().commit_groups;  // open() records the layout
 
   f.faults->fail_next_groups(1);
   std::optional<Status> first, second;
@@ -155,13 +156,14 @@ TEST(BigSetPoisoning, ABatchQueuedBehindAFailedOneCommitsAndTheReopenedSetHoldsI
     return [out](Result<std::vector<BigSetDelta>> deltas) { *out = deltas.status(); };
   };
   ASSERT_TRUE(set->apply_async({BigSetUpdate{"x", false, std::nullopt}}, record(&first)).is_ok());
-  wait_for_groups(*f.engine, 1);  // failed; its callback is held, so the set does not know yet
+  wait_for_groups(*f.engine,
+                  opened + 1);  // failed; its callback is held, so the set does not know yet
   ASSERT_EQ(f.engine->stats().failed_groups, 1u);
   ASSERT_TRUE(set->apply_async({BigSetUpdate{"x", false, std::nullopt},
                                 BigSetUpdate{"y", false, std::nullopt}},
                                record(&second))
                   .is_ok());
-  wait_for_groups(*f.engine, 2);
+  wait_for_groups(*f.engine, opened + 2);
   EXPECT_EQ(f.engine->stats().failed_groups, 1u);
 
   executor.run_until([&] { return set->in_flight() == 0; });
@@ -203,6 +205,7 @@ TEST(BigSetPoisoning, ReopeningFillsTheGapAFailedBatchLeftInTheReplicasOwnDots) 
   HeldExecutor executor;
   FaultyEngine f(tmp, &executor);
   auto set = open_set(*f.engine, "s");
+  const uint64_t opened = f.engine->stats().commit_groups;  // open() records the layout
 
   f.faults->fail_next_groups(1);
   std::optional<Status> first, second;
@@ -210,9 +213,9 @@ TEST(BigSetPoisoning, ReopeningFillsTheGapAFailedBatchLeftInTheReplicasOwnDots) 
     return [out](Result<std::vector<BigSetDelta>> deltas) { *out = deltas.status(); };
   };
   ASSERT_TRUE(set->apply_async({BigSetUpdate{"x", false, std::nullopt}}, record(&first)).is_ok());
-  wait_for_groups(*f.engine, 1);
+  wait_for_groups(*f.engine, opened + 1);
   ASSERT_TRUE(set->apply_async({BigSetUpdate{"y", false, std::nullopt}}, record(&second)).is_ok());
-  wait_for_groups(*f.engine, 2);
+  wait_for_groups(*f.engine, opened + 2);
   executor.run_until([&] { return set->in_flight() == 0; });
   ASSERT_TRUE(first.has_value() && second.has_value());
   EXPECT_EQ(first->code(), StatusCode::kIoError) << first->to_string();
