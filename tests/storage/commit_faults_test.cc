@@ -140,36 +140,58 @@ TEST(BigSetPoisoning, AFailedCommitPoisonsTheSetUntilReopened) {
   EXPECT_EQ(members(*set), (std::vector<std::string>{"y", "z"}));
 }
 
+// A set on an engine whose commit callbacks the test holds back, for batches queued behind a
+// failing one.
+struct HeldFaultySet {
+  HeldFaultySet() : f(tmp, &executor), set(open_set(*f.engine, "s")) {}
+
+  // Queues `updates`; *out gets the batch's status once the test runs its callback.
+  void queue(std::vector<BigSetUpdate> updates, std::optional<Status>* out) {
+    ASSERT_TRUE(set->apply_async(std::move(updates),
+                                 [out](Result<std::vector<BigSetDelta>> d) { *out = d.status(); })
+                    .is_ok());
+  }
+  // Queues `failing` in a commit group armed to fail and waits until the commit thread failed it
+  // (its callback is held, so the set does not know yet); then queues `behind`, filtered against
+  // the failed batch's in-flight dots, waits until it committed, and runs both callbacks.
+  void fail_then_commit(std::vector<BigSetUpdate> failing, std::vector<BigSetUpdate> behind) {
+    const uint64_t groups = f.engine->stats().commit_groups;
+    f.faults->fail_next_groups(1);
+    queue(std::move(failing), &failed);
+    wait_for_groups(*f.engine, groups + 1);
+    ASSERT_EQ(f.engine->stats().failed_groups, 1u);
+    queue(std::move(behind), &committed);
+    wait_for_groups(*f.engine, groups + 2);
+    EXPECT_EQ(f.engine->stats().failed_groups, 1u);
+    executor.run_until([&] { return set->in_flight() == 0; });
+    ASSERT_TRUE(failed.has_value() && committed.has_value());
+    EXPECT_EQ(failed->code(), StatusCode::kIoError) << failed->to_string();
+    ASSERT_TRUE(committed->is_ok()) << committed->to_string();
+  }
+  // Adds element to the reopened set and checks that it committed.
+  void add_after_reopen(std::string element) {
+    std::optional<Status> status;
+    queue({BigSetUpdate{std::move(element), false, std::nullopt}}, &status);
+    executor.run_until([&] { return set->in_flight() == 0; });
+    ASSERT_TRUE(status.has_value() && status->is_ok()) << status->to_string();
+  }
+
+  TempDir tmp;
+  HeldExecutor executor;
+  FaultyEngine f;
+  std::unique_ptr<BigSet> set;
+  std::optional<Status> failed, committed;
+};
+
 // The case poisoning exists for: a batch is queued behind one that then fails, after being
 // filtered against the failed batch's dots. It commits; the set is poisoned once the failure is
 // delivered; the reopened set holds what committed and issues no dot already on disk.
 TEST(BigSetPoisoning, ABatchQueuedBehindAFailedOneCommitsAndTheReopenedSetHoldsIt) {
-  TempDir tmp;
-  HeldExecutor executor;
-  FaultyEngine f(tmp, &executor);
-  auto set = open_set(*f.engine, "s");
-  const uint64_t opened = f.engine->stats().commit_groups;  // open() records the layout
-
-  f.faults->fail_next_groups(1);
-  std::optional<Status> first, second;
-  auto record = [](std::optional<Status>* out) {
-    return [out](Result<std::vector<BigSetDelta>> deltas) { *out = deltas.status(); };
-  };
-  ASSERT_TRUE(set->apply_async({BigSetUpdate{"x", false, std::nullopt}}, record(&first)).is_ok());
-  wait_for_groups(*f.engine,
-                  opened + 1);  // failed; its callback is held, so the set does not know yet
-  ASSERT_EQ(f.engine->stats().failed_groups, 1u);
-  ASSERT_TRUE(set->apply_async({BigSetUpdate{"x", false, std::nullopt},
-                                BigSetUpdate{"y", false, std::nullopt}},
-                               record(&second))
-                  .is_ok());
-  wait_for_groups(*f.engine, opened + 2);
-  EXPECT_EQ(f.engine->stats().failed_groups, 1u);
-
-  executor.run_until([&] { return set->in_flight() == 0; });
-  ASSERT_TRUE(first.has_value() && second.has_value());
-  EXPECT_EQ(first->code(), StatusCode::kIoError) << first->to_string();
-  EXPECT_TRUE(second->is_ok()) << second->to_string();
+  HeldFaultySet h;
+  auto& set = h.set;
+  ASSERT_NO_FATAL_FAILURE(h.fail_then_commit(
+      {BigSetUpdate{"x", false, std::nullopt}},
+      {BigSetUpdate{"x", false, std::nullopt}, BigSetUpdate{"y", false, std::nullopt}}));
   EXPECT_TRUE(is_poisoned(
       set->apply_async({BigSetUpdate{"z", false, std::nullopt}},
                        [](Result<std::vector<BigSetDelta>>) { FAIL() << "refused write ran"; })));
@@ -183,14 +205,11 @@ TEST(BigSetPoisoning, ABatchQueuedBehindAFailedOneCommitsAndTheReopenedSetHoldsI
   EXPECT_NE(*x_dots.begin(), (crdt::Dot{1, 1}));  // the failed batch's dot did not commit
 
   set.reset();
-  set = open_set(*f.engine, "s");
+  set = open_set(*h.f.engine, "s");
   EXPECT_EQ(members(*set), (std::vector<std::string>{"x", "y"}));
   EXPECT_TRUE(set->seen(*x_dots.begin()));
   EXPECT_TRUE(set->seen(*y_dots.begin()));
-  std::optional<Status> third;
-  ASSERT_TRUE(set->apply_async({BigSetUpdate{"z", false, std::nullopt}}, record(&third)).is_ok());
-  executor.run_until([&] { return set->in_flight() == 0; });
-  ASSERT_TRUE(third.has_value() && third->is_ok()) << third->to_string();
+  ASSERT_NO_FATAL_FAILURE(h.add_after_reopen("z"));
   const std::set<crdt::Dot> z_dots = set->dots("z").value();
   ASSERT_EQ(z_dots.size(), 1u);
   EXPECT_EQ(x_dots.count(*z_dots.begin()) + y_dots.count(*z_dots.begin()), 0u);
@@ -201,36 +220,18 @@ TEST(BigSetPoisoning, ABatchQueuedBehindAFailedOneCommitsAndTheReopenedSetHoldsI
 // replica's own dots on disk. Reopening records the lost dot as seen; without that, every later
 // dot of the replica would stay out of order, in memory and in the stored context, for good.
 TEST(BigSetPoisoning, ReopeningFillsTheGapAFailedBatchLeftInTheReplicasOwnDots) {
-  TempDir tmp;
-  HeldExecutor executor;
-  FaultyEngine f(tmp, &executor);
-  auto set = open_set(*f.engine, "s");
-  const uint64_t opened = f.engine->stats().commit_groups;  // open() records the layout
-
-  f.faults->fail_next_groups(1);
-  std::optional<Status> first, second;
-  auto record = [](std::optional<Status>* out) {
-    return [out](Result<std::vector<BigSetDelta>> deltas) { *out = deltas.status(); };
-  };
-  ASSERT_TRUE(set->apply_async({BigSetUpdate{"x", false, std::nullopt}}, record(&first)).is_ok());
-  wait_for_groups(*f.engine, opened + 1);
-  ASSERT_TRUE(set->apply_async({BigSetUpdate{"y", false, std::nullopt}}, record(&second)).is_ok());
-  wait_for_groups(*f.engine, opened + 2);
-  executor.run_until([&] { return set->in_flight() == 0; });
-  ASSERT_TRUE(first.has_value() && second.has_value());
-  EXPECT_EQ(first->code(), StatusCode::kIoError) << first->to_string();
-  ASSERT_TRUE(second->is_ok()) << second->to_string();
+  HeldFaultySet h;
+  auto& set = h.set;
+  ASSERT_NO_FATAL_FAILURE(h.fail_then_commit({BigSetUpdate{"x", false, std::nullopt}},
+                                             {BigSetUpdate{"y", false, std::nullopt}}));
   EXPECT_EQ(set->dots("y").value(), (std::set<crdt::Dot>{{1, 2}}));
 
   // On disk, without the repair, replica 1's dot 2 sits beyond a gap at dot 1.
   set.reset();
-  set = open_set(*f.engine, "s");
+  set = open_set(*h.f.engine, "s");
   EXPECT_TRUE(set->seen(crdt::Dot{1, 1}));
   EXPECT_EQ(set->out_of_order_dots(), 0u);
-  std::optional<Status> third;
-  ASSERT_TRUE(set->apply_async({BigSetUpdate{"z", false, std::nullopt}}, record(&third)).is_ok());
-  executor.run_until([&] { return set->in_flight() == 0; });
-  ASSERT_TRUE(third.has_value() && third->is_ok()) << third->to_string();
+  ASSERT_NO_FATAL_FAILURE(h.add_after_reopen("z"));
   EXPECT_EQ(set->dots("z").value(), (std::set<crdt::Dot>{{1, 3}}));
   EXPECT_EQ(set->out_of_order_dots(), 0u);
   EXPECT_EQ(members(*set), (std::vector<std::string>{"y", "z"}));
@@ -238,7 +239,7 @@ TEST(BigSetPoisoning, ReopeningFillsTheGapAFailedBatchLeftInTheReplicasOwnDots) 
   // The repair was written: opened as another replica (which repairs nothing of replica 1's),
   // the stored context has no gap either.
   set.reset();
-  EXPECT_EQ(open_set(*f.engine, "s", /*replica=*/2)->out_of_order_dots(), 0u);
+  EXPECT_EQ(open_set(*h.f.engine, "s", /*replica=*/2)->out_of_order_dots(), 0u);
 }
 
 }  // namespace
