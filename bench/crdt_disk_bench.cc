@@ -73,6 +73,8 @@ struct Config {
 };
 // Largest --batch value (BigSet's own bound).
 constexpr uint64_t kMaxBatch = storage::BigSet::kMaxBatchElements;
+// Largest --block-cache-mb (1 TiB): MiB << 20 must fit a size_t.
+constexpr uint64_t kMaxBlockCacheMb = uint64_t{1} << 20;
 // Largest --in-flight value (BigSet's own bound).
 constexpr uint64_t kMaxInFlight = storage::BigSet::kMaxInFlightBatches;
 
@@ -438,9 +440,10 @@ MELD_BENCH(
         stderr,
         "usage: meld-bench crdt-disk [--sizes N,M] [--ops N] [--batch N] [--in-flight A,B] "
         "[--pipeline-ops N] [--dir D] [--block-cache-mb N] (sizes in 1..%llu, "
-        "batch in 1..%llu, in-flight in 1..%llu)\n",
+        "batch in 1..%llu, in-flight in 1..%llu, block cache in 1..%llu MiB)\n",
         static_cast<unsigned long long>(kMaxSetSize), static_cast<unsigned long long>(kMaxBatch),
-        static_cast<unsigned long long>(kMaxInFlight));
+        static_cast<unsigned long long>(kMaxInFlight),
+        static_cast<unsigned long long>(kMaxBlockCacheMb));
     return 2;
   };
   Config config;
@@ -470,7 +473,7 @@ MELD_BENCH(
       config.base_dir = args[++i];
     } else if (args[i] == "--block-cache-mb" && has_value) {
       std::optional<uint64_t> mb = parse_u64(args[++i]);
-      if (!mb) return usage();
+      if (!mb || *mb == 0 || *mb > kMaxBlockCacheMb) return usage();
       config.block_cache_mb = *mb;
     } else {
       std::fprintf(stderr, "crdt-disk: unknown argument %s\n", args[i].c_str());

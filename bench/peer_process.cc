@@ -8,12 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <thread>
+
+#include "jepsen/process.h"
 
 namespace meld::bench {
 namespace {
@@ -93,20 +93,9 @@ Status PeerProcess::start() {
 }
 
 int PeerProcess::reap(int timeout_ms) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  int wstatus = 0;
-  for (;;) {
-    const pid_t r = waitpid(pid_, &wstatus, WNOHANG);
-    if (r == pid_) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, &wstatus, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const int code = jepsen::wait_for_exit(pid_, timeout_ms).value_or(128 + SIGKILL);
   pid_ = -1;
-  return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  return code;
 }
 
 bool PeerProcess::exited() {

@@ -128,23 +128,24 @@ Status MelddProcess::start(int timeout_ms) {
   return Status::ok();
 }
 
-int MelddProcess::wait_exit(int timeout_ms) {
+std::optional<int> wait_for_exit(pid_t pid, int timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  int code = -1;
   for (;;) {
     int wstatus = 0;
-    pid_t r = waitpid(pid_, &wstatus, WNOHANG);
-    if (r == pid_) {
-      code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-      break;
+    if (waitpid(pid, &wstatus, WNOHANG) == pid) {
+      return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, &wstatus, 0);
-      break;
+      ::kill(pid, SIGKILL);
+      waitpid(pid, &wstatus, 0);
+      return std::nullopt;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+}
+
+int MelddProcess::wait_exit(int timeout_ms) {
+  const int code = wait_for_exit(pid_, timeout_ms).value_or(-1);
   pid_ = -1;
   if (stdout_fd_ >= 0) close(stdout_fd_);
   stdout_fd_ = -1;

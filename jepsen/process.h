@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,11 @@ class MelddProcess {
   int stdout_fd_ = -1;
   std::string address_;
 };
+
+// Waits up to timeout_ms for the child pid to exit and reaps it. Returns its exit status (128 +
+// the signal when a signal ended it), or nullopt when it still ran at the deadline, after which it
+// was SIGKILLed and reaped.
+std::optional<int> wait_for_exit(pid_t pid, int timeout_ms);
 
 // Runs the meldctl at meldctl_path with args against address; returns its exit code and fills
 // out/err.

@@ -200,14 +200,11 @@ Status check_layout(Engine* engine) {
       batch.put(Family::kBigSet, key, format::version_value());
       return engine->commit_sync(std::move(batch));
     }
-    if (first.front().first != key) {
-      return Status::invalid_argument(
-          "the big_set family holds sets of layout version 1 (no layout version key); this build "
-          "reads layout version " +
-          std::to_string(format::kLayoutVersion) +
-          " only (pre-release, no migration): start from an empty data directory");
-    }
-    version->emplace(first.front().second);
+    return Status::invalid_argument(
+        "the big_set family holds sets of layout version 1 (no layout version key); this build "
+        "reads layout version " +
+        std::to_string(format::kLayoutVersion) +
+        " only (pre-release, no migration): start from an empty data directory");
   }
   if (**version != format::version_value()) {
     return Status::invalid_argument(
@@ -331,12 +328,6 @@ Result<std::vector<crdt::Dot>> BigSet::read_element(std::string_view element) co
   return decode_dots(**stored);
 }
 
-Result<std::set<crdt::Dot>> BigSet::read_dots(std::string_view element) const {
-  Result<std::vector<crdt::Dot>> dots = read_element(element);
-  MELD_RETURN_IF_ERROR(dots.status());
-  return std::set<crdt::Dot>(dots->begin(), dots->end());
-}
-
 Result<bool> BigSet::contains(std::string_view element) const {
   Result<std::vector<crdt::Dot>> dots = read_element(element);
   MELD_RETURN_IF_ERROR(dots.status());
@@ -369,7 +360,9 @@ Result<std::vector<bool>> BigSet::contains_all(std::span<const std::string_view>
 }
 
 Result<std::set<crdt::Dot>> BigSet::dots(std::string_view element) const {
-  return read_dots(element);
+  Result<std::vector<crdt::Dot>> dots = read_element(element);
+  MELD_RETURN_IF_ERROR(dots.status());
+  return std::set<crdt::Dot>(dots->begin(), dots->end());
 }
 
 Status BigSet::begin_locked() {
@@ -406,15 +399,15 @@ void apply_operand(const std::set<crdt::Dot>& adds, const std::set<crdt::Dot>& c
 
 Result<std::set<crdt::Dot>> BigSet::current_dots(std::string_view element,
                                                  const Staged& staged) const {
-  Result<std::set<crdt::Dot>> dots = read_dots(element);
-  MELD_RETURN_IF_ERROR(dots.status());
+  Result<std::set<crdt::Dot>> current = dots(element);
+  MELD_RETURN_IF_ERROR(current.status());
   if (auto it = in_flight_ops_.find(element); it != in_flight_ops_.end()) {
-    for (const Operand& op : it->second) apply_operand(op.adds, op.context, *dots);
+    for (const Operand& op : it->second) apply_operand(op.adds, op.context, *current);
   }
   if (auto it = staged.ops.find(element); it != staged.ops.end()) {
-    for (const Operand& op : it->second) apply_operand(op.adds, op.context, *dots);
+    for (const Operand& op : it->second) apply_operand(op.adds, op.context, *current);
   }
-  return dots;
+  return current;
 }
 
 bool BigSet::seen_locked(crdt::Dot dot, const Staged& staged) const {

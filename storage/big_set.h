@@ -265,7 +265,6 @@ class BigSet {
 
   BigSet(Engine* engine, std::string name, crdt::ReplicaId replica, crdt::CausalContext context);
 
-  Result<std::set<crdt::Dot>> read_dots(std::string_view element) const;
   // The element's committed dots, sorted (none when it has no key).
   Result<std::vector<crdt::Dot>> read_element(std::string_view element) const;
   // Holding mu_: the poisoning error, or ok after dropping completed batches from the overlay.
