@@ -34,12 +34,25 @@ std::string quoted(std::string_view s) {
 }
 
 // Checks one label (value non-empty). Errors are invalid_argument.
-Status check_label(const Label& l) {
+// The lengths: a name of 1..kLabelNameBytesMax bytes, a value of at most kLabelValueBytesMax.
+Status check_label_lengths(const Label& l) {
+  if (l.name.empty()) return Status::invalid_argument("empty label name");
   if (l.name.size() > kLabelNameBytesMax) {
     return Status::invalid_argument("label name " + quoted(l.name) + " is " +
                                     std::to_string(l.name.size()) + " bytes, limit " +
                                     std::to_string(kLabelNameBytesMax));
   }
+  if (l.value.size() > kLabelValueBytesMax) {
+    return Status::invalid_argument("label " + l.name + " value is " +
+                                    std::to_string(l.value.size()) + " bytes, limit " +
+                                    std::to_string(kLabelValueBytesMax));
+  }
+  return Status::ok();
+}
+
+// The lengths, then the characters.
+Status check_label(const Label& l) {
+  MELD_RETURN_IF_ERROR(check_label_lengths(l));
   if (!is_label_name(l.name)) {
     return Status::invalid_argument("invalid label name " + quoted(l.name) +
                                     " (must match [a-zA-Z_][a-zA-Z0-9_]*)");
@@ -47,11 +60,6 @@ Status check_label(const Label& l) {
   if (l.name.starts_with("__") && l.name != kMetricNameLabel) {
     return Status::invalid_argument("label name " + quoted(l.name) +
                                     " is reserved (names starting with __)");
-  }
-  if (l.value.size() > kLabelValueBytesMax) {
-    return Status::invalid_argument("label " + l.name + " value is " +
-                                    std::to_string(l.value.size()) + " bytes, limit " +
-                                    std::to_string(kLabelValueBytesMax));
   }
   if (!is_valid_utf8(l.value)) {
     return Status::invalid_argument("label " + l.name + " value is not valid UTF-8");
@@ -179,15 +187,8 @@ Result<Labels> Labels::decode_canonical(std::string_view bytes, bool check_chara
     if (!labels.empty() && !(labels.back().name < l.name)) {
       return Status::corruption("label set encoding is not sorted by name");
     }
-    if (check_characters) {
-      if (Status s = check_label(l); !s.is_ok()) {
-        return Status::corruption("label set encoding: " + s.message());
-      }
-    } else if (l.name.empty() || l.name.size() > kLabelNameBytesMax ||
-               l.value.size() > kLabelValueBytesMax) {
-      return Status::corruption("label set encoding holds a name of " +
-                                std::to_string(l.name.size()) + " bytes or a value of " +
-                                std::to_string(l.value.size()) + " bytes, outside the limits");
+    if (Status s = check_characters ? check_label(l) : check_label_lengths(l); !s.is_ok()) {
+      return Status::corruption("label set encoding: " + s.message());
     }
     labels.push_back(std::move(l));
   }
