@@ -6,15 +6,16 @@
 // Ingest: the series are split across --clients connections (series i on connection
 // i % clients, so each series arrives in time order); each connection sends, window by window of
 // --window-s seconds, batches of at most --batch-samples samples from its series. Request bodies
-// are encoded before the clock starts. The clock runs from the first byte sent until every batch
+// are encoded and every connection is opened before the clock starts (each sender thread opens
+// its own and, for MeldDB, builds its RPC requests on it). The clock runs from the first byte
+// sent until every batch
 // is acknowledged and the store made it queryable (VictoriaMetrics: /internal/force_flush).
 // Then the sample count is verified through the store's API: if the first check does not see
 // every sample, the clock keeps running until a check does.
 //   VictoriaMetrics: POST /api/v1/import (the file's own format).
 //   Prometheus: its remote-write receiver (live ingestion, protobuf + snappy, bench/ts_wire.h).
-//   MeldDB: a real meldd, Metrics.write RPC, one client connection per --clients; the capnp
-//     requests are encoded beforehand (client::EncodedWrite) and copied into the RPC message
-//     when sent.
+//   MeldDB: a real meldd, Metrics.write RPC, one client connection per --clients; each sender
+//     builds its RPC requests on its connection beforehand (client::PreparedWrite).
 // Bytes on disk: sizes of regular files after everything is flushed and compacted:
 //   VictoriaMetrics: force_flush, force_merge (waited for), graceful stop; data/ (samples) and
 //     indexdb/ (label index); caches, metadata and logs are not counted.
@@ -167,9 +168,18 @@ struct DiskUsage {
   std::string counted;  // what exactly was counted
 };
 
-// One store under test. Calls come in this order: start, prepare, send (from `clients` threads
-// at once, thread c with c), make_queryable, count_samples, query_range (any number),
-// settle_and_measure, stop. Only send runs on several threads.
+// One connection's sender: made by Store::connect on its own thread before the clock, then used
+// (send) and destroyed on that thread.
+class Sender {
+ public:
+  virtual ~Sender() = default;
+  // Sends the connection's batches in order; returns at the first failure.
+  virtual Status send() = 0;
+};
+
+// One store under test. Calls come in this order: start, prepare, connect (from `clients` threads
+// at once, thread c with c), the senders' send, make_queryable, count_samples, query_range (any
+// number), settle_and_measure, stop. Only connect and the senders run on several threads.
 class Store {
  public:
   virtual ~Store() = default;
@@ -178,8 +188,8 @@ class Store {
   virtual Status start(const std::string& dir) = 0;
   // Encodes every batch for this store (not timed).
   virtual void prepare(const std::vector<std::vector<Batch>>& plan) = 0;
-  // Sends connection c's batches in order; returns at the first failure.
-  virtual Status send(size_t c) = 0;
+  // Opens connection c and readies its batches (not timed).
+  virtual Result<std::unique_ptr<Sender>> connect(size_t c) = 0;
   virtual Status make_queryable() { return Status::ok(); }
   virtual Result<uint64_t> count_samples(const Dataset& d) = 0;
   virtual Result<std::vector<ResultSeries>> query_range(const std::string& promql, int64_t start_ms,
@@ -256,6 +266,7 @@ class HttpStore : public Store {
   Status start_process(const std::string& dir, std::vector<std::string> argv,
                        const std::string& ready_path) {
     process_ = std::make_unique<PeerProcess>(name(), std::move(argv), dir + "/" + name() + ".log");
+    ready_path_ = ready_path;
     MELD_RETURN_IF_ERROR(process_->start());
     return wait_http_ready(http_, base_ + ready_path, *process_, 60000);
   }
@@ -272,25 +283,49 @@ class HttpStore : public Store {
     return answer;
   }
 
-  // Sends bodies_[c] to path, one POST per batch, on a connection of its own.
-  Status post_all(size_t c, const std::string& path, const std::vector<std::string>& headers) {
-    HttpClient http;
-    for (const std::string& body : bodies_[c]) {
-      auto r = http.post(base_ + path, body, headers);
-      MELD_RETURN_IF_ERROR(r.status());
-      if (r->code / 100 != 2) {
-        return Status::unavailable(name() + " " + path + " answered HTTP " +
-                                   std::to_string(r->code) + ": " + r->body.substr(0, 500));
+  // Posts bodies_[c] to path, one POST per batch, on a connection of its own, opened here (a GET
+  // of the ready path; the POSTs reuse it).
+  Result<std::unique_ptr<Sender>> connect_posting(size_t c, std::string path,
+                                                  std::vector<std::string> headers) {
+    class Poster final : public Sender {
+     public:
+      Poster(const HttpStore& store, size_t c, std::string path, std::vector<std::string> headers)
+          : store_(store), c_(c), path_(std::move(path)), headers_(std::move(headers)) {}
+      Status open() {
+        auto r = http_.get(store_.base_ + store_.ready_path_);
+        MELD_RETURN_IF_ERROR(r.status());
+        return Status::ok();
       }
-    }
-    return Status::ok();
+      Status send() override {
+        for (const std::string& body : store_.bodies_[c_]) {
+          auto r = http_.post(store_.base_ + path_, body, headers_);
+          MELD_RETURN_IF_ERROR(r.status());
+          if (r->code / 100 != 2) {
+            return Status::unavailable(store_.name() + " " + path_ + " answered HTTP " +
+                                       std::to_string(r->code) + ": " + r->body.substr(0, 500));
+          }
+        }
+        return Status::ok();
+      }
+
+     private:
+      const HttpStore& store_;
+      size_t c_;
+      std::string path_;
+      std::vector<std::string> headers_;
+      HttpClient http_;
+    };
+    auto poster = std::make_unique<Poster>(*this, c, std::move(path), std::move(headers));
+    MELD_RETURN_IF_ERROR(poster->open());
+    return std::unique_ptr<Sender>(std::move(poster));
   }
 
   void stop_process(int stop_signal) {
     if (process_) process_->stop(stop_signal, 60000);
   }
 
-  std::string base_;  // http://127.0.0.1:PORT
+  std::string base_;        // http://127.0.0.1:PORT
+  std::string ready_path_;  // answers 200 once the store is up
   HttpClient http_;
   std::unique_ptr<PeerProcess> process_;
   std::vector<std::vector<std::string>> bodies_;  // [connection][batch]
@@ -331,7 +366,9 @@ class VictoriaMetrics final : public HttpStore {
     }
   }
 
-  Status send(size_t c) override { return post_all(c, "/api/v1/import", {}); }
+  Result<std::unique_ptr<Sender>> connect(size_t c) override {
+    return connect_posting(c, "/api/v1/import", {});
+  }
 
   Status make_queryable() override {
     auto r = http_.get(base_ + "/internal/force_flush");
@@ -403,10 +440,10 @@ class Prometheus final : public HttpStore {
     }
   }
 
-  Status send(size_t c) override {
-    return post_all(c, "/api/v1/write",
-                    {"Content-Type: application/x-protobuf", "Content-Encoding: snappy",
-                     "X-Prometheus-Remote-Write-Version: 0.1.0"});
+  Result<std::unique_ptr<Sender>> connect(size_t c) override {
+    return connect_posting(c, "/api/v1/write",
+                           {"Content-Type: application/x-protobuf", "Content-Encoding: snappy",
+                            "X-Prometheus-Remote-Write-Version: 0.1.0"});
   }
 
   Result<DiskUsage> settle_and_measure() override {
@@ -461,44 +498,55 @@ class Meld final : public Store {
     return Status::ok();
   }
 
-  void prepare(const std::vector<std::vector<Batch>>& plan) override {
-    requests_.assign(plan.size(), {});
-    std::vector<client::Series> request;
-    for (size_t c = 0; c < plan.size(); ++c) {
-      for (const Batch& batch : plan[c]) {
-        request.clear();
-        for (const SeriesSlice& slice : batch.slices) {
-          client::Series& series = request.emplace_back();
-          for (const auto& [name, value] : *slice.labels) series.labels.push_back({name, value});
-          for (const ts::Sample& s : slice.samples) {
-            series.samples.push_back({s.timestamp_ms, s.value});
+  void prepare(const std::vector<std::vector<Batch>>& plan) override { plan_ = &plan; }
+
+  Result<std::unique_ptr<Sender>> connect(size_t c) override {
+    class Writer final : public Sender {
+     public:
+      Status send() override {
+        for (Request& request : requests_) {
+          auto r = client_->metrics_write(std::move(request.write));
+          MELD_RETURN_IF_ERROR(r.status());
+          if (!r->errors.empty()) {
+            return Status::internal("meld refused a sample: " +
+                                    r->errors.front().status.to_string());
+          }
+          if (r->accepted != request.samples) {
+            return Status::internal("meld accepted " + std::to_string(r->accepted) + " of " +
+                                    std::to_string(request.samples) + " samples");
           }
         }
-        // A batch that does not encode (labels past the limits) fails its connection's send.
-        requests_[c].push_back(Request{client::EncodedWrite::encode(request), batch.samples});
+        return Status::ok();
       }
-    }
-  }
 
-  Status send(size_t c) override {
+      struct Request {
+        client::PreparedWrite write;
+        size_t samples;
+      };
+      std::unique_ptr<client::Client> client_;  // declared first: outlives its requests
+      std::vector<Request> requests_;
+    };
+    auto writer = std::make_unique<Writer>();
     client::Options options;
     options.address = node_->address();
     options.timeout_ms = 600000;
     auto connection = client::Client::connect(options);
     MELD_RETURN_IF_ERROR(connection.status());
-    for (const Request& request : requests_[c]) {
-      MELD_RETURN_IF_ERROR(request.write.status());
-      auto r = (*connection)->metrics_write(*request.write);
-      MELD_RETURN_IF_ERROR(r.status());
-      if (!r->errors.empty()) {
-        return Status::internal("meld refused a sample: " + r->errors.front().status.to_string());
+    writer->client_ = std::move(*connection);
+    std::vector<client::Series> series;
+    for (const Batch& batch : (*plan_)[c]) {
+      series.clear();
+      for (const SeriesSlice& slice : batch.slices) {
+        client::Series& one = series.emplace_back();
+        for (const auto& [name, value] : *slice.labels) one.labels.push_back({name, value});
+        for (const ts::Sample& s : slice.samples) one.samples.push_back({s.timestamp_ms, s.value});
       }
-      if (r->accepted != request.samples) {
-        return Status::internal("meld accepted " + std::to_string(r->accepted) + " of " +
-                                std::to_string(request.samples) + " samples");
-      }
+      // A batch that does not encode (labels past the limits) fails its connection.
+      auto write = writer->client_->prepare_metrics_write(series);
+      MELD_RETURN_IF_ERROR(write.status());
+      writer->requests_.push_back({std::move(*write), batch.samples});
     }
-    return Status::ok();
+    return std::unique_ptr<Sender>(std::move(writer));
   }
 
   Result<uint64_t> count_samples(const Dataset& d) override {
@@ -576,14 +624,10 @@ class Meld final : public Store {
   }
 
  private:
-  struct Request {
-    Result<client::EncodedWrite> write;
-    size_t samples;
-  };
   std::string data_dir_;
   std::unique_ptr<jepsen::MelddProcess> node_;
   std::unique_ptr<client::Client> client_;
-  std::vector<std::vector<Request>> requests_;
+  const std::vector<std::vector<Batch>>* plan_ = nullptr;
 };
 
 std::vector<std::string> read_queries(const std::string& path, Status* status) {
@@ -624,14 +668,18 @@ Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<B
   report(p + "version", store.version());
 
   std::vector<Status> results(plan.size());
+  std::atomic<size_t> connected{0};
   std::atomic<bool> go{false};
   std::vector<std::thread> threads;
   for (size_t c = 0; c < plan.size(); ++c) {
     threads.emplace_back([&, c] {
+      auto sender = store.connect(c);
+      ++connected;
       while (!go) std::this_thread::yield();
-      results[c] = store.send(c);
+      results[c] = sender.is_ok() ? (*sender)->send() : sender.status();
     });
   }
+  while (connected < plan.size()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const Clock::time_point start = Clock::now();
   go = true;
   for (std::thread& t : threads) t.join();

@@ -1,7 +1,6 @@
 #include "client/client.h"
 
 #include <capnp/ez-rpc.h>
-#include <capnp/serialize.h>
 #include <kj/async-io.h>
 #include <kj/timer.h>
 
@@ -481,7 +480,22 @@ Result<WriteResult> Client::metrics_write(const std::vector<Series>& series) {
   });
 }
 
-Result<EncodedWrite> EncodedWrite::encode(const std::vector<Series>& series) {
+struct PreparedWrite::Impl {
+  const Client* client;  // the one that prepared it
+  capnp::Request<api::Metrics::WriteParams, api::Metrics::WriteResults> request;
+  size_t series_count;
+};
+
+PreparedWrite::PreparedWrite(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PreparedWrite::PreparedWrite(PreparedWrite&&) noexcept = default;
+PreparedWrite& PreparedWrite::operator=(PreparedWrite&&) noexcept = default;
+PreparedWrite::~PreparedWrite() = default;
+
+size_t PreparedWrite::series_count() const {
+  return impl_ ? impl_->series_count : 0;
+}
+
+Result<PreparedWrite> Client::prepare_metrics_write(const std::vector<Series>& series) {
   MELD_RETURN_IF_ERROR(check_write_size(series));
   std::vector<uint32_t> all(series.size());
   for (uint32_t i = 0; i < series.size(); ++i) {
@@ -490,30 +504,21 @@ Result<EncodedWrite> EncodedWrite::encode(const std::vector<Series>& series) {
     }
     all[i] = i;
   }
-  capnp::MallocMessageBuilder message;
-  set_series(message.initRoot<api::Metrics::WriteParams>().initSeries(series.size()), series, all);
-  kj::Array<capnp::word> flat = capnp::messageToFlatArray(message);
-  EncodedWrite encoded;
-  encoded.words_.resize(flat.size());
-  std::memcpy(encoded.words_.data(), flat.begin(), flat.asBytes().size());
-  encoded.series_count_ = series.size();
-  return encoded;
+  auto request = impl_->metrics.writeRequest();
+  set_series(request.initSeries(series.size()), series, all);
+  return PreparedWrite(std::make_unique<PreparedWrite::Impl>(
+      PreparedWrite::Impl{this, kj::mv(request), series.size()}));
 }
 
-Result<WriteResult> Client::metrics_write(const EncodedWrite& write) {
-  std::vector<uint32_t> sent(write.series_count_);
+Result<WriteResult> Client::metrics_write(PreparedWrite write) {
+  if (!write.impl_) return Status::invalid_argument("this prepared write was already sent");
+  if (write.impl_->client != this) {
+    return Status::invalid_argument("a prepared write is sent on the client that prepared it");
+  }
+  std::vector<uint32_t> sent(write.impl_->series_count);
   for (uint32_t i = 0; i < sent.size(); ++i) sent[i] = i;
   return impl_->call([&] {
-    capnp::ReaderOptions options;
-    options.traversalLimitInWords =
-        std::max<uint64_t>(options.traversalLimitInWords, uint64_t{2} * write.words_.size());
-    capnp::FlatArrayMessageReader reader(
-        kj::arrayPtr(reinterpret_cast<const capnp::word*>(write.words_.data()),
-                     write.words_.size()),
-        options);
-    auto request = impl_->metrics.writeRequest(capnp::MessageSize{write.words_.size() + 8, 0});
-    request.setSeries(reader.getRoot<api::Metrics::WriteParams>().getSeries());
-    return request.send().then(
+    return write.impl_->request.send().then(
         [&](capnp::Response<api::Metrics::WriteResults>&& r) { return write_result(r, sent, {}); });
   });
 }

@@ -120,21 +120,21 @@ struct NodeStatus {
   uint32_t active_clients = 0;
 };
 
-// A Metrics.write request encoded once, to be sent with Client::metrics_write(const
-// EncodedWrite&) (benchmarks encode their batches before they start the clock). Movable value.
-class EncodedWrite {
+// A Metrics.write request built on one Client ahead of time, by Client::prepare_metrics_write,
+// and sent once by Client::metrics_write(PreparedWrite) on that same client (benchmarks build their
+// requests before they start the clock, so sending costs no encoding). Movable value.
+class PreparedWrite {
  public:
-  // Encodes series for one write. invalid_argument, naming the first offender, when there are
-  // more than api::maxSeriesPerWrite series or api::maxSamplesPerWrite samples, or when a series
-  // breaks a label limit (an encoded write holds only series the server may accept).
-  static Result<EncodedWrite> encode(const std::vector<Series>& series);
-  size_t series_count() const { return series_count_; }
+  PreparedWrite(PreparedWrite&&) noexcept;
+  PreparedWrite& operator=(PreparedWrite&&) noexcept;
+  ~PreparedWrite();
+  size_t series_count() const;
 
  private:
   friend class Client;
-  EncodedWrite() = default;
-  std::vector<uint64_t> words_;  // a capnp message whose root is Metrics.write's params
-  size_t series_count_ = 0;
+  struct Impl;
+  explicit PreparedWrite(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 class Client {
@@ -191,8 +191,14 @@ class Client {
   // indices in the result refer to the series argument. Fails as a whole (invalid_argument) when
   // there are more than api::maxSeriesPerWrite series or api::maxSamplesPerWrite samples.
   Result<WriteResult> metrics_write(const std::vector<Series>& series);
-  // The same for a write encoded beforehand; indices in the result refer to its series.
-  Result<WriteResult> metrics_write(const EncodedWrite& write);
+  // Builds the request metrics_write(series) would send, without sending it. invalid_argument,
+  // naming the first offender, for the size limits above and for a series that breaks a label
+  // limit (a prepared write holds only series the server may accept).
+  Result<PreparedWrite> prepare_metrics_write(const std::vector<Series>& series);
+  // Sends a write prepared on this client; indices in the result refer to its series. A prepared
+  // write is sent at most once: invalid_argument for one already sent or prepared on another
+  // client.
+  Result<WriteResult> metrics_write(PreparedWrite write);
   // Samples of the series with exactly these labels, from_ms <= timestamp_ms < to_ms, in time
   // order; limit 0 means the server's maximum, at most api::maxReadSamples.
   Result<SamplePage> metrics_read(const std::vector<Label>& labels, int64_t from_ms, int64_t to_ms,

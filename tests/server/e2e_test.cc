@@ -325,21 +325,19 @@ TEST_F(NodeTest, MetricsWriteReportsBadSeriesAndStoresTheRest) {
   EXPECT_EQ(c->metrics_read({{"__name__", "up"}}, 0, 10, 0)->samples.size(), 1u);
 }
 
-TEST_F(NodeTest, AnEncodedMetricsWriteStoresWhatItsSeriesHoldAndReportsServerErrors) {
+TEST_F(NodeTest, APreparedMetricsWriteStoresWhatItsSeriesHoldAndReportsServerErrors) {
   auto c = connect_to(*node_);
   client::Series a{{{"__name__", "enc"}, {"host", "a"}}, {{3000, 0.3}, {1000, std::nan("")}}};
   client::Series no_name{{{"job", "x"}}, {{1, 1.0}}};  // passes the client, refused by the store
-  auto encoded = client::EncodedWrite::encode({no_name, a});
-  ASSERT_TRUE(encoded.is_ok()) << encoded.status().to_string();
-  EXPECT_EQ(encoded->series_count(), 2u);
-  for (int send = 0; send < 2; ++send) {  // an encoded write can be sent again
-    auto written = c->metrics_write(*encoded);
-    ASSERT_TRUE(written.is_ok()) << written.status().to_string();
-    EXPECT_EQ(written->accepted, 2u);
-    ASSERT_EQ(written->errors.size(), 1u);
-    EXPECT_EQ(written->errors[0].series, 0u);
-    EXPECT_EQ(written->errors[0].status.code(), StatusCode::kInvalidArgument);
-  }
+  auto prepared = c->prepare_metrics_write({no_name, a});
+  ASSERT_TRUE(prepared.is_ok()) << prepared.status().to_string();
+  EXPECT_EQ(prepared->series_count(), 2u);
+  auto written = c->metrics_write(std::move(*prepared));
+  ASSERT_TRUE(written.is_ok()) << written.status().to_string();
+  EXPECT_EQ(written->accepted, 2u);
+  ASSERT_EQ(written->errors.size(), 1u);
+  EXPECT_EQ(written->errors[0].series, 0u);
+  EXPECT_EQ(written->errors[0].status.code(), StatusCode::kInvalidArgument);
   auto read = c->metrics_read(a.labels, INT64_MIN, INT64_MAX, 0);
   ASSERT_TRUE(read.is_ok()) << read.status().to_string();
   ASSERT_EQ(read->samples.size(), 2u);
@@ -347,10 +345,20 @@ TEST_F(NodeTest, AnEncodedMetricsWriteStoresWhatItsSeriesHoldAndReportsServerErr
   EXPECT_TRUE(std::isnan(read->samples[0].value));
   EXPECT_EQ(read->samples[1].value, 0.3);
 
-  // Only series the client would send can be encoded.
+  // Sent once, on the client that prepared it.
+  auto again = c->metrics_write(std::move(*prepared));
+  EXPECT_EQ(again.status().code(), StatusCode::kInvalidArgument) << again.status().to_string();
+  auto other = connect_to(*node_);
+  auto foreign = c->prepare_metrics_write({a});
+  ASSERT_TRUE(foreign.is_ok()) << foreign.status().to_string();
+  auto elsewhere = other->metrics_write(std::move(*foreign));
+  EXPECT_EQ(elsewhere.status().code(), StatusCode::kInvalidArgument)
+      << elsewhere.status().to_string();
+
+  // Only series the client would send can be prepared.
   client::Series long_value{
       {{"__name__", "enc"}, {"v", std::string(api::MAX_LABEL_VALUE_BYTES + 1, 'x')}}, {{1, 1.0}}};
-  auto refused = client::EncodedWrite::encode({a, long_value});
+  auto refused = c->prepare_metrics_write({a, long_value});
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(refused.status().message().find("series 1"), std::string::npos)
       << refused.status().to_string();
