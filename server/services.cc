@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/hash.h"
+#include "base/thread_name.h"
 #include "crdt/codec.h"
 #include "server/keys.h"
 #include "storage/big_set.h"
@@ -415,10 +416,12 @@ void set_labels(capnp::List<api::Label>::Builder out, const ts::Labels& labels) 
 // capnp request of the RPC call that waits for it.
 class WorkerThread {
  public:
-  WorkerThread() {
+  // name: the thread's name (base/thread_name.h).
+  explicit WorkerThread(std::string name) {
     std::promise<kj::Own<const kj::Executor>> ready;
     std::future<kj::Own<const kj::Executor>> executor = ready.get_future();
-    thread_ = std::thread([this, ready = std::move(ready)]() mutable {
+    thread_ = std::thread([this, name = std::move(name), ready = std::move(ready)]() mutable {
+      set_thread_name(name);
       kj::EventLoop loop;
       kj::WaitScope scope(loop);
       auto stop = kj::newPromiseAndFulfiller<void>();
@@ -676,7 +679,7 @@ class MetricsImpl final : public api::Metrics::Server {
   std::shared_ptr<LabelCache> label_cache_ = std::make_shared<LabelCache>();  // decoder thread's
   std::string key_;  // decoder thread's scratch for cached_labels
   // Last: destroyed first, so no decode runs while the members above go away.
-  WorkerThread decoder_;
+  WorkerThread decoder_{"meld-ts-decode"};
 };
 
 class AdminImpl final : public api::Admin::Server {

@@ -20,6 +20,7 @@
 
 #include "base/bounded_queue.h"
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "crdt/codec.h"
 #include "storage/big_set_format.h"
 #include "storage/crdt_join.h"
@@ -356,7 +357,10 @@ Result<std::unique_ptr<Engine>> Engine::open_database(const Options& options,
   if (!s.ok()) return from_rocksdb(s, "cannot open data directory " + dir);
   impl->db_.reset(raw_db);
   Impl* commits = impl.get();
-  impl->commit_thread_ = std::thread([commits] { commits->run_commits(); });
+  impl->commit_thread_ = std::thread([commits] {
+    set_thread_name("meld-commit");
+    commits->run_commits();
+  });
   log::info("storage.open", {{"dir", dir},
                              {"families", kFamilyCount},
                              {"sync", options.sync},

@@ -12,6 +12,7 @@
 #include "base/assert.h"
 #include "base/log.h"
 #include "base/rng.h"
+#include "base/thread_name.h"
 #include "timeseries/merge.h"
 
 namespace meld::storage {
@@ -292,7 +293,10 @@ class TsStore::Sealer {
  public:
   Sealer(Engine& engine, int zstd_level, size_t queued_samples_max)
       : engine_(engine), encoder_(zstd_level), queued_samples_max_(queued_samples_max) {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      set_thread_name("meld-ts-sealer");
+      run();
+    });
   }
 
   // Commits every queued job, then joins the thread.

@@ -7,6 +7,7 @@
 #include "base/hash.h"
 #include "base/log.h"
 #include "base/rng.h"
+#include "base/thread_name.h"
 
 namespace meld {
 namespace {
@@ -90,6 +91,19 @@ TEST(BoundedQueue, BlockingPushWaitsForRoomAndKeepsOrder) {
   }
   producer.join();
   for (int i = 0; i < kItems; ++i) ASSERT_EQ(got[i], i);
+}
+
+TEST(ThreadName, NamesTheCallingThreadAndCutsLongNames) {
+  std::string named;
+  std::string cut;
+  std::thread([&] {
+    set_thread_name("meld-test");
+    named = thread_name();
+    set_thread_name("meld-a-name-longer-than-fifteen");
+    cut = thread_name();
+  }).join();
+  EXPECT_EQ(named, "meld-test");
+  EXPECT_EQ(cut, "meld-a-name-lon");
 }
 
 }  // namespace
