@@ -4,7 +4,9 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <span>
 #include <utility>
+#include <vector>
 
 #include "timeseries/query.h"
 
@@ -162,6 +164,21 @@ class Accumulator {
   double extreme_ = 0;
   std::vector<double> values_;
 };
+
+// min_over_time / max_over_time of one non-empty window, by Prometheus' rule (any number replaces
+// a NaN; of equal values the first stays): the extreme of the non-NaN values, or NaN when there
+// are none. A loop of its own, without the Accumulator's per-value dispatch and with a
+// data-independent choice per value (no branch to mispredict on random data).
+template <bool kMax>
+double window_extreme(std::span<const Sample> window) {
+  double m = window[0].value;
+  for (size_t i = 1; i < window.size(); ++i) {
+    const double v = window[i].value;
+    const bool better = kMax ? v > m : v < m;
+    m = (better | std::isnan(m)) ? v : m;
+  }
+  return m;
+}
 
 Reduce reduce_of(AggregateOp op) {
   switch (op) {
@@ -375,6 +392,12 @@ class Evaluator {
           continue;
         }
         if (window.empty()) continue;
+        if (reduce == Reduce::kMin || reduce == Reduce::kMax) {
+          const double v =
+              reduce == Reduce::kMax ? window_extreme<true>(window) : window_extreme<false>(window);
+          points.points.push_back({t, v});
+          continue;
+        }
         acc.reset();
         for (const Sample& x : window) acc.add(x.value);
         points.points.push_back({t, acc.result()});
