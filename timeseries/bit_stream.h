@@ -3,8 +3,10 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace meld::ts {
@@ -57,16 +59,30 @@ class BitReader {
   // Reads `bit_count` (0..64) bits into *bits; false if fewer remain.
   [[nodiscard]] bool read(int bit_count, uint64_t* bits) {
     if (static_cast<size_t>(bit_count) > size_bits_ - pos_bits_) return false;
-    uint64_t result = 0;
-    while (bit_count > 0) {
-      const int offset = static_cast<int>(pos_bits_ & 7);
-      const int available = 8 - offset;
-      const int take = std::min(bit_count, available);
-      const uint8_t byte = data_[pos_bits_ >> 3];
-      result = (result << take) | ((byte >> (available - take)) & ((1u << take) - 1));
-      pos_bits_ += static_cast<size_t>(take);
-      bit_count -= take;
+    if (bit_count == 0) {
+      *bits = 0;
+      return true;
     }
+    const size_t byte = pos_bits_ >> 3;
+    const int offset = static_cast<int>(pos_bits_ & 7);
+    pos_bits_ += static_cast<size_t>(bit_count);
+    if (byte + 8 > size_bits_ / 8) {  // the last bytes: one at a time
+      uint64_t result = 0;
+      for (size_t at = pos_bits_ - static_cast<size_t>(bit_count); at < pos_bits_; ++at) {
+        result = (result << 1) | ((data_[at >> 3] >> (7 - (at & 7))) & 1u);
+      }
+      *bits = result;
+      return true;
+    }
+    // Eight bytes at once, most significant first; the bits past them come from a ninth byte,
+    // which exists because the read fits.
+    uint64_t word;
+    std::memcpy(&word, data_ + byte, sizeof word);
+    if constexpr (std::endian::native == std::endian::little) word = __builtin_bswap64(word);
+    word <<= offset;
+    uint64_t result = word >> (64 - bit_count);
+    const int missing = bit_count + offset - 64;
+    if (missing > 0) result |= static_cast<uint64_t>(data_[byte + 8] >> (8 - missing));
     *bits = result;
     return true;
   }

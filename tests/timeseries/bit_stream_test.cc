@@ -56,6 +56,11 @@ RC_GTEST_PROP(BitStreamProperty, ReaderReturnsWhatTheWriterWrote, ()) {
     RC_ASSERT(got == want);
   }
   RC_ASSERT(r.remaining_bits() == out.size() * 8 - total_bits);
+  // Past the end: refused, and nothing is consumed.
+  const size_t left = r.remaining_bits();
+  uint64_t past = 0;
+  RC_ASSERT(!r.read(static_cast<int>(left) + 1, &past));
+  RC_ASSERT(r.remaining_bits() == left);
 }
 
 }  // namespace
