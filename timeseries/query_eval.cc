@@ -115,6 +115,40 @@ class Accumulator {
     }
   }
 
+  // The same as add() of every value of the window in order, with one dispatch per window.
+  void add_window(std::span<const Sample> window) {
+    if (window.empty()) return;
+    switch (reduce_) {
+      case Reduce::kSum:
+        for (const Sample& x : window) sum_.add(x.value);
+        break;
+      case Reduce::kAvg: {
+        // A sum that ends finite never overflowed (an infinite or NaN sum stays so), and then
+        // add_to_average's steps are exactly these; otherwise the window is summed again by them.
+        CompensatedSum plain = sum_;
+        for (const Sample& x : window) plain.add(x.value);
+        if (!overflowed_ && std::isfinite(plain.result())) {
+          sum_ = plain;
+        } else {
+          for (const Sample& x : window) add_to_average(x.value);
+        }
+        break;
+      }
+      case Reduce::kMin:
+        extreme_ = extreme_of<false>(window);
+        break;
+      case Reduce::kMax:
+        extreme_ = extreme_of<true>(window);
+        break;
+      case Reduce::kCount:
+        break;
+      case Reduce::kQuantile:
+        for (const Sample& x : window) values_.push_back(x.value);
+        break;
+    }
+    count_ += window.size();
+  }
+
   size_t count() const { return count_; }
 
   // The average of finite values must not overflow when their sum does: from the first add that
@@ -160,25 +194,23 @@ class Accumulator {
   double q_;
   size_t count_ = 0;
   CompensatedSum sum_;
+  // min/max continued over a window by add()'s rule (any number replaces a NaN; of equal values
+  // the first stays), without a branch that depends on the values.
+  template <bool kMax>
+  double extreme_of(std::span<const Sample> window) const {
+    double m = count_ == 0 ? window[0].value : extreme_;
+    for (size_t i = count_ == 0 ? 1 : 0; i < window.size(); ++i) {
+      const double v = window[i].value;
+      const bool better = kMax ? v > m : v < m;
+      m = (better | std::isnan(m)) ? v : m;
+    }
+    return m;
+  }
+
   bool overflowed_ = false;  // sum_ holds the sum times kScaleDown
   double extreme_ = 0;
   std::vector<double> values_;
 };
-
-// min_over_time / max_over_time of one non-empty window, by Prometheus' rule (any number replaces
-// a NaN; of equal values the first stays): the extreme of the non-NaN values, or NaN when there
-// are none. A loop of its own, without the Accumulator's per-value dispatch and with a
-// data-independent choice per value (no branch to mispredict on random data).
-template <bool kMax>
-double window_extreme(std::span<const Sample> window) {
-  double m = window[0].value;
-  for (size_t i = 1; i < window.size(); ++i) {
-    const double v = window[i].value;
-    const bool better = kMax ? v > m : v < m;
-    m = (better | std::isnan(m)) ? v : m;
-  }
-  return m;
-}
 
 Reduce reduce_of(AggregateOp op) {
   switch (op) {
@@ -392,14 +424,8 @@ class Evaluator {
           continue;
         }
         if (window.empty()) continue;
-        if (reduce == Reduce::kMin || reduce == Reduce::kMax) {
-          const double v =
-              reduce == Reduce::kMax ? window_extreme<true>(window) : window_extreme<false>(window);
-          points.points.push_back({t, v});
-          continue;
-        }
         acc.reset();
-        for (const Sample& x : window) acc.add(x.value);
+        acc.add_window(window);
         points.points.push_back({t, acc.result()});
       }
       MELD_RETURN_IF_ERROR(charge_points(points.points.size()));
