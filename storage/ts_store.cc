@@ -216,12 +216,19 @@ Status read_blocks(Engine& engine, ts::BlockDecoder& decoder, uint32_t ref, int6
       return Status::corruption("time-series block of series ref " + std::to_string(ref) + ": " +
                                 s.message());
     }
-    for (const ts::Sample& sample : decoded) {
-      bool outside = sample.timestamp_ms < min_ms || sample.timestamp_ms > max_ms;
-      if (outside && keys == nullptr) continue;
-      if (out->size() >= samples_cap) break;
-      out->push_back(sample);
+    // Decoded blocks are in time order: the samples inside [min_ms, max_ms] (all of them when
+    // the keys are wanted) are one run, appended at once.
+    auto from = decoded.begin();
+    auto to = decoded.end();
+    if (keys == nullptr) {
+      from = std::lower_bound(decoded.begin(), decoded.end(), min_ms,
+                              [](const ts::Sample& x, int64_t ms) { return x.timestamp_ms < ms; });
+      to = std::upper_bound(from, decoded.end(), max_ms,
+                            [](int64_t ms, const ts::Sample& x) { return ms < x.timestamp_ms; });
     }
+    const size_t room = samples_cap - out->size();
+    if (static_cast<size_t>(to - from) > room) to = from + static_cast<std::ptrdiff_t>(room);
+    out->insert(out->end(), from, to);
     if (keys != nullptr) keys->push_back(key);
   }
   return Status::ok();
@@ -1383,6 +1390,7 @@ Status TsStore::samples(uint64_t ref, int64_t min_ms, int64_t max_ms, size_t sam
     if (s.head.sample_count() > 0 && samples->size() < cap) {
       auto it = ts::GorillaIterator::open(s.head.bytes());
       MELD_RETURN_IF_ERROR(it.status());
+      samples->reserve(samples->size() + std::min<size_t>(s.head.sample_count(), cap));
       ts::Sample sample;
       while (samples->size() < cap && it->next(&sample)) {
         if (sample.timestamp_ms >= min_ms && sample.timestamp_ms <= max_ms) {

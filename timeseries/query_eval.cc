@@ -338,11 +338,12 @@ class Evaluator {
     const size_t samples_left = limits_.samples_max - std::min(used, limits_.samples_max);
     auto samples = source_.samples(series.ref, mint, end_ms_, samples_left);
     if (!samples.is_ok()) return samples;
-    if (samples->size() > samples_left) return exhausted_samples();
-    stats_.samples_loaded += samples->size();
-    for (size_t i = 0; i < samples->size(); ++i) {
-      const int64_t t = (*samples)[i].timestamp_ms;
-      if (t < mint || t > end_ms_ || (i > 0 && t <= (*samples)[i - 1].timestamp_ms)) {
+    const std::vector<Sample>& loaded = *samples;
+    if (loaded.size() > samples_left) return exhausted_samples();
+    stats_.samples_loaded += loaded.size();
+    for (size_t i = 0; i < loaded.size(); ++i) {
+      const int64_t t = loaded[i].timestamp_ms;
+      if (t < mint || t > end_ms_ || (i > 0 && t <= loaded[i - 1].timestamp_ms)) {
         return Status::internal("series source returned samples out of order or range for " +
                                 series.labels.to_string());
       }
@@ -355,15 +356,16 @@ class Evaluator {
     if (!selected.is_ok()) return selected.status();
     Vectors out;
     for (SourceSeries& s : *selected) {
-      auto samples = load(s, limits_.lookback_ms);
-      if (!samples.is_ok()) return samples.status();
+      auto loaded = load(s, limits_.lookback_ms);
+      if (!loaded.is_ok()) return loaded.status();
+      const std::vector<Sample>& samples = *loaded;
       SeriesPoints points{std::move(s.labels), {}};
       size_t upto = 0;  // samples with timestamp <= t
       for (size_t i = 0; i < step_count_; ++i) {
         const int64_t t = step_time(i);
-        while (upto < samples->size() && (*samples)[upto].timestamp_ms <= t) ++upto;
+        while (upto < samples.size() && samples[upto].timestamp_ms <= t) ++upto;
         if (upto == 0) continue;
-        const Sample& latest = (*samples)[upto - 1];
+        const Sample& latest = samples[upto - 1];
         if (latest.timestamp_ms < saturating_sub(t, limits_.lookback_ms)) continue;
         if (is_stale_marker(latest.value)) continue;
         points.points.push_back({t, latest.value});
