@@ -5,8 +5,28 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 
 namespace meld::storage {
+
+namespace {
+
+// The order in which select() reads candidate sets: one postings list, then an alternation's
+// literals, then the values within a regex's match range, then every value of the label; of
+// matchers alike, the metric name's last (a metric name usually has many series, an instance
+// or host label few).
+std::pair<int, bool> likely_cost(const ts::Matcher& matcher) {
+  const bool metric_name = matcher.name() == ts::kMetricNameLabel;
+  if (matcher.exact_value()) return {0, metric_name};
+  std::string min, max;
+  if (matcher.op() == ts::MatchOp::kRegexMatch) {
+    if (matcher.literal_values()) return {1, metric_name};
+    if (matcher.value_bounds(&min, &max)) return {2, metric_name};
+  }
+  return {3, metric_name};
+}
+
+}  // namespace
 
 Status TsStoreSource::candidates(const ts::Matcher& matcher, std::vector<uint64_t>* ids) {
   if (auto exact = matcher.exact_value()) {
@@ -45,23 +65,23 @@ Status TsStoreSource::candidates(const ts::Matcher& matcher, std::vector<uint64_
 
 Result<std::vector<ts::SourceSeries>> TsStoreSource::select(std::span<const ts::Matcher> matchers,
                                                             int64_t, int64_t, size_t series_max) {
-  std::vector<std::vector<uint64_t>> sets;
+  std::vector<const ts::Matcher*> narrowing;
   for (const ts::Matcher& matcher : matchers) {
-    if (matcher.matches_empty()) continue;
-    sets.emplace_back();
-    MELD_RETURN_IF_ERROR(candidates(matcher, &sets.back()));
+    if (!matcher.matches_empty()) narrowing.push_back(&matcher);
   }
+  std::stable_sort(narrowing.begin(), narrowing.end(),
+                   [](const auto* a, const auto* b) { return likely_cost(*a) < likely_cost(*b); });
   std::vector<uint64_t> ids;
-  if (sets.empty()) {
+  if (narrowing.empty()) {
     MELD_RETURN_IF_ERROR(store_.all_series(postings_max_, &ids));
   } else {
-    std::sort(sets.begin(), sets.end(),
-              [](const auto& a, const auto& b) { return a.size() < b.size(); });
-    ids = std::move(sets[0]);
+    MELD_RETURN_IF_ERROR(candidates(*narrowing[0], &ids));
+    std::vector<uint64_t> set;
     std::vector<uint64_t> both;
-    for (size_t i = 1; i < sets.size() && !ids.empty(); ++i) {
+    for (size_t i = 1; i < narrowing.size() && ids.size() > kCandidatesCheckedDirectly; ++i) {
+      MELD_RETURN_IF_ERROR(candidates(*narrowing[i], &set));
       both.clear();
-      std::set_intersection(ids.begin(), ids.end(), sets[i].begin(), sets[i].end(),
+      std::set_intersection(ids.begin(), ids.end(), set.begin(), set.end(),
                             std::back_inserter(both));
       ids.swap(both);
     }

@@ -16,15 +16,20 @@ namespace meld::storage {
 // matcher one postings list; any other the union of the postings of the label values it
 // matches: for a `=~` alternation of literals (`a|b`) a lookup per literal, else the values found
 // by listing the label's values, not its series, only those within the regex's possible match
-// range when RE2 gives one, e.g. a prefix `api.*`); the sets are intersected,
-// smallest first, and every candidate's full label set is then checked against all matchers.
-// With no such matcher every series is a candidate. A postings list, candidate set or label
-// value listing longer than postings_max fails the query with resource_exhausted.
+// range when RE2 gives one, e.g. a prefix `api.*`); the sets are intersected, and every
+// candidate's full label set is then checked against all matchers. The sets are read in the
+// order of their likely cost: `=` matchers, then regexes with a match range, then alternations,
+// then the rest; once the intersection holds at most kCandidatesCheckedDirectly series, the
+// remaining matchers' postings are not read (the label check covers them), so a broad matcher
+// next to a narrow one costs nothing. With no such matcher every series is a candidate. A
+// postings list, candidate set or label value listing longer than postings_max fails the query
+// with resource_exhausted.
 //
 // Thread: the store's. The store is borrowed for the source's lifetime.
 class TsStoreSource final : public ts::SeriesSource {
  public:
   static constexpr size_t kDefaultPostingsMax = 1000000;
+  static constexpr size_t kCandidatesCheckedDirectly = 256;
 
   explicit TsStoreSource(TsStore& store, size_t postings_max = kDefaultPostingsMax)
       : store_(store), postings_max_(postings_max) {}
