@@ -190,10 +190,6 @@ class Accumulator {
   }
 
  private:
-  Reduce reduce_;
-  double q_;
-  size_t count_ = 0;
-  CompensatedSum sum_;
   // min/max continued over a window by add()'s rule (any number replaces a NaN; of equal values
   // the first stays), without a branch that depends on the values.
   template <bool kMax>
@@ -207,6 +203,10 @@ class Accumulator {
     return m;
   }
 
+  Reduce reduce_;
+  double q_;
+  size_t count_ = 0;
+  CompensatedSum sum_;
   bool overflowed_ = false;  // sum_ holds the sum times kScaleDown
   double extreme_ = 0;
   std::vector<double> values_;
