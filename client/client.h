@@ -122,7 +122,8 @@ struct NodeStatus {
 
 // A Metrics.write request built on one Client ahead of time, by Client::prepare_metrics_write,
 // and sent once by Client::metrics_write(PreparedWrite) on that same client (benchmarks build their
-// requests before they start the clock, so sending costs no encoding). Movable value.
+// requests before they start the clock, so sending costs no encoding). Movable value; it lives on
+// the Client's event loop, so it must be destroyed before that Client and on its thread.
 class PreparedWrite {
  public:
   PreparedWrite(PreparedWrite&&) noexcept;
