@@ -10,25 +10,10 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "base/varint.h"
+
 namespace meld::bench {
 namespace {
-
-size_t varint_size(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-void put_varint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
 
 // Wire tags: (field << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited).
 constexpr char kTag1Len = 0x0a;
@@ -37,7 +22,7 @@ constexpr char kTag1Fixed64 = 0x09;
 constexpr char kTag2Varint = 0x10;
 
 size_t len_field_size(size_t payload) {
-  return 1 + varint_size(payload) + payload;
+  return 1 + varint_bytes(payload) + payload;
 }
 
 void put_len_field(char tag, std::string_view payload, std::string* out) {
@@ -51,7 +36,7 @@ size_t label_size(const std::pair<std::string, std::string>& label) {
 }
 
 size_t sample_size(const ts::Sample& s) {
-  return 1 + 8 + 1 + varint_size(static_cast<uint64_t>(s.timestamp_ms));
+  return 1 + 8 + 1 + varint_bytes(static_cast<uint64_t>(s.timestamp_ms));
 }
 
 void put_sample(const ts::Sample& s, std::string* out) {

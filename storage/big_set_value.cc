@@ -6,21 +6,14 @@
 #include <utility>
 
 #include "base/assert.h"
+#include "base/varint.h"
 
 namespace meld::storage::big_set_format {
 namespace {
 
-void put_varint(uint64_t v, std::string& out) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
 void put_dot(crdt::Dot dot, std::string& out) {
-  put_varint(dot.replica, out);
-  put_varint(dot.counter, out);
+  put_varint(dot.replica, &out);
+  put_varint(dot.counter, &out);
 }
 
 bool is_sorted_set(const std::vector<crdt::Dot>& dots) {
@@ -34,30 +27,19 @@ class Reader {
 
   size_t remaining() const { return bytes_.size() - pos_; }
 
-  // A canonical LEB128 varint of at most 10 bytes, or nullopt (with *error set).
+  // A canonical varint (base/varint.h, no padding), or nullopt (with *error set).
   std::optional<uint64_t> varint(std::string* error) {
+    const size_t start = pos_;
     uint64_t v = 0;
-    for (int i = 0; i < 10; ++i) {
-      if (pos_ == bytes_.size()) {
-        *error = "truncated varint";
-        return std::nullopt;
-      }
-      auto byte = static_cast<uint8_t>(bytes_[pos_++]);
-      if (i == 9 && byte > 1) {
-        *error = "varint over 64 bits";
-        return std::nullopt;
-      }
-      v |= uint64_t{byte & 0x7fu} << (7 * i);
-      if ((byte & 0x80) == 0) {
-        if (byte == 0 && i > 0) {
-          *error = "overlong varint";
-          return std::nullopt;
-        }
-        return v;
-      }
+    if (!get_varint(bytes_, &pos_, &v)) {
+      *error = "truncated varint or one over 64 bits";
+      return std::nullopt;
     }
-    *error = "varint over 10 bytes";
-    return std::nullopt;
+    if (pos_ - start != varint_bytes(v)) {
+      *error = "overlong varint";
+      return std::nullopt;
+    }
+    return v;
   }
 
   // count sorted dots, each with a counter > 0 and greater than the previous one.
@@ -101,9 +83,9 @@ std::string encode_element_value(const ElementState& state) {
   std::string out;
   out.reserve(3 + 6 * state.context.size());
   out.push_back(static_cast<char>(kElementValueFormat));
-  put_varint(state.dots.size(), out);
+  put_varint(state.dots.size(), &out);
   for (crdt::Dot dot : state.dots) put_dot(dot, out);
-  put_varint(state.context.size() - state.dots.size(), out);
+  put_varint(state.context.size() - state.dots.size(), &out);
   std::vector<crdt::Dot> rest;
   std::set_difference(state.context.begin(), state.context.end(), state.dots.begin(),
                       state.dots.end(), std::back_inserter(rest));

@@ -7,9 +7,9 @@
 //   varint n, then n dots: the element's dots D
 //   varint m, then m dots: the context's dots outside D (C \ D)
 // where a dot is varint replica, varint counter (counter > 0), each list strictly increasing by
-// (replica, counter), and varints are LEB128 of at most 10 bytes with no redundant trailing
-// zero byte. A stored value (the result of a full merge) has m = 0: its context is its dots. An
-// operand (an element delta) names in C \ D the dots it observed or removes.
+// (replica, counter), and varints are base/varint.h's, without padding. A stored value (the result
+// of a full merge) has m = 0: its context is its dots. An operand (an element delta) names in C \ D
+// the dots it observed or removes.
 #pragma once
 
 #include <cstddef>

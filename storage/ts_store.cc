@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/rng.h"
 #include "base/thread_name.h"
+#include "base/varint.h"
 #include "timeseries/merge.h"
 
 namespace meld::storage {
@@ -64,27 +65,6 @@ uint64_t flip(int64_t v) {
 
 int64_t unflip(uint64_t v) {
   return static_cast<int64_t>(v ^ (uint64_t{1} << 63));
-}
-
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-bool get_varint(std::string_view in, size_t* pos, uint64_t* v) {
-  uint64_t result = 0;
-  for (int shift = 0; shift < 64 && *pos < in.size(); shift += 7) {
-    auto byte = static_cast<uint8_t>(in[(*pos)++]);
-    result |= uint64_t{byte & 0x7fu} << shift;
-    if ((byte & 0x80) == 0) {
-      *v = result;
-      return true;
-    }
-  }
-  return false;
 }
 
 uint64_t zigzag(int64_t v) {
@@ -157,11 +137,12 @@ Status decode_wal_record(uint64_t seq, std::string_view record, std::vector<WalE
 // Appends one entry to a record being built.
 void encode_wal_entry(uint64_t series_id, std::span<const ts::Sample> samples, std::string* out) {
   put_u64_be(*out, series_id);
-  put_varint(*out, samples.size());
+  put_varint(samples.size(), out);
   int64_t prev = 0;
   for (const ts::Sample& s : samples) {
-    put_varint(*out, zigzag(static_cast<int64_t>(static_cast<uint64_t>(s.timestamp_ms) -
-                                                 static_cast<uint64_t>(prev))));
+    put_varint(zigzag(static_cast<int64_t>(static_cast<uint64_t>(s.timestamp_ms) -
+                                           static_cast<uint64_t>(prev))),
+               out);
     prev = s.timestamp_ms;
     uint64_t bits = std::bit_cast<uint64_t>(s.value);
     out->append(reinterpret_cast<const char*>(&bits), 8);
@@ -1103,7 +1084,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   std::vector<std::pair<std::string, std::string>> index;  // key, value
   std::string record;
   record.reserve(10 + entries.size() * 18 + total_samples * 18);
-  put_varint(record, entries.size());
+  put_varint(entries.size(), &record);
   for (Entry& entry : entries) {
     if (!entry.sorted) {
       if (entry.owned.empty()) entry.owned.assign(entry.samples.begin(), entry.samples.end());

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "base/varint.h"
 #include "timeseries/bit_stream.h"
 #include "timeseries/gorilla.h"
 
@@ -62,14 +63,6 @@ uint64_t zigzag(int64_t v) {
 }
 int64_t unzigzag(uint64_t z) {
   return static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1));
-}
-
-void put_varint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
 }
 
 void put_u64_le(uint64_t v, std::string* out) {
@@ -169,18 +162,11 @@ class ByteReader {
     return true;
   }
   bool varint(uint64_t* v) {
-    uint64_t result = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p_ == end_) return false;
-      const uint8_t b = *p_++;
-      if (shift == 63 && b > 1) return false;  // more than 64 bits
-      result |= uint64_t{b & 0x7fu} << shift;
-      if (b < 0x80) {
-        *v = result;
-        return true;
-      }
-    }
-    return false;
+    const std::string_view rest(reinterpret_cast<const char*>(p_), remaining());
+    size_t read = 0;
+    if (!get_varint(rest, &read, v)) return false;
+    p_ += read;
+    return true;
   }
   bool u64_le(uint64_t* v) {
     if (end_ - p_ < 8) return false;
@@ -224,10 +210,6 @@ double entropy_bits(const uint32_t* histogram, size_t bins, size_t total) {
     bits += histogram[i] * std::log2(static_cast<double>(total) / histogram[i]);
   }
   return bits;
-}
-
-size_t varint_bytes(uint64_t v) {
-  return static_cast<size_t>(std::bit_width(v | 1) + 6) / 7;
 }
 
 struct LowBitsChoice {

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/rng.h"
 #include "base/thread_name.h"
+#include "base/varint.h"
 
 namespace meld {
 namespace {
@@ -91,6 +92,42 @@ TEST(BoundedQueue, BlockingPushWaitsForRoomAndKeepsOrder) {
   }
   producer.join();
   for (int i = 0; i < kItems; ++i) ASSERT_EQ(got[i], i);
+}
+
+RC_GTEST_PROP(Varint, RoundTripsInVarintBytesBytes, (uint64_t v)) {
+  std::string out = "x";
+  put_varint(v, &out);
+  RC_ASSERT(out.size() == 1 + varint_bytes(v));
+  size_t pos = 1;
+  uint64_t back = 0;
+  RC_ASSERT(get_varint(out, &pos, &back));
+  RC_ASSERT(back == v);
+  RC_ASSERT(pos == out.size());
+  // Every shorter prefix is truncated, and a failed read leaves the position alone.
+  for (size_t cut = 1; cut < out.size(); ++cut) {
+    size_t at = 1;
+    RC_ASSERT(!get_varint(std::string_view(out).substr(0, cut), &at, &back));
+    RC_ASSERT(at == 1u);
+  }
+}
+
+TEST(Varint, RefusesMoreThan64BitsAndReadsPaddedForms) {
+  uint64_t v = 0;
+  size_t pos = 0;
+  const std::string max = "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01";
+  ASSERT_TRUE(get_varint(max, &pos, &v));
+  EXPECT_EQ(v, UINT64_MAX);
+  pos = 0;
+  EXPECT_FALSE(get_varint("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", &pos, &v));
+  EXPECT_FALSE(get_varint(std::string(11, '\x80'), &pos, &v));
+  EXPECT_EQ(pos, 0u);
+  const std::string padded("\x81\x00", 2);  // 1, in two bytes
+  ASSERT_TRUE(get_varint(padded, &pos, &v));
+  EXPECT_EQ(v, 1u);
+  EXPECT_EQ(pos, 2u);
+  EXPECT_EQ(varint_bytes(1), 1u);
+  EXPECT_EQ(varint_bytes(0x80), 2u);
+  EXPECT_EQ(varint_bytes(UINT64_MAX), 10u);
 }
 
 TEST(ThreadName, NamesTheCallingThreadAndCutsLongNames) {
