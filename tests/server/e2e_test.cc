@@ -478,15 +478,20 @@ TEST_F(NodeTest, AcknowledgedSamplesSurviveKill9DuringBatchedWritesAndSeals) {
 TEST_F(NodeTest, ServerRejectsOversizedInputFromAnyClient) {
   capnp::EzRpcClient raw(node_->address());
   auto& ws = raw.getWaitScope();
+  // The error a request fails with; "" when it succeeds.
+  auto error_of = [&ws](auto& request) {
+    std::string error;
+    request.send()
+        .then([](auto&&) {}, [&](kj::Exception&& e) { error = e.getDescription().cStr(); })
+        .wait(ws);
+    return error;
+  };
   auto meld = raw.getMain<api::Meld>();
   auto kv = meld.kvRequest().send().getKv();
   std::string big_key(api::MAX_KEY_BYTES + 1, 'k');
   auto put = kv.putRequest();
   put.setKey(kj::arrayPtr(reinterpret_cast<const kj::byte*>(big_key.data()), big_key.size()));
-  std::string error;
-  put.send()
-      .then([](auto&&) {}, [&](kj::Exception&& e) { error = e.getDescription().cStr(); })
-      .wait(ws);
+  std::string error = error_of(put);
   EXPECT_NE(error.find("invalid_argument: key is 4097 bytes, limit 4096"), std::string::npos)
       << error;
 
@@ -494,18 +499,12 @@ TEST_F(NodeTest, ServerRejectsOversizedInputFromAnyClient) {
   auto add = sets.addRequest();
   add.setSet(kj::arrayPtr(reinterpret_cast<const kj::byte*>("s"), 1));
   add.initMembers(api::MAX_SET_MEMBERS_PER_CALL + 1);
-  error.clear();
-  add.send()
-      .then([](auto&&) {}, [&](kj::Exception&& e) { error = e.getDescription().cStr(); })
-      .wait(ws);
+  error = error_of(add);
   EXPECT_NE(error.find("invalid_argument"), std::string::npos) << error;
   auto contains_all = sets.containsAllRequest();
   contains_all.setSet(kj::arrayPtr(reinterpret_cast<const kj::byte*>("s"), 1));
   contains_all.initMembers(api::MAX_SET_MEMBERS_PER_CALL + 1);
-  error.clear();
-  contains_all.send()
-      .then([](auto&&) {}, [&](kj::Exception&& e) { error = e.getDescription().cStr(); })
-      .wait(ws);
+  error = error_of(contains_all);
   EXPECT_NE(error.find("invalid_argument: " + std::to_string(api::MAX_SET_MEMBERS_PER_CALL + 1) +
                        " members in one call"),
             std::string::npos)
@@ -515,10 +514,7 @@ TEST_F(NodeTest, ServerRejectsOversizedInputFromAnyClient) {
   auto metrics = meld.metricsRequest().send().getMetrics();
   auto write = metrics.writeRequest();
   write.initSeries(api::MAX_SERIES_PER_WRITE + 1);
-  error.clear();
-  write.send()
-      .then([](auto&&) {}, [&](kj::Exception&& e) { error = e.getDescription().cStr(); })
-      .wait(ws);
+  error = error_of(write);
   EXPECT_NE(error.find("invalid_argument: " + std::to_string(api::MAX_SERIES_PER_WRITE + 1) +
                        " series in one write"),
             std::string::npos)
