@@ -501,38 +501,12 @@ class Meld final : public Store {
   void prepare(const std::vector<std::vector<Batch>>& plan) override { plan_ = &plan; }
 
   Result<std::unique_ptr<Sender>> connect(size_t c) override {
-    class Writer final : public Sender {
-     public:
-      Status send() override {
-        for (Request& request : requests_) {
-          auto r = client_->metrics_write(std::move(request.write));
-          MELD_RETURN_IF_ERROR(r.status());
-          if (!r->errors.empty()) {
-            return Status::internal("meld refused a sample: " +
-                                    r->errors.front().status.to_string());
-          }
-          if (r->accepted != request.samples) {
-            return Status::internal("meld accepted " + std::to_string(r->accepted) + " of " +
-                                    std::to_string(request.samples) + " samples");
-          }
-        }
-        return Status::ok();
-      }
-
-      struct Request {
-        client::PreparedWrite write;
-        size_t samples;
-      };
-      std::unique_ptr<client::Client> client_;  // declared first: outlives its requests
-      std::vector<Request> requests_;
-    };
-    auto writer = std::make_unique<Writer>();
     client::Options options;
     options.address = node_->address();
     options.timeout_ms = 600000;
     auto connection = client::Client::connect(options);
     MELD_RETURN_IF_ERROR(connection.status());
-    writer->client_ = std::move(*connection);
+    std::vector<Writer::Request> requests;
     std::vector<client::Series> series;
     for (const Batch& batch : (*plan_)[c]) {
       series.clear();
@@ -542,11 +516,12 @@ class Meld final : public Store {
         for (const ts::Sample& s : slice.samples) one.samples.push_back({s.timestamp_ms, s.value});
       }
       // A batch that does not encode (labels past the limits) fails its connection.
-      auto write = writer->client_->prepare_metrics_write(series);
+      auto write = (*connection)->prepare_metrics_write(series);
       MELD_RETURN_IF_ERROR(write.status());
-      writer->requests_.push_back({std::move(*write), batch.samples});
+      requests.push_back({std::move(*write), batch.samples});
     }
-    return std::unique_ptr<Sender>(std::move(writer));
+    return std::unique_ptr<Sender>(
+        std::make_unique<Writer>(std::move(*connection), std::move(requests)));
   }
 
   Result<uint64_t> count_samples(const Dataset& d) override {
@@ -624,6 +599,36 @@ class Meld final : public Store {
   }
 
  private:
+  // One connection's requests, built on it, sent in order.
+  class Writer final : public Sender {
+   public:
+    struct Request {
+      client::PreparedWrite write;
+      size_t samples;
+    };
+    Writer(std::unique_ptr<client::Client> client, std::vector<Request> requests)
+        : client_(std::move(client)), requests_(std::move(requests)) {}
+
+    Status send() override {
+      for (Request& request : requests_) {
+        auto r = client_->metrics_write(std::move(request.write));
+        MELD_RETURN_IF_ERROR(r.status());
+        if (!r->errors.empty()) {
+          return Status::internal("meld refused a sample: " + r->errors.front().status.to_string());
+        }
+        if (r->accepted != request.samples) {
+          return Status::internal("meld accepted " + std::to_string(r->accepted) + " of " +
+                                  std::to_string(request.samples) + " samples");
+        }
+      }
+      return Status::ok();
+    }
+
+   private:
+    std::unique_ptr<client::Client> client_;  // declared first: outlives its requests
+    std::vector<Request> requests_;
+  };
+
   std::string data_dir_;
   std::unique_ptr<jepsen::MelddProcess> node_;
   std::unique_ptr<client::Client> client_;

@@ -111,11 +111,11 @@ class AwSet {
   void drop_into(std::string_view element, uint64_t hash, AwSet& delta);
   // The ids of entries here holding a dot that context covers (an id may repeat).
   std::vector<detail::ElementTable::Id> covered_by(const CausalContext& context) const;
+  // The hashes of the elements in flight, indexed by position mod kHashRing (over the depth).
+  static constexpr size_t kHashRing = 64;
   // Runs apply(i, hash of elements[i]) for each element in order, each after prefetching the
   // slot and entry its lookup reads; prefetch_more(i, hash), called once element i's entry was
   // requested kPipelineDistance steps earlier, adds the caller's own (nullptr: none).
-  // The hashes of the elements in flight, indexed by position mod kHashRing (over the depth).
-  static constexpr size_t kHashRing = 64;
   template <typename Apply, typename Prefetch>
   void pipelined(std::span<const std::string> elements, Apply apply, Prefetch prefetch_more) const;
 
