@@ -10,8 +10,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "jepsen/process.h"
 
@@ -113,15 +111,11 @@ int PeerProcess::stop(int stop_signal, int timeout_ms) {
 }
 
 std::string PeerProcess::log() const {
-  std::ifstream in(log_path_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return jepsen::read_file(log_path_);
 }
 
 std::string PeerProcess::log_tail(size_t bytes) const {
-  const std::string all = log();
-  return all.size() <= bytes ? all : all.substr(all.size() - bytes);
+  return jepsen::last_bytes(log(), bytes);
 }
 
 }  // namespace meld::bench

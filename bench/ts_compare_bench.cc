@@ -198,10 +198,6 @@ class Store {
   virtual void stop() = 0;
 };
 
-std::string tail(const std::string& s, size_t bytes) {
-  return s.size() <= bytes ? s : s.substr(s.size() - bytes);
-}
-
 std::string package_version(const std::string& package) {
   std::string out;
   std::FILE* p = popen(("dpkg-query -W -f='${Version}' " + package + " 2>/dev/null").c_str(), "r");
@@ -562,7 +558,7 @@ class Meld final : public Store {
     const int code = node_->stop(kStopTimeoutMs);
     if (code != 0) {
       return Status::internal("meldd exited with " + std::to_string(code) + " on SIGTERM; log:\n" +
-                              tail(node_->log(), 2000));
+                              jepsen::last_bytes(node_->log(), 2000));
     }
     report("meld.shutdown_seal_s", seconds_between(stopping, Clock::now()));
     storage::InlineExecutor executor;

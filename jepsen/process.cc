@@ -14,8 +14,6 @@
 #include <thread>
 
 namespace meld::jepsen {
-namespace {
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -23,9 +21,11 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-std::string tail(const std::string& s, size_t n) {
+std::string last_bytes(const std::string& s, size_t n) {
   return s.size() <= n ? s : s.substr(s.size() - n);
 }
+
+namespace {
 
 std::vector<char*> argv_of(std::vector<std::string>& args) {
   std::vector<char*> argv;
@@ -107,14 +107,14 @@ Status MelddProcess::start(int timeout_ms) {
     pollfd p{stdout_fd_, POLLIN, 0};
     if (left <= 0 || poll(&p, 1, static_cast<int>(left)) <= 0) {
       kill9();
-      return Status::deadline_exceeded("meldd not ready in time; log:\n" + tail(log(), 2000));
+      return Status::deadline_exceeded("meldd not ready in time; log:\n" + last_bytes(log(), 2000));
     }
     char buf[512];
     ssize_t n = read(stdout_fd_, buf, sizeof buf);
     if (n <= 0) {
       int code = wait_exit(5000);
       return Status::unavailable("meldd exited (" + std::to_string(code) +
-                                 ") before ready; log:\n" + tail(log(), 2000));
+                                 ") before ready; log:\n" + last_bytes(log(), 2000));
     }
     seen.append(buf, static_cast<size_t>(n));
   }

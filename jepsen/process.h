@@ -63,6 +63,12 @@ class MelddProcess {
   std::string address_;
 };
 
+// The whole file at path ("" when it cannot be read): a process's log.
+std::string read_file(const std::string& path);
+
+// The last n bytes of s (all of s when shorter): the end of a log, for an error message.
+std::string last_bytes(const std::string& s, size_t n);
+
 // Waits up to timeout_ms for the child pid to exit and reaps it. Returns its exit status (128 +
 // the signal when a signal ended it), or nullopt when it still ran at the deadline, after which it
 // was SIGKILLed and reaped.
