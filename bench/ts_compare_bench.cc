@@ -14,8 +14,11 @@
 // every sample, the clock keeps running until a check does.
 //   VictoriaMetrics: POST /api/v1/import (the file's own format).
 //   Prometheus: its remote-write receiver (live ingestion, protobuf + snappy, bench/ts_wire.h).
-//   MeldDB: a real meldd, Metrics.write RPC, one client connection per --clients; each sender
-//     builds its RPC requests on its connection beforehand (client::PreparedWrite).
+//   MeldDB: a real meldd, one client connection per --clients; each sender builds its RPC
+//     requests on its connection beforehand (client::PreparedWrite). They go through the
+//     connection's MetricsWriter, which carries each series' labels once per connection and its
+//     number after that; --meld-series-ids off sends the labels with every batch, as the peers'
+//     protocols do.
 // Bytes on disk: sizes of regular files after everything is flushed and compacted:
 //   VictoriaMetrics: force_flush, force_merge (waited for), graceful stop; data/ (samples) and
 //     indexdb/ (label index); caches, metadata and logs are not counted.
@@ -110,6 +113,9 @@ struct Options {
   double rel_tolerance = 1e-9;
   std::string queries_path;
   std::vector<std::string> stores = {"meld", "victoria-metrics", "prometheus"};
+  // MeldDB's writes name a series by number after its first write (client::Options::
+  // metrics_series_ids); off: every write carries every series' labels, as the peers' do.
+  bool meld_series_ids = true;
 };
 
 // plan[c] is connection c's batches in sending order (see the file comment).
@@ -478,8 +484,12 @@ class Meld final : public Store {
   // A graceful stop seals every head into blocks: seconds for many series on a busy machine.
   static constexpr int kStopTimeoutMs = 600'000;
 
+  explicit Meld(bool series_ids) : series_ids_(series_ids) {}
+
   std::string name() const override { return "meld"; }
-  std::string version() const override { return "this build (" MELDD_PATH ")"; }
+  std::string version() const override {
+    return std::string("this build (" MELDD_PATH "), series ids ") + (series_ids_ ? "on" : "off");
+  }
 
   Status start(const std::string& dir) override {
     data_dir_ = dir + "/meld-data";
@@ -500,6 +510,7 @@ class Meld final : public Store {
     client::Options options;
     options.address = node_->address();
     options.timeout_ms = 600000;
+    options.metrics_series_ids = series_ids_;
     auto connection = client::Client::connect(options);
     MELD_RETURN_IF_ERROR(connection.status());
     std::vector<Writer::Request> requests;
@@ -625,6 +636,7 @@ class Meld final : public Store {
     std::vector<Request> requests_;
   };
 
+  const bool series_ids_;
   std::string data_dir_;
   std::unique_ptr<jepsen::MelddProcess> node_;
   std::unique_ptr<client::Client> client_;
@@ -759,6 +771,8 @@ bool parse_options(const std::vector<std::string>& args, Options* o) {
     double x = 0;
     if (flag == "--queries") {
       o->queries_path = value;
+    } else if (flag == "--meld-series-ids" && (value == "on" || value == "off")) {
+      o->meld_series_ids = value == "on";
     } else if (flag == "--stores") {
       o->stores.clear();
       for (size_t pos = 0; pos <= value.size();) {
@@ -788,8 +802,8 @@ bool parse_options(const std::vector<std::string>& args, Options* o) {
          o->repeat >= 1;
 }
 
-std::unique_ptr<Store> make_store(const std::string& name) {
-  if (name == "meld") return std::make_unique<Meld>();
+std::unique_ptr<Store> make_store(const std::string& name, const Options& o) {
+  if (name == "meld") return std::make_unique<Meld>(o.meld_series_ids);
   if (name == "victoria-metrics") return std::make_unique<VictoriaMetrics>();
   if (name == "prometheus") return std::make_unique<Prometheus>();
   return nullptr;
@@ -799,21 +813,23 @@ std::unique_ptr<Store> make_store(const std::string& name) {
 
 MELD_BENCH(ts_compare, "ts-compare",
            "FILE [--queries F] [--stores meld,victoria-metrics,prometheus] [--clients N] "
-           "[--batch-samples N] [--window-s S] [--step-s S] [--repeat N] [--rel-tolerance X]: "
+           "[--batch-samples N] [--window-s S] [--step-s S] [--repeat N] [--rel-tolerance X] "
+           "[--meld-series-ids on|off]: "
            "ingest, disk and range queries side by side with VictoriaMetrics and Prometheus") {
   Options o;
   if (args.empty() || !parse_options(args, &o)) {
     std::fprintf(stderr,
                  "usage: meld-bench ts-compare FILE [--queries FILE] [--stores "
                  "meld,victoria-metrics,prometheus] [--clients N] [--batch-samples N<=%u] "
-                 "[--window-s S] [--step-s S] [--repeat N] [--rel-tolerance X]\n",
+                 "[--window-s S] [--step-s S] [--repeat N] [--rel-tolerance X] "
+                 "[--meld-series-ids on|off]\n",
                  api::MAX_SAMPLES_PER_WRITE);
     return 2;
   }
   std::vector<std::unique_ptr<Store>> stores;
   std::vector<std::string> packages;
   for (const std::string& name : o.stores) {
-    stores.push_back(make_store(name));
+    stores.push_back(make_store(name, o));
     if (!stores.back()) {
       std::fprintf(stderr, "ts-compare: unknown store %s\n", name.c_str());
       return 2;

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstring>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "schemas/api.capnp.h"
@@ -109,12 +110,19 @@ void set_labels(capnp::List<api::Label>::Builder out, const std::vector<Label>& 
   }
 }
 
-// Fills a write's series list with series[sent[i]] for each i.
+// How a write names one series: by its writer id (0: none), with or without its labels.
+struct SeriesName {
+  uint32_t id = 0;
+  bool labels = true;
+};
+
+// Fills a write's series list with series[sent[i]], named names[i], for each i.
 void set_series(capnp::List<api::SeriesSamples>::Builder list, const std::vector<Series>& series,
-                const std::vector<uint32_t>& sent) {
+                const std::vector<uint32_t>& sent, const std::vector<SeriesName>& names) {
   for (size_t i = 0; i < sent.size(); ++i) {
     const Series& s = series[sent[i]];
-    set_labels(list[i].initLabels(s.labels.size()), s.labels);
+    if (names[i].labels) set_labels(list[i].initLabels(s.labels.size()), s.labels);
+    list[i].setId(names[i].id);
     auto out = list[i].initSamples(s.samples.size());
     for (size_t j = 0; j < s.samples.size(); ++j) {
       out[j].setTimestampMs(s.samples[j].timestamp_ms);
@@ -138,9 +146,15 @@ Status check_write_size(const std::vector<Series>& series) {
   return Status::ok();
 }
 
+void sort_errors(std::vector<ItemError>& errors) {
+  std::sort(errors.begin(), errors.end(), [](const ItemError& a, const ItemError& b) {
+    return std::pair(a.series, a.sample) < std::pair(b.series, b.sample);
+  });
+}
+
 // A write's reply, its error indices mapped through sent (the caller's index of each series
 // sent) and merged with the errors found before sending.
-Result<WriteResult> write_result(api::Metrics::WriteResults::Reader r,
+Result<WriteResult> write_result(api::MetricsWriter::WriteResults::Reader r,
                                  const std::vector<uint32_t>& sent,
                                  std::vector<ItemError> local_errors) {
   WriteResult result{r.getAccepted(), std::move(local_errors)};
@@ -153,9 +167,7 @@ Result<WriteResult> write_result(api::Metrics::WriteResults::Reader r,
         {sent[e.getSeries()], e.getSample(),
          Status(status_code_from_name(to_string(e.getCode())), to_string(e.getMessage()))});
   }
-  std::sort(result.errors.begin(), result.errors.end(), [](const ItemError& a, const ItemError& b) {
-    return std::pair(a.series, a.sample) < std::pair(b.series, b.sample);
-  });
+  sort_errors(result.errors);
   return result;
 }
 
@@ -197,7 +209,30 @@ struct Client::Impl {
         counters(meld.countersRequest().send().getCounters()),
         sets(meld.setsRequest().send().getSets()),
         metrics(meld.metricsRequest().send().getMetrics()),
-        admin(meld.adminRequest().send().getAdmin()) {}
+        metrics_writer(metrics.openWriterRequest().send().getWriter()),
+        admin(meld.adminRequest().send().getAdmin()),
+        series_ids_enabled(options.metrics_series_ids) {}
+
+  // How the next write names a series with these labels (Options::metrics_series_ids): by the id
+  // it was given, once a write carried its labels; otherwise with its labels and, while ids
+  // remain, a new id.
+  SeriesName name_series(const std::vector<Label>& labels) {
+    // Without labels the series is refused anyway (no metric name): no id.
+    if (!series_ids_enabled || labels.empty()) return {};
+    series_key.clear();
+    for (const Label& l : labels) {
+      for (const std::string* text : {&l.name, &l.value}) {
+        const uint32_t size = static_cast<uint32_t>(text->size());
+        series_key.append(reinterpret_cast<const char*>(&size), sizeof size);
+        series_key.append(*text);
+      }
+    }
+    if (auto it = series_ids.find(series_key); it != series_ids.end()) return {it->second, false};
+    if (series_ids.size() >= api::MAX_WRITER_SERIES) return {};
+    const auto id = static_cast<uint32_t>(series_ids.size() + 1);
+    series_ids.emplace(series_key, id);
+    return {id, true};
+  }
 
   // Runs the event loop until the promise that start() returns settles or the timeout passes.
   // start() returns a kj::Promise of a Status or a Result; exceptions, thrown while starting or
@@ -231,7 +266,13 @@ struct Client::Impl {
   api::Counters::Client counters;
   api::Sets::Client sets;
   api::Metrics::Client metrics;
+  api::MetricsWriter::Client metrics_writer;
   api::Admin::Client admin;
+  bool series_ids_enabled;
+  // The ids given out: labels (names and values in the caller's order, each as u32 size + bytes)
+  // -> id, 1, 2, 3, ... in order.
+  std::unordered_map<std::string, uint32_t> series_ids;
+  std::string series_key;  // name_series' scratch
 };
 
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -463,26 +504,51 @@ Result<WriteResult> Client::metrics_write(const std::vector<Series>& series) {
   // sent[i] is the caller's index of the i-th series sent.
   std::vector<ItemError> local_errors;
   std::vector<uint32_t> sent;
+  std::vector<SeriesName> names;
   for (uint32_t i = 0; i < series.size(); ++i) {
     if (Status s = check_labels(series[i].labels); !s.is_ok()) {
       local_errors.push_back({i, ItemError::kWholeSeries, std::move(s)});
     } else {
       sent.push_back(i);
+      names.push_back(impl_->name_series(series[i].labels));
     }
   }
   if (sent.empty()) return WriteResult{0, std::move(local_errors)};
-  return impl_->call([&] {
-    auto request = impl_->metrics.writeRequest();
-    set_series(request.initSeries(sent.size()), series, sent);
-    return request.send().then([&](capnp::Response<api::Metrics::WriteResults>&& r) {
-      return write_result(r, sent, std::move(local_errors));
+  auto send = [&](const std::vector<uint32_t>& indexes, const std::vector<SeriesName>& named,
+                  std::vector<ItemError> errors) {
+    return impl_->call([&] {
+      auto request = impl_->metrics_writer.writeRequest();
+      set_series(request.initSeries(indexes.size()), series, indexes, named);
+      return request.send().then([&](capnp::Response<api::MetricsWriter::WriteResults>&& r) {
+        return write_result(r, indexes, std::move(errors));
+      });
     });
+  };
+  auto result = send(sent, names, std::move(local_errors));
+  if (!result.is_ok()) return result;
+  // Series sent by id alone that the server did not know by it: once more with their labels.
+  std::vector<uint32_t> again;
+  std::vector<SeriesName> again_names;
+  std::erase_if(result->errors, [&](const ItemError& e) {
+    if (e.sample != ItemError::kWholeSeries || e.status.code() != StatusCode::kNotFound) {
+      return false;
+    }
+    const size_t k = std::lower_bound(sent.begin(), sent.end(), e.series) - sent.begin();
+    if (names[k].labels) return false;
+    again.push_back(e.series);
+    again_names.push_back({names[k].id, true});
+    return true;
   });
+  if (again.empty()) return result;
+  auto resent = send(again, again_names, std::move(result->errors));
+  if (!resent.is_ok()) return resent;
+  resent->accepted += result->accepted;
+  return resent;
 }
 
 struct PreparedWrite::Impl {
   const Client* client;  // the one that prepared it
-  capnp::Request<api::Metrics::WriteParams, api::Metrics::WriteResults> request;
+  capnp::Request<api::MetricsWriter::WriteParams, api::MetricsWriter::WriteResults> request;
   size_t series_count;
 };
 
@@ -504,8 +570,11 @@ Result<PreparedWrite> Client::prepare_metrics_write(const std::vector<Series>& s
     }
     all[i] = i;
   }
-  auto request = impl_->metrics.writeRequest();
-  set_series(request.initSeries(series.size()), series, all);
+  std::vector<SeriesName> names;
+  names.reserve(series.size());
+  for (const Series& s : series) names.push_back(impl_->name_series(s.labels));
+  auto request = impl_->metrics_writer.writeRequest();
+  set_series(request.initSeries(series.size()), series, all, names);
   return PreparedWrite(std::make_unique<PreparedWrite::Impl>(
       PreparedWrite::Impl{this, kj::mv(request), series.size()}));
 }
@@ -519,7 +588,9 @@ Result<WriteResult> Client::metrics_write(PreparedWrite write) {
   for (uint32_t i = 0; i < sent.size(); ++i) sent[i] = i;
   return impl_->call([&] {
     return write.impl_->request.send().then(
-        [&](capnp::Response<api::Metrics::WriteResults>&& r) { return write_result(r, sent, {}); });
+        [&](capnp::Response<api::MetricsWriter::WriteResults>&& r) {
+          return write_result(r, sent, {});
+        });
   });
 }
 

@@ -30,6 +30,12 @@ struct Options {
   std::string address = "127.0.0.1:7400";
   // Bound on each call, connect() included; must be positive.
   int64_t timeout_ms = 10000;
+  // Metrics writes go through one MetricsWriter per client (api.capnp), which names a series by a
+  // number once its labels went in an earlier write of this client: a series written again costs
+  // a few bytes instead of its labels. The client remembers the labels of at most
+  // api::maxWriterSeries series for this; later ones always carry their labels. false: every
+  // write carries every series' labels.
+  bool metrics_series_ids = true;
 };
 
 struct Label {
@@ -120,10 +126,13 @@ struct NodeStatus {
   uint32_t active_clients = 0;
 };
 
-// A Metrics.write request built on one Client ahead of time, by Client::prepare_metrics_write,
-// and sent once by Client::metrics_write(PreparedWrite) on that same client (benchmarks build their
-// requests before they start the clock, so sending costs no encoding). Movable value; it lives on
-// the Client's event loop, so it must be destroyed before that Client and on its thread.
+// A metrics write built on one Client ahead of time, by Client::prepare_metrics_write, and sent
+// once by Client::metrics_write(PreparedWrite) on that same client (benchmarks build their
+// requests before they start the clock, so sending costs no encoding). With series ids
+// (Options::metrics_series_ids), a prepared write names by number only the series whose labels
+// an earlier prepared or sent write of the client carried: send prepared writes in the order
+// they were prepared, or those series fail with not_found. Movable value; it lives on the
+// Client's event loop, so it must be destroyed before that Client and on its thread.
 class PreparedWrite {
  public:
   PreparedWrite(PreparedWrite&&) noexcept;
@@ -190,7 +199,9 @@ class Client {
 
   // Sends the series that pass the label limits and reports the others as whole-series errors;
   // indices in the result refer to the series argument. Fails as a whole (invalid_argument) when
-  // there are more than api::maxSeriesPerWrite series or api::maxSamplesPerWrite samples.
+  // there are more than api::maxSeriesPerWrite series or api::maxSamplesPerWrite samples. A series
+  // the server does not know by its number (the write that carried its labels was lost) is sent
+  // once more with its labels, in a second request.
   Result<WriteResult> metrics_write(const std::vector<Series>& series);
   // Builds the request metrics_write(series) would send, without sending it. invalid_argument,
   // naming the first offender, for the size limits above and for a series that breaks a label

@@ -17,6 +17,7 @@ const maxSetMembersPerCall :UInt32 = 10000;    # members in one add / remove / c
 const maxPendingRequests :UInt32 = 256;        # out-of-order request ids a counter or set holds
 const maxSeriesPerWrite :UInt32 = 10000;       # series in one metrics write
 const maxSamplesPerWrite :UInt32 = 100000;     # samples in one metrics write, all series together
+const maxWriterSeries :UInt32 = 1000000;       # series numbers one MetricsWriter binds (ids 1..this)
 const maxReadSamples :UInt32 = 100000;         # samples returned by one metrics read
 const maxLabels :UInt32 = 32;                  # labels per series, __name__ included
 const maxLabelNameBytes :UInt32 = 128;
@@ -100,6 +101,11 @@ struct Sample {
 struct SeriesSamples {
   labels @0 :List(Label);
   samples @1 :List(Sample);
+  # MetricsWriter.write only (Metrics.write refuses a non-zero id): the writer's number for this
+  # series, 1..maxWriterSeries, so that its labels travel once per writer instead of once per
+  # write. The first item naming an id carries the labels too and binds the id to them; later
+  # items may leave labels empty. 0: no number, the labels are required.
+  id @2 :UInt32;
 }
 
 struct ItemError {
@@ -125,6 +131,22 @@ interface Metrics {
   # maxQuery* limits is passed. samplesLoaded counts the samples read from storage.
   query @2 (expr :Text, startMs :Int64, endMs :Int64, stepMs :Int64)
       -> (series :List(QuerySeries), samplesLoaded :UInt64);
+  # A writer: a stream of writes whose series are named by numbers after their first write.
+  openWriter @3 () -> (writer :MetricsWriter);
+}
+
+# Writes in which a series' labels are sent once, with a number (SeriesSamples.id) that later
+# writes use instead: for agents that send the same series over and over (a scrape sends one or a
+# few samples of each series per write, and the labels are most of the bytes). The numbers are
+# the writer's own: another writer, or a writer opened again after a reconnect, knows none of
+# them. The server keeps, per writer, one slot per number up to the largest used (so pick them
+# densely from 1) and the label sets bound; both go when the writer is released. Bindings
+# survive any failure of the write that made them: they are made when an item's id and labels
+# are read, whatever happens to its samples. Item errors besides Metrics.write's: not_found for
+# an id without labels that this writer has not bound (send the labels with it again);
+# invalid_argument for an id past maxWriterSeries, or one bound to another label set.
+interface MetricsWriter {
+  write @0 (series :List(SeriesSamples)) -> (accepted :UInt64, errors :List(ItemError));
 }
 
 struct QuerySeries {

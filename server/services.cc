@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <deque>
 #include <functional>
 #include <future>
 #include <list>
@@ -448,20 +447,56 @@ class WorkerThread {
   kj::Own<kj::PromiseFulfiller<void>> stop_;  // the thread's own; touched only there
 };
 
-// Metrics.write runs in two steps: the decoder thread checks the request's size limits, copies
-// its samples and resolves its label sets through the label cache (the cache is that thread's
-// alone); the loop thread then hands the result to the store, which stays single-threaded.
-// Requests are decoded in arrival order, so the store sees them in that order too.
+// A validated label set and what the store needs of it, cached by its wire form.
+struct CachedLabels {
+  std::string wire;  // names and values in request order, each as u32 size + bytes
+  uint64_t wire_hash = 0;
+  ts::Labels labels;
+  std::string canonical;  // labels.encode()
+  uint64_t series_id = 0;
+};
+
+// Label sets cached at most; the decoder starts a new cache when a request finds it full.
+constexpr size_t kLabelCacheEntriesMax = 1 << 20;
+constexpr size_t kLabelSlotsMin = 1024;
+
+// The label cache: entries in insertion order and an open-addressing index over them by XXH3 of
+// the wire form (slot: entry index + 1; 0: empty). Only the decoder thread changes it.
+struct LabelCache {
+  std::vector<std::shared_ptr<const CachedLabels>> entries;
+  std::vector<uint32_t> slots = std::vector<uint32_t>(kLabelSlotsMin, 0);
+};
+
+// The series numbers of one MetricsWriter (api.capnp): by_id[id] is the label set id is bound
+// to, null while unbound. Only the decoder thread reads or changes it.
+struct WriterBindings {
+  std::vector<std::shared_ptr<const CachedLabels>> by_id;
+};
+
+// Metrics.write and MetricsWriter.write run in two steps: the decoder thread checks the request's
+// size limits, copies its samples and resolves its label sets through the label cache and the
+// writer's bindings (both that thread's alone); the loop thread then hands the result to the
+// store, which stays single-threaded. Requests are decoded in arrival order, so the store sees
+// them in that order too.
 class MetricsImpl final : public api::Metrics::Server {
  public:
   explicit MetricsImpl(storage::TsStore& store) : store_(store) {}
 
   // Duplicate timestamps within a series resolve by ts::merge_samples' rule, whatever the order
   // of arrival.
-  kj::Promise<void> write(WriteContext context) override {
+  kj::Promise<void> write(WriteContext context) override { return write_series(context, nullptr); }
+
+  kj::Promise<void> openWriter(OpenWriterContext context) override;
+
+  // Metrics.write (writer null) and MetricsWriter.write (the writer's bindings): the decoder
+  // thread decodes, the loop thread stores.
+  template <typename Context>
+  kj::Promise<void> write_series(Context context, std::shared_ptr<WriterBindings> writer) {
     auto params = context.getParams();
     return decoder_.executor()
-        .executeAsync([this, params] { return decode(params.getSeries()); })
+        .executeAsync([this, params, writer = std::move(writer)] {
+          return decode(params.getSeries(), std::move(writer));
+        })
         .then([this, context](DecodedWrite decoded) mutable { return store(context, decoded); });
   }
 
@@ -531,37 +566,21 @@ class MetricsImpl final : public api::Metrics::Server {
   }
 
  private:
-  // Label sets cached at most; the decoder starts a new cache when a request finds it full.
-  static constexpr size_t kLabelCacheEntriesMax = 1 << 20;
-  static constexpr size_t kLabelSlotsMin = 1024;
-
-  // A validated label set and what the store needs of it, cached by its wire form.
-  struct CachedLabels {
-    std::string wire;  // names and values in request order, each as u32 size + bytes
-    uint64_t wire_hash = 0;
-    ts::Labels labels;
-    std::string canonical;  // labels.encode()
-    uint64_t series_id = 0;
-  };
-  // The cache: entries in insertion order (a deque, so entries never move while the loop thread
-  // reads them) and an open-addressing index over them by XXH3 of the wire form (slot: entry
-  // index + 1; 0: empty). Only the decoder thread changes it; the loop thread reads entries that
-  // a DecodedWrite handed over, which also keeps this generation of the cache alive.
-  struct LabelCache {
-    std::deque<CachedLabels> entries;
-    std::vector<uint32_t> slots = std::vector<uint32_t>(kLabelSlotsMin, 0);
-  };
   // A request's samples and label sets, ready for TsStore::write.
   struct DecodedWrite {
-    std::shared_ptr<const LabelCache> cache;  // the entries items point into
-    std::vector<ts::Sample> samples;          // every sample of the request; items point into it
+    // What keeps the entries items point at alive: the cache generation they were found in, and
+    // the writer whose bindings found the others.
+    std::shared_ptr<const LabelCache> cache;
+    std::shared_ptr<const WriterBindings> writer;
+    std::vector<ts::Sample> samples;  // every sample of the request; items point into it
     std::vector<storage::TsStore::SeriesWrite> items;
     std::vector<uint32_t> request_index;  // of each item, in the request
     std::vector<storage::TsStore::ItemError> errors;
   };
 
   // Decoder thread. Fails the call past the request size limits.
-  DecodedWrite decode(capnp::List<api::SeriesSamples>::Reader series) {
+  DecodedWrite decode(capnp::List<api::SeriesSamples>::Reader series,
+                      std::shared_ptr<WriterBindings> writer) {
     if (series.size() > api::MAX_SERIES_PER_WRITE) {
       fail(Status::invalid_argument(std::to_string(series.size()) + " series in one write, limit " +
                                     std::to_string(api::MAX_SERIES_PER_WRITE)));
@@ -581,7 +600,7 @@ class MetricsImpl final : public api::Metrics::Server {
     out.samples.resize(total);
     size_t used = 0;
     for (uint32_t i = 0; i < series.size(); ++i) {
-      auto cached = cached_labels(series[i].getLabels());
+      auto cached = series_labels_of(series[i], writer.get());
       if (!cached.is_ok()) {
         out.errors.push_back({i, storage::TsStore::kWholeSeries, cached.status()});
         continue;
@@ -596,11 +615,13 @@ class MetricsImpl final : public api::Metrics::Server {
           {&(*cached)->labels, samples, (*cached)->canonical, (*cached)->series_id});
       out.request_index.push_back(i);
     }
+    out.writer = std::move(writer);
     return out;
   }
 
   // Loop thread: writes a decoded request; resolves when it is durable.
-  kj::Promise<void> store(WriteContext context, DecodedWrite& decoded) {
+  template <typename Context>
+  kj::Promise<void> store(Context context, DecodedWrite& decoded) {
     Completion durable = completion();
     auto written = store_.write(decoded.items, std::move(durable.done));
     check_ok(written.status());
@@ -630,10 +651,52 @@ class MetricsImpl final : public api::Metrics::Server {
     return durable.promise.then(kj::mv(report));
   }
 
+  // Decoder thread. The label set of one item: by its labels, or by the writer's binding of its
+  // id (which its labels make when the id is unbound); see api.capnp MetricsWriter.
+  Result<const CachedLabels*> series_labels_of(api::SeriesSamples::Reader item,
+                                               WriterBindings* writer) {
+    const uint32_t id = item.getId();
+    if (id == 0) {
+      auto cached = cached_labels(item.getLabels());
+      MELD_RETURN_IF_ERROR(cached.status());
+      return cached->get();
+    }
+    if (writer == nullptr) {
+      return Status::invalid_argument(
+          "series ids are for MetricsWriter.write (Metrics.openWriter); Metrics.write takes "
+          "labels only");
+    }
+    if (id > api::MAX_WRITER_SERIES) {
+      return Status::invalid_argument("series id " + std::to_string(id) +
+                                      " is past maxWriterSeries " +
+                                      std::to_string(api::MAX_WRITER_SERIES));
+    }
+    std::vector<std::shared_ptr<const CachedLabels>>& bound = writer->by_id;
+    if (item.getLabels().size() == 0) {
+      if (id >= bound.size() || bound[id] == nullptr) {
+        return Status::not_found("series id " + std::to_string(id) +
+                                 " is not bound on this writer: send its labels with it");
+      }
+      return bound[id].get();
+    }
+    auto cached = cached_labels(item.getLabels());
+    MELD_RETURN_IF_ERROR(cached.status());
+    if (id >= bound.size()) bound.resize(size_t{id} + 1);
+    if (bound[id] == nullptr) {
+      bound[id] = *cached;
+    } else if (bound[id]->canonical != (*cached)->canonical) {
+      return Status::invalid_argument("series id " + std::to_string(id) + " is bound to " +
+                                      bound[id]->labels.to_string() + " on this writer, not " +
+                                      (*cached)->labels.to_string());
+    }
+    return cached->get();
+  }
+
   // Decoder thread. The labels of a series from the wire, validated once per distinct wire form
   // (names and values in request order): a series sent again skips validation, sorting and
   // encoding.
-  Result<const CachedLabels*> cached_labels(capnp::List<api::Label>::Reader labels) {
+  Result<std::shared_ptr<const CachedLabels>> cached_labels(
+      capnp::List<api::Label>::Reader labels) {
     key_.clear();
     for (auto l : labels) {
       for (capnp::Text::Reader text : {l.getName(), l.getValue()}) {
@@ -647,21 +710,22 @@ class MetricsImpl final : public api::Metrics::Server {
     const size_t mask = cache.slots.size() - 1;
     size_t at = hash & mask;
     for (; cache.slots[at] != 0; at = (at + 1) & mask) {
-      const CachedLabels& entry = cache.entries[cache.slots[at] - 1];
-      if (entry.wire_hash == hash && entry.wire == key_) return &entry;
+      const std::shared_ptr<const CachedLabels>& entry = cache.entries[cache.slots[at] - 1];
+      if (entry->wire_hash == hash && entry->wire == key_) return entry;
     }
     auto parsed = series_labels(labels);
     MELD_RETURN_IF_ERROR(parsed.status());
-    CachedLabels& entry =
-        cache.entries.emplace_back(CachedLabels{key_, hash, std::move(parsed).value(), {}, 0});
-    entry.canonical = entry.labels.encode();
-    entry.series_id = ts::series_id_of_encoding(entry.canonical);
+    auto entry =
+        std::make_shared<CachedLabels>(CachedLabels{key_, hash, std::move(parsed).value(), {}, 0});
+    entry->canonical = entry->labels.encode();
+    entry->series_id = ts::series_id_of_encoding(entry->canonical);
+    cache.entries.push_back(entry);
     if (cache.entries.size() * 2 > cache.slots.size()) {
       rehash(cache, cache.slots.size() * 2);
     } else {
       cache.slots[at] = static_cast<uint32_t>(cache.entries.size());
     }
-    return &entry;
+    return std::shared_ptr<const CachedLabels>(std::move(entry));
   }
 
   // Rebuilds the index of cache with `slots` slots (a power of two, more than the entries).
@@ -669,7 +733,7 @@ class MetricsImpl final : public api::Metrics::Server {
     cache.slots.assign(slots, 0);
     const size_t mask = slots - 1;
     for (size_t i = 0; i < cache.entries.size(); ++i) {
-      size_t at = cache.entries[i].wire_hash & mask;
+      size_t at = cache.entries[i]->wire_hash & mask;
       while (cache.slots[at] != 0) at = (at + 1) & mask;
       cache.slots[at] = static_cast<uint32_t>(i + 1);
     }
@@ -681,6 +745,27 @@ class MetricsImpl final : public api::Metrics::Server {
   // Last: destroyed first, so no decode runs while the members above go away.
   WorkerThread decoder_{"meld-ts-decode"};
 };
+
+class MetricsWriterImpl final : public api::MetricsWriter::Server {
+ public:
+  // metrics_cap: a capability to metrics, which keeps it alive as long as the writer.
+  MetricsWriterImpl(MetricsImpl& metrics, api::Metrics::Client metrics_cap)
+      : metrics_(metrics), metrics_cap_(kj::mv(metrics_cap)) {}
+
+  kj::Promise<void> write(WriteContext context) override {
+    return metrics_.write_series(context, bindings_);
+  }
+
+ private:
+  MetricsImpl& metrics_;
+  api::Metrics::Client metrics_cap_;
+  std::shared_ptr<WriterBindings> bindings_ = std::make_shared<WriterBindings>();
+};
+
+kj::Promise<void> MetricsImpl::openWriter(OpenWriterContext context) {
+  context.getResults().setWriter(kj::heap<MetricsWriterImpl>(*this, thisCap()));
+  return kj::READY_NOW;
+}
 
 class AdminImpl final : public api::Admin::Server {
  public:

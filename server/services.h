@@ -8,7 +8,8 @@
 //             written asynchronously so many writes of one set share group commits; request ids
 //             make retried adds and removes apply once
 //   Metrics   the time-series store (storage/ts_store.h): batched writes, exact-series reads,
-//             PromQL-subset queries (timeseries/query.h) over its index
+//             PromQL-subset queries (timeseries/query.h) over its index; writers (MetricsWriter)
+//             whose writes name a series by a number once its labels came with it
 //   Admin     node status
 // Replication, the CRDT types, the time-series engine and Raft replace these insides in later
 // issues; the RPC surface (schemas/api.capnp) stays.

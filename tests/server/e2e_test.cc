@@ -24,9 +24,10 @@ int run_meldctl(const std::string& address, const std::vector<std::string>& args
   return jepsen::run_meldctl(MELDCTL_PATH, address, args, out, err, stdin_text);
 }
 
-std::unique_ptr<client::Client> connect_to(const MelddProcess& node) {
+std::unique_ptr<client::Client> connect_to(const MelddProcess& node, bool series_ids = true) {
   client::Options options;
   options.address = node.address();
+  options.metrics_series_ids = series_ids;
   auto c = client::Client::connect(options);
   EXPECT_TRUE(c.is_ok()) << c.status().to_string();
   return std::move(c).value();
@@ -362,6 +363,60 @@ TEST_F(NodeTest, APreparedMetricsWriteStoresWhatItsSeriesHoldAndReportsServerErr
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(refused.status().message().find("series 1"), std::string::npos)
       << refused.status().to_string();
+}
+
+TEST_F(NodeTest, SeriesIdsTheServerDoesNotKnowAreSentAgainWithTheirLabels) {
+  auto c = connect_to(*node_);
+  client::Series a{{{"__name__", "ids"}, {"host", "a"}}, {{1000, 1.0}}};
+  client::Series b{{{"__name__", "ids"}, {"host", "b"}}, {{1000, 2.0}}};
+  // Preparing gives a and b their ids with their labels; dropped unsent, the server never saw them.
+  ASSERT_TRUE(c->prepare_metrics_write({a, b}).is_ok());
+  // So these name them by id alone; the server does not know the ids, and the client sends a
+  // and b once more with their labels.
+  a.samples = {{2000, 3.0}};
+  b.samples = {{2000, 4.0}};
+  auto written = c->metrics_write({a, b});
+  ASSERT_TRUE(written.is_ok()) << written.status().to_string();
+  EXPECT_EQ(written->accepted, 2u);
+  EXPECT_TRUE(written->errors.empty()) << written->errors.front().status.to_string();
+  a.samples = {{3000, 5.0}};
+  written = c->metrics_write({a});
+  ASSERT_TRUE(written.is_ok()) << written.status().to_string();
+  EXPECT_EQ(written->accepted, 1u);
+  EXPECT_EQ(c->metrics_read(a.labels, 0, 10000, 0)->samples.size(), 2u);
+  EXPECT_EQ(c->metrics_read(b.labels, 0, 10000, 0)->samples.size(), 1u);
+
+  // Prepared writes are sent as prepared: one sent before the one carrying its labels reports
+  // the series as not_found.
+  client::Series late{{{"__name__", "ids"}, {"host", "late"}}, {{1000, 1.0}}};
+  auto with_labels = c->prepare_metrics_write({late});
+  late.samples = {{2000, 2.0}};
+  auto by_id = c->prepare_metrics_write({late});
+  ASSERT_TRUE(with_labels.is_ok() && by_id.is_ok());
+  auto early = c->metrics_write(std::move(*by_id));
+  ASSERT_TRUE(early.is_ok()) << early.status().to_string();
+  EXPECT_EQ(early->accepted, 0u);
+  ASSERT_EQ(early->errors.size(), 1u);
+  EXPECT_EQ(early->errors[0].status.code(), StatusCode::kNotFound);
+  auto labelled = c->metrics_write(std::move(*with_labels));
+  ASSERT_TRUE(labelled.is_ok()) << labelled.status().to_string();
+  EXPECT_EQ(labelled->accepted, 1u);
+}
+
+TEST_F(NodeTest, AClientWithoutSeriesIdsSendsLabelsEveryTime) {
+  auto c = connect_to(*node_, false);
+  client::Series a{{{"__name__", "plain"}}, {{1000, 1.0}}};
+  auto prepared = c->prepare_metrics_write({a});
+  a.samples = {{2000, 2.0}};
+  auto first = c->metrics_write({a});
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  EXPECT_EQ(first->accepted, 1u);
+  // The prepared write carries its labels too, so sending it after is fine.
+  ASSERT_TRUE(prepared.is_ok()) << prepared.status().to_string();
+  auto second = c->metrics_write(std::move(*prepared));
+  ASSERT_TRUE(second.is_ok()) << second.status().to_string();
+  EXPECT_EQ(second->accepted, 1u);
+  EXPECT_EQ(c->metrics_read(a.labels, 0, 10000, 0)->samples.size(), 2u);
 }
 
 TEST_F(NodeTest, MetricsQueryEvaluatesPromqlOverRpc) {
