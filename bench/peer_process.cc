@@ -10,6 +10,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 
 #include "jepsen/process.h"
 
@@ -59,6 +63,58 @@ Result<int> free_loopback_port() {
   close(fd);
   if (!ok) return Status::io_error("cannot bind a loopback port");
   return static_cast<int>(ntohs(addr.sin_port));
+}
+
+namespace {
+
+// The name and CPU seconds (user + system) in one /proc/.../stat file.
+Result<std::pair<std::string, double>> read_stat(const std::string& path) {
+  std::ifstream in(path);
+  std::string stat;
+  if (!in || !std::getline(in, stat)) return Status::not_found("cannot read " + path);
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so fields are counted
+  // from the last ')'. utime and stime are fields 14 and 15, in clock ticks.
+  const size_t open = stat.find('(');
+  const size_t close = stat.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) {
+    return Status::corruption(path + ": no (comm)");
+  }
+  std::istringstream in_fields(stat.substr(close + 1));
+  std::vector<std::string> fields(std::istream_iterator<std::string>(in_fields), {});
+  double ticks = 0;
+  for (size_t n : {14, 15}) {  // fields[0] is field 3
+    if (fields.size() < n - 2) return Status::corruption(path + ": too few fields");
+    const std::string& field = fields[n - 3];
+    char* end = nullptr;
+    ticks += std::strtod(field.c_str(), &end);
+    if (end == field.c_str() || *end != '\0') {
+      return Status::corruption(path + ": bad field " + field);
+    }
+  }
+  return std::pair(stat.substr(open + 1, close - open - 1),
+                   ticks / static_cast<double>(sysconf(_SC_CLK_TCK)));
+}
+
+}  // namespace
+
+Result<double> process_cpu_seconds(pid_t pid) {
+  auto stat = read_stat("/proc/" + std::to_string(pid) + "/stat");
+  MELD_RETURN_IF_ERROR(stat.status());
+  return stat->second;
+}
+
+Result<std::map<std::string, double>> thread_cpu_seconds(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code error;
+  std::map<std::string, double> by_name;
+  for (const auto& task : std::filesystem::directory_iterator(dir, error)) {
+    auto stat = read_stat(task.path().string() + "/stat");
+    if (stat.status().code() == StatusCode::kNotFound) continue;  // the thread just ended
+    MELD_RETURN_IF_ERROR(stat.status());
+    by_name[stat->first] += stat->second;
+  }
+  if (error) return Status::not_found("cannot list " + dir + ": " + error.message());
+  return by_name;
 }
 
 PeerProcess::PeerProcess(std::string name, std::vector<std::string> argv, std::string log_path)

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,12 @@ Status ensure_debian_packages(const std::vector<std::string>& packages);
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
 Result<int> free_loopback_port();
+
+// The CPU time (user + system, all threads) process pid has used so far, from /proc/PID/stat.
+// Errors: not_found when the process is gone, corruption when the file does not parse.
+Result<double> process_cpu_seconds(pid_t pid);
+// The same per thread name, summed over the live threads of that name (/proc/PID/task).
+Result<std::map<std::string, double>> thread_cpu_seconds(pid_t pid);
 
 // A peer server started by the benchmark. Its stdout and stderr go to log_path. The destructor
 // SIGKILLs and reaps a process still running, and the kernel SIGKILLs it when the benchmark
@@ -36,6 +43,7 @@ class PeerProcess {
   // (128+signal when killed by one), or -1 when not running.
   int stop(int stop_signal, int timeout_ms);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   // Reaps the process if it has exited on its own; true when it is not running.
   bool exited();
   // The end of the log, for error messages.

@@ -35,6 +35,7 @@
 // label set, points by timestamp, values within --rel-tolerance. Disagreements are reported,
 // never hidden, and do not fail the run; failures to ingest or answer do.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -64,6 +65,12 @@ namespace meld::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// User + system CPU of a getrusage() answer.
+double cpu_seconds(const rusage& u) {
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -196,6 +203,8 @@ class Store {
   virtual void prepare(const std::vector<std::vector<Batch>>& plan) = 0;
   // Opens connection c and readies its batches (not timed).
   virtual Result<std::unique_ptr<Sender>> connect(size_t c) = 0;
+  // The store's server process (started).
+  virtual pid_t pid() const = 0;
   virtual Status make_queryable() { return Status::ok(); }
   virtual Result<uint64_t> count_samples(const Dataset& d) = 0;
   virtual Result<std::vector<ResultSeries>> query_range(const std::string& promql, int64_t start_ms,
@@ -242,6 +251,8 @@ std::vector<std::string> count_queries(const Dataset& d) {
 // VictoriaMetrics and Prometheus: the Prometheus HTTP query API.
 class HttpStore : public Store {
  public:
+  pid_t pid() const override { return process_->pid(); }
+
   Result<uint64_t> count_samples(const Dataset& d) override {
     uint64_t total = 0;
     for (const std::string& q : count_queries(d)) {
@@ -506,6 +517,8 @@ class Meld final : public Store {
 
   void prepare(const std::vector<std::vector<Batch>>& plan) override { plan_ = &plan; }
 
+  pid_t pid() const override { return node_->pid(); }
+
   Result<std::unique_ptr<Sender>> connect(size_t c) override {
     client::Options options;
     options.address = node_->address();
@@ -693,6 +706,12 @@ Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<B
     });
   }
   while (connected < plan.size()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto cpu_start = process_cpu_seconds(store.pid());
+  MELD_RETURN_IF_ERROR(cpu_start.status());
+  auto threads_start = thread_cpu_seconds(store.pid());
+  MELD_RETURN_IF_ERROR(threads_start.status());
+  rusage self_start{};
+  getrusage(RUSAGE_SELF, &self_start);
   const Clock::time_point start = Clock::now();
   go = true;
   for (std::thread& t : threads) t.join();
@@ -715,6 +734,14 @@ Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<B
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   const double verify_s = seconds_between(verify_start, Clock::now());
+  // CPU from the start of ingest to the end of the check (the check's queries included: a
+  // fraction of a second against seconds of ingest).
+  auto cpu_end = process_cpu_seconds(store.pid());
+  MELD_RETURN_IF_ERROR(cpu_end.status());
+  auto threads_end = thread_cpu_seconds(store.pid());
+  MELD_RETURN_IF_ERROR(threads_end.status());
+  rusage self_end{};
+  getrusage(RUSAGE_SELF, &self_end);
   report(p + "ingest_s", seconds_between(start, queryable));
   report(p + "ingest_samples_per_s",
          static_cast<double>(d.sample_count) / seconds_between(start, queryable));
@@ -722,6 +749,27 @@ Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<B
          static_cast<double>(d.sample_count) / seconds_between(start, acked));
   report(p + "count_verified",
          std::to_string(d.sample_count) + " samples (" + std::to_string(verify_s) + " s to check)");
+  const double million = static_cast<double>(d.sample_count) / 1e6;
+  report(p + "ingest_server_cpu_s_per_million_samples", (*cpu_end - *cpu_start) / million);
+  report(p + "ingest_client_cpu_s_per_million_samples",
+         (cpu_seconds(self_end) - cpu_seconds(self_start)) / million);
+  // The same per server thread name, busiest first: the busiest one bounds the rate when it is
+  // a single thread on a serial path.
+  std::vector<std::pair<double, std::string>> busiest;
+  for (const auto& [name, seconds] : *threads_end) {
+    const auto before = threads_start->find(name);
+    const double used = seconds - (before == threads_start->end() ? 0 : before->second);
+    if (used > 0) busiest.emplace_back(used / million, name);
+  }
+  std::sort(busiest.rbegin(), busiest.rend());
+  std::string line;
+  for (const auto& [per_million, name] : busiest) {
+    char part[160];
+    std::snprintf(part, sizeof part, "%s%s=%.4f", line.empty() ? "" : " ", name.c_str(),
+                  per_million);
+    line += part;
+  }
+  report(p + "ingest_server_thread_cpu_s_per_million_samples", line);
 
   const int64_t first = (d.min_ms + o.step_ms - 1) / o.step_ms * o.step_ms;
   const int64_t last = d.max_ms / o.step_ms * o.step_ms;

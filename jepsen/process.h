@@ -47,6 +47,7 @@ class MelddProcess {
   void resume();
 
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   const std::string& address() const { return address_; }
   // stderr of every run so far (the structured log).
   std::string log() const;

@@ -11,12 +11,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
 
+#include "base/thread_name.h"
 #include "jepsen/process.h"
 
 namespace meld::bench {
@@ -142,6 +145,44 @@ TEST(FreeLoopbackPort, GivesAPortThatCanBeBound) {
   addr.sin_port = htons(static_cast<uint16_t>(*port));
   EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   close(fd);
+}
+
+TEST(ProcessCpu, CountsTheCpuAThreadBurnsUnderItsName) {
+  std::atomic<bool> burned{false};
+  std::atomic<bool> done{false};
+  std::thread burner([&] {
+    set_thread_name("cpu-burner");
+    // Spin until the thread has used 50 ms of CPU, as the kernel counts it.
+    timespec cpu{};
+    volatile uint64_t spin = 0;
+    do {
+      for (int i = 0; i < 100000; ++i) spin = spin + 1;
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    } while (cpu.tv_sec == 0 && cpu.tv_nsec < 50'000'000);
+    burned = true;
+    while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  while (!burned) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto threads = thread_cpu_seconds(getpid());
+  auto total = process_cpu_seconds(getpid());
+  done = true;
+  burner.join();
+  ASSERT_TRUE(threads.is_ok()) << threads.status().to_string();
+  ASSERT_TRUE(total.is_ok()) << total.status().to_string();
+  ASSERT_TRUE(threads->contains("cpu-burner"));
+  // Clock ticks are 10 ms at most: 50 ms burned reads as at least 40 ms.
+  EXPECT_GE(threads->at("cpu-burner"), 0.04);
+  EXPECT_GE(*total, threads->at("cpu-burner"));
+}
+
+TEST(ProcessCpu, AProcessThatIsGoneIsNotFound) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+  EXPECT_EQ(process_cpu_seconds(child).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(thread_cpu_seconds(child).status().code(), StatusCode::kNotFound);
 }
 
 }  // namespace
