@@ -454,6 +454,8 @@ struct CachedLabels {
   ts::Labels labels;
   std::string canonical;  // labels.encode()
   uint64_t series_id = 0;
+  // The store's own: only the loop thread, inside TsStore::write, reads or fills it.
+  mutable storage::TsStore::SeriesHint hint;
 };
 
 // Label sets cached at most; the decoder starts a new cache when a request finds it full.
@@ -611,8 +613,8 @@ class MetricsImpl final : public api::Metrics::Server {
         samples[j] = {in[j].getTimestampMs(), in[j].getValue()};
       }
       used += samples.size();
-      out.items.push_back(
-          {&(*cached)->labels, samples, (*cached)->canonical, (*cached)->series_id});
+      out.items.push_back({&(*cached)->labels, samples, (*cached)->canonical, (*cached)->series_id,
+                           &(*cached)->hint});
       out.request_index.push_back(i);
     }
     out.writer = std::move(writer);
@@ -715,8 +717,8 @@ class MetricsImpl final : public api::Metrics::Server {
     }
     auto parsed = series_labels(labels);
     MELD_RETURN_IF_ERROR(parsed.status());
-    auto entry =
-        std::make_shared<CachedLabels>(CachedLabels{key_, hash, std::move(parsed).value(), {}, 0});
+    auto entry = std::make_shared<CachedLabels>(
+        CachedLabels{key_, hash, std::move(parsed).value(), {}, 0, {}});
     entry->canonical = entry->labels.encode();
     entry->series_id = ts::series_id_of_encoding(entry->canonical);
     cache.entries.push_back(entry);

@@ -601,7 +601,11 @@ class TsStore::SeriesTable {
 };
 
 TsStore::TsStore(Engine& engine, const Clock& clock, TsStoreOptions options)
-    : engine_(engine),
+    : instance_([] {
+        static std::atomic<uint64_t> opened{0};
+        return ++opened;
+      }()),
+      engine_(engine),
       clock_(clock),
       options_(options),
       sealer_(std::make_unique<Sealer>(engine, options.block_zstd_level, kSealerQueuedSamplesMax)),
@@ -935,6 +939,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   struct Entry {
     uint64_t id;
     const ts::Labels* labels;  // of the series' first item
+    SeriesHint* hint;          // of the series' first item, when it has one
     Series* known;             // nullptr for a series new to the store
     std::span<const ts::Sample> samples;
     std::vector<ts::Sample> owned;  // the samples, when they are not the caller's span
@@ -967,7 +972,9 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
       canonical = computed;
       id = ts::series_id_of_encoding(computed);
     }
-    Series* stored = series_->find(id);
+    // A hint this store filled names the series, whose label set it compared then.
+    const bool hinted = item.hint != nullptr && item.hint->store_ == instance_;
+    Series* stored = hinted ? item.hint->series_ : series_->find(id);
     auto fresh = stored == nullptr ? new_series.find(id) : new_series.end();
     if (stored == nullptr && fresh == new_series.end()) {
       // Loaded from disk or new: either way one more series in memory.
@@ -984,7 +991,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
     const std::string* taken = stored != nullptr           ? &stored->canonical
                                : fresh != new_series.end() ? &fresh->second.first
                                                            : nullptr;
-    if (taken != nullptr && *taken != canonical) {
+    if (!hinted && taken != nullptr && *taken != canonical) {
       whole(Status::already_exists("series id " + std::to_string(id) + " of " +
                                    item.labels->to_string() +
                                    " is taken by another label set (a 64-bit hash collision); "
@@ -1060,7 +1067,8 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
       new_series.emplace(id, std::make_pair(std::string(canonical), at));
     }
     if (first) {
-      Entry& entry = entries.emplace_back(Entry{id, item.labels, stored, valid, {}, sorted, 0});
+      Entry& entry =
+          entries.emplace_back(Entry{id, item.labels, item.hint, stored, valid, {}, sorted, 0});
       if (!filtered.empty()) {
         entry.owned = std::move(filtered);
         entry.samples = entry.owned;
@@ -1134,6 +1142,10 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   WriteBatch maintenance;
   Status applied;
   for (const Entry& entry : entries) {
+    if (entry.hint != nullptr) {
+      entry.hint->store_ = instance_;
+      entry.hint->series_ = entry.known;
+    }
     Series& s = *entry.known;
     for (const ts::Sample& sample : entry.samples) {
       applied = apply(s, seq, sample);

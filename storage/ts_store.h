@@ -142,6 +142,8 @@ struct TsStoreStats {
 };
 
 class TsStore {
+  struct Series;
+
  public:
   // Opens the store on engine (borrowed; must outlive the store, and its executor must run
   // callbacks on the thread that uses the store), replaying the write-ahead log into heads.
@@ -157,6 +159,16 @@ class TsStore {
   TsStore(const TsStore&) = delete;
   TsStore& operator=(const TsStore&) = delete;
 
+  // Where a caller that writes one label set again and again lets the store keep the series it
+  // found for it: passed with that label set on every write to this store, it spares the store
+  // the lookup by id and the comparison of label sets. It belongs to one label set for its whole
+  // life. Starts empty; only the store fills it (on a write that stores samples of the series).
+  class SeriesHint {
+   private:
+    friend class TsStore;
+    uint64_t store_ = 0;  // the instance_ of the store that filled it
+    Series* series_ = nullptr;
+  };
   struct SeriesWrite {
     const ts::Labels* labels = nullptr;  // borrowed for the call; must have a metric name
     std::span<const ts::Sample> samples;
@@ -164,6 +176,8 @@ class TsStore {
     // store computes both.
     std::string_view canonical;
     uint64_t series_id = 0;
+    // Optional: the label set's hint (see SeriesHint); requires canonical and series_id.
+    SeriesHint* hint = nullptr;
   };
   static constexpr uint32_t kWholeSeries = UINT32_MAX;
   struct ItemError {
@@ -228,7 +242,6 @@ class TsStore {
   const TsStoreOptions& options() const { return options_; }
 
  private:
-  struct Series;
   class SeriesTable;
   TsStore(Engine& engine, const Clock& clock, TsStoreOptions options);
 
@@ -255,6 +268,9 @@ class TsStore {
   Status scan_label_values(std::string_view name, const std::string& start, const std::string& end,
                            size_t limit, std::vector<std::string>* values);
 
+  // This store among all opened in the process (1, 2, 3, ...): a hint filled by a store that is
+  // gone names a series that is gone, even when a new store sits at the same address.
+  const uint64_t instance_;
   Engine& engine_;
   const Clock& clock_;
   TsStoreOptions options_;

@@ -426,6 +426,30 @@ TEST(TsStore, AHashCollisionRefusesTheSecondLabelSetInsteadOfMergingIt) {
   EXPECT_EQ(f.read(fine).size(), 1u);
 }
 
+TEST(TsStore, AHintNamesTheSeriesForItsOwnStoreOnly) {
+  StoreFixture a;
+  StoreFixture b;
+  const std::string canonical = cpu().encode();
+  TsStore::SeriesHint hint;
+  const std::vector<Sample> first = {{1000, 1.0}};
+  const std::vector<Sample> second = {{2000, 2.0}};
+  const std::vector<Sample> third = {{3000, 3.0}};
+  TsStore::SeriesWrite item{&cpu(), first, canonical, cpu().series_id(), &hint};
+  EXPECT_EQ(a.write_all({&item, 1}).accepted, 1u);  // fills the hint
+  item.samples = second;
+  EXPECT_EQ(a.write_all({&item, 1}).accepted, 1u);  // takes it
+  // Store b did not fill the hint: it finds (here: creates) its own series.
+  item.samples = third;
+  EXPECT_EQ(b.write_all({&item, 1}).accepted, 1u);
+  EXPECT_TRUE(same_samples(a.read(cpu()), {{1000, 1.0}, {2000, 2.0}}));
+  EXPECT_TRUE(same_samples(b.read(cpu()), third));
+  // Nor does a store opened again on a's data, wherever it sits in memory.
+  a.reopen();
+  item.samples = third;
+  EXPECT_EQ(a.write_all({&item, 1}).accepted, 1u);
+  EXPECT_TRUE(same_samples(a.read(cpu()), {{1000, 1.0}, {2000, 2.0}, {3000, 3.0}}));
+}
+
 TEST(TsStore, LimitsGiveClearPerItemAndIndexErrors) {
   TsStoreOptions options;
   options.series_max = 2;
