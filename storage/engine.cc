@@ -50,6 +50,12 @@ constexpr size_t kMaxSuccessiveCrdtMerges = 64;
 constexpr size_t kTsBlockBytes = 64 << 10;
 constexpr int kTsBlockRestartInterval = 64;
 constexpr int kTsBottommostZstdLevel = 9;
+// The big_set family's index blocks: a restart point every 16 entries instead of every one. A
+// membership test in a 10M-element set binary-searches an index of tens of thousands of
+// entries, each probe a cache miss; with restarts every 16 the search probes 4 fewer of them and
+// ends in a short sequential scan. crdt-disk at 10M, two alternating pairs: contains 472-489K/s
+// against 449-451K/s.
+constexpr int kBigSetIndexRestartInterval = 16;
 
 size_t family_index(Family family) {
   size_t index = static_cast<size_t>(family);
@@ -317,6 +323,9 @@ Result<std::unique_ptr<Engine>> Engine::open_database(const Options& options,
     if (family == Family::kBigSet) {
       cf.merge_operator = new_big_set_merge_operator();
       cf.compaction_filter_factory = new_big_set_compaction_filter_factory();
+      rocksdb::BlockBasedTableOptions set_table = table_options;
+      set_table.index_block_restart_interval = kBigSetIndexRestartInterval;
+      cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(set_table));
     }
     if (family == Family::kCrdtState || family == Family::kBigSet) {
       // A read joins every operand of its key still in the memtables; a hot key (a counter, a set's
