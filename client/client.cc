@@ -146,12 +146,6 @@ Status check_write_size(const std::vector<Series>& series) {
   return Status::ok();
 }
 
-void sort_errors(std::vector<ItemError>& errors) {
-  std::sort(errors.begin(), errors.end(), [](const ItemError& a, const ItemError& b) {
-    return std::pair(a.series, a.sample) < std::pair(b.series, b.sample);
-  });
-}
-
 // A write's reply, its error indices mapped through sent (the caller's index of each series
 // sent) and merged with the errors found before sending.
 Result<WriteResult> write_result(api::MetricsWriter::WriteResults::Reader r,
@@ -167,7 +161,9 @@ Result<WriteResult> write_result(api::MetricsWriter::WriteResults::Reader r,
         {sent[e.getSeries()], e.getSample(),
          Status(status_code_from_name(to_string(e.getCode())), to_string(e.getMessage()))});
   }
-  sort_errors(result.errors);
+  std::sort(result.errors.begin(), result.errors.end(), [](const ItemError& a, const ItemError& b) {
+    return std::pair(a.series, a.sample) < std::pair(b.series, b.sample);
+  });
   return result;
 }
 
