@@ -44,6 +44,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -66,10 +67,27 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// User + system CPU of a getrusage() answer.
-double cpu_seconds(const rusage& u) {
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+// CPU seconds (user + system) used so far: by a store's server process, in total and per
+// thread name, and by this benchmark process (its senders).
+struct CpuUse {
+  double server = 0;
+  std::map<std::string, double> server_threads;
+  double client = 0;
+};
+
+Result<CpuUse> cpu_now(pid_t server) {
+  CpuUse use;
+  auto total = process_cpu_seconds(server);
+  MELD_RETURN_IF_ERROR(total.status());
+  use.server = *total;
+  auto threads = thread_cpu_seconds(server);
+  MELD_RETURN_IF_ERROR(threads.status());
+  use.server_threads = std::move(*threads);
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self);
+  use.client = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+               static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
+  return use;
 }
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
@@ -706,12 +724,8 @@ Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<B
     });
   }
   while (connected < plan.size()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  auto cpu_start = process_cpu_seconds(store.pid());
+  auto cpu_start = cpu_now(store.pid());
   MELD_RETURN_IF_ERROR(cpu_start.status());
-  auto threads_start = thread_cpu_seconds(store.pid());
-  MELD_RETURN_IF_ERROR(threads_start.status());
-  rusage self_start{};
-  getrusage(RUSAGE_SELF, &self_start);
   const Clock::time_point start = Clock::now();
   go = true;
   for (std::thread& t : threads) t.join();
@@ -736,12 +750,8 @@ Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<B
   const double verify_s = seconds_between(verify_start, Clock::now());
   // CPU from the start of ingest to the end of the check (the check's queries included: a
   // fraction of a second against seconds of ingest).
-  auto cpu_end = process_cpu_seconds(store.pid());
+  auto cpu_end = cpu_now(store.pid());
   MELD_RETURN_IF_ERROR(cpu_end.status());
-  auto threads_end = thread_cpu_seconds(store.pid());
-  MELD_RETURN_IF_ERROR(threads_end.status());
-  rusage self_end{};
-  getrusage(RUSAGE_SELF, &self_end);
   report(p + "ingest_s", seconds_between(start, queryable));
   report(p + "ingest_samples_per_s",
          static_cast<double>(d.sample_count) / seconds_between(start, queryable));
@@ -750,15 +760,16 @@ Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<B
   report(p + "count_verified",
          std::to_string(d.sample_count) + " samples (" + std::to_string(verify_s) + " s to check)");
   const double million = static_cast<double>(d.sample_count) / 1e6;
-  report(p + "ingest_server_cpu_s_per_million_samples", (*cpu_end - *cpu_start) / million);
+  report(p + "ingest_server_cpu_s_per_million_samples",
+         (cpu_end->server - cpu_start->server) / million);
   report(p + "ingest_client_cpu_s_per_million_samples",
-         (cpu_seconds(self_end) - cpu_seconds(self_start)) / million);
+         (cpu_end->client - cpu_start->client) / million);
   // The same per server thread name, busiest first: the busiest one bounds the rate when it is
   // a single thread on a serial path.
   std::vector<std::pair<double, std::string>> busiest;
-  for (const auto& [name, seconds] : *threads_end) {
-    const auto before = threads_start->find(name);
-    const double used = seconds - (before == threads_start->end() ? 0 : before->second);
+  for (const auto& [name, seconds] : cpu_end->server_threads) {
+    const auto before = cpu_start->server_threads.find(name);
+    const double used = seconds - (before == cpu_start->server_threads.end() ? 0 : before->second);
     if (used > 0) busiest.emplace_back(used / million, name);
   }
   std::sort(busiest.rbegin(), busiest.rend());
