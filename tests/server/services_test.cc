@@ -142,10 +142,9 @@ class Services : public ::testing::Test {
     }
     request.setFromMs(0);
     request.setToMs(INT64_MAX);
+    auto response = request.send().wait(*ws_);  // owns the samples read below
     std::vector<int64_t> timestamps;
-    for (auto sample : request.send().wait(*ws_).getSamples()) {
-      timestamps.push_back(sample.getTimestampMs());
-    }
+    for (auto sample : response.getSamples()) timestamps.push_back(sample.getTimestampMs());
     return timestamps;
   }
 
