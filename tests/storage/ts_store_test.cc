@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 
+#include "base/varint.h"
 #include "tests/storage/temp_dir.h"
 #include "timeseries/merge.h"
 
@@ -299,6 +300,61 @@ TEST(TsStore, ReopenReplaysTheLogIntoHeadsWithoutDuplicatingSealedSamples) {
   EXPECT_TRUE(same_samples(f.read(cpu()), all));
 }
 
+TEST(TsStore, ReplayGivesBackEveryValueBitForBit) {
+  StoreFixture f;
+  // Values whose XOR with the one before touches the top byte, the bottom byte, every byte or
+  // none: the log codes each by the bytes that change.
+  const std::vector<double> values = {0.0,
+                                      -0.0,
+                                      1.0,
+                                      1.0,
+                                      std::bit_cast<double>(uint64_t{0x7ff0000000000002}),
+                                      std::numeric_limits<double>::infinity(),
+                                      -std::numeric_limits<double>::infinity(),
+                                      std::bit_cast<double>(uint64_t{0x0000000000000001}),
+                                      std::bit_cast<double>(~uint64_t{0}),
+                                      std::bit_cast<double>(uint64_t{0x8000000000000000}),
+                                      123456.789,
+                                      123456.790,
+                                      1e300,
+                                      1e-300};
+  std::vector<Sample> samples;
+  for (size_t i = 0; i < values.size(); ++i) {
+    samples.push_back({-5000 + static_cast<int64_t>(i * i) * 1000, values[i]});
+  }
+  ASSERT_EQ(f.write(cpu(), samples).accepted, samples.size());
+  ASSERT_GT(f.count_keys("W", Family::kTsLog), 0u);
+  f.reopen();
+  EXPECT_TRUE(same_samples(f.read(cpu()), samples));
+}
+
+TEST(TsStore, RecordsInTheOlderRawValueCodingStillReplay) {
+  StoreFixture f;
+  const std::vector<Sample> first = {{1000, 1.5}, {2000, 2.5}};
+  ASSERT_EQ(f.write(cpu(), first).accepted, 2u);  // registers the series, record 0
+  // Record 1 as builds before the compact value coding wrote it: entry count first, then the
+  // series id, the sample count, and per sample a zigzag varint delta and 8 raw value bytes.
+  std::string record = "\x01";
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    record.push_back(static_cast<char>(cpu().series_id() >> shift));
+  }
+  record.push_back('\x02');
+  const std::vector<Sample> second = {{3000, -7.25}, {4000, std::nan("")}};
+  int64_t previous = 0;
+  for (const Sample& s : second) {
+    put_varint(static_cast<uint64_t>((s.timestamp_ms - previous) * 2), &record);  // zigzag, > 0
+    previous = s.timestamp_ms;
+    const auto bits = std::bit_cast<uint64_t>(s.value);
+    record.append(reinterpret_cast<const char*>(&bits), 8);
+  }
+  WriteBatch batch;
+  batch.put(Family::kTsLog, ts_keys::wal(1), record);
+  ASSERT_TRUE(f.engine().commit_sync(std::move(batch)).is_ok());
+  f.reopen();
+  EXPECT_TRUE(
+      same_samples(f.read(cpu()), {{1000, 1.5}, {2000, 2.5}, {3000, -7.25}, {4000, std::nan("")}}));
+}
+
 TEST(TsStore, SamplesOlderThanTheOpenBlockAreRejectedPerItem) {
   TsStoreOptions options;
   options.block_duration_ms = 1000;
@@ -579,6 +635,23 @@ TEST(TsStore, AMalformedLogRecordFailsOpenWithCorruption) {
   auto store = TsStore::open(engine, clock, {});
   EXPECT_EQ(store.status().code(), StatusCode::kCorruption);
   EXPECT_NE(store.status().message().find("record 3"), std::string::npos);
+}
+
+TEST(TsStore, ACompactRecordWithAnImpossibleValueFailsOpenWithCorruption) {
+  // Compact coding, one entry of series id 1, one sample at +1 ms whose value byte says 7 zero
+  // bytes above 2 changed ones (9 in all), then a value cut short.
+  const std::string id("\0\0\0\0\0\0\0\x01", 8);
+  const std::string too_long = std::string("\0\x01", 2) + id + "\x01\x02\x72\xaa\xbb";
+  const std::string cut_short = std::string("\0\x01", 2) + id + "\x01\x02\x03\xaa";
+  for (const std::string& record : {too_long, cut_short}) {
+    BareEngine bare;
+    ASSERT_TRUE(TsStore::open(*bare.engine, bare.clock, {}).is_ok());
+    WriteBatch batch;
+    batch.put(Family::kTsLog, ts_keys::wal(0), record);
+    ASSERT_TRUE(bare.engine->commit_sync(std::move(batch)).is_ok());
+    auto store = TsStore::open(*bare.engine, bare.clock, {});
+    EXPECT_EQ(store.status().code(), StatusCode::kCorruption) << store.status().to_string();
+  }
 }
 
 TEST(TsStore, TheBlockDurationIsRecordedAtCreationAndAnotherOneIsRefusedAtOpen) {
