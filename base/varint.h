@@ -45,4 +45,13 @@ inline bool get_varint(std::string_view in, size_t* pos, uint64_t* v) {
   return false;
 }
 
+// Zigzag: signed integers as unsigned ones that stay small when the magnitude is small (0, -1,
+// 1, -2, ... -> 0, 1, 2, 3, ...), for varints of deltas.
+inline uint64_t zigzag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+inline int64_t unzigzag(uint64_t z) {
+  return static_cast<int64_t>(z >> 1) ^ -static_cast<int64_t>(z & 1);
+}
+
 }  // namespace meld

@@ -14,6 +14,7 @@
 #include "base/rng.h"
 #include "base/thread_name.h"
 #include "base/varint.h"
+#include "storage/ts_wal.h"
 #include "timeseries/merge.h"
 
 namespace meld::storage {
@@ -31,19 +32,6 @@ constexpr size_t kWalTruncateBytes = 4 << 20;
 constexpr size_t kMaintenanceBatchBytes = 16 << 20;
 // Samples waiting for the sealer at most; a seal past it waits (backpressure on writes).
 constexpr size_t kSealerQueuedSamplesMax = 8 << 20;
-// A write-ahead record: a 0 byte (the compact value coding below), a varint entry count, then
-// per entry an 8-byte series id, a varint sample count and the samples: a zigzag varint
-// timestamp delta from the previous sample of the entry (the first from 0), then the value's
-// bits XORed with the previous value's of the entry (the first with 0) as one byte
-// (zero_bytes_above << 4 | length), 0 when equal, and the `length` (1..8) bytes of the XOR that
-// can be non-zero, little-endian. Gauges and counters change a few middle bytes from one sample
-// to the next, so a sample takes about 4 bytes instead of 10; the commit thread, RocksDB's log
-// and its memtable copy every one of them. Records written before this coding have no leading
-// 0 byte (their entry count, never 0, comes first) and raw 8-byte values; replay reads both.
-// Decoding bounds:
-constexpr char kWalCompactValues = '\0';
-constexpr uint64_t kWalEntriesMax = 1 << 20;
-constexpr uint64_t kWalEntrySamplesMax = 1 << 24;
 // The seal marker: u64 seq, u32 offset, i64 open block, u8 has_sealed, i64 sealed_max_ms.
 constexpr size_t kMarkerBytes = 8 + 4 + 8 + 1 + 8;
 
@@ -75,14 +63,6 @@ int64_t unflip(uint64_t v) {
   return static_cast<int64_t>(v ^ (uint64_t{1} << 63));
 }
 
-uint64_t zigzag(int64_t v) {
-  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
-}
-
-int64_t unzigzag(uint64_t v) {
-  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
-}
-
 int64_t floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
@@ -96,98 +76,6 @@ int64_t block_start_ms(int64_t block, int64_t duration_ms) {
     return block < 0 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
   }
   return start;
-}
-
-// One decoded entry of a write-ahead record.
-struct WalEntry {
-  uint64_t series_id = 0;
-  std::vector<ts::Sample> samples;
-};
-
-Status decode_wal_record(uint64_t seq, std::string_view record, std::vector<WalEntry>* entries) {
-  auto bad = [seq](const std::string& what) {
-    return Status::corruption("time-series write-ahead record " + std::to_string(seq) + ": " +
-                              what);
-  };
-  entries->clear();
-  const bool compact = !record.empty() && record[0] == kWalCompactValues;
-  size_t pos = compact ? 1 : 0;
-  // The fewest bytes a sample takes: a timestamp byte and the value's byte or 8 bytes.
-  const size_t sample_bytes_min = compact ? 2 : 9;
-  uint64_t count = 0;
-  if (!get_varint(record, &pos, &count) || count > kWalEntriesMax) return bad("bad entry count");
-  for (uint64_t e = 0; e < count; ++e) {
-    WalEntry entry;
-    uint64_t n = 0;
-    if (record.size() - pos < 8) return bad("truncated series id");
-    entry.series_id = get_u64_be(record.substr(pos));
-    pos += 8;
-    if (!get_varint(record, &pos, &n) || n == 0 || n > kWalEntrySamplesMax) {
-      return bad("bad sample count");
-    }
-    if (n > (record.size() - pos) / sample_bytes_min) return bad("truncated samples");
-    entry.samples.resize(n);
-    int64_t ts = 0;
-    uint64_t bits = 0;
-    for (ts::Sample& s : entry.samples) {
-      uint64_t delta = 0;
-      if (!get_varint(record, &pos, &delta) || pos == record.size()) {
-        return bad("truncated sample");
-      }
-      ts = static_cast<int64_t>(static_cast<uint64_t>(ts) + static_cast<uint64_t>(unzigzag(delta)));
-      if (compact) {
-        const auto head = static_cast<uint8_t>(record[pos++]);
-        const int above = head >> 4;
-        const int length = head & 15;
-        if (head != 0 && (length == 0 || above + length > 8)) return bad("bad value length");
-        if (record.size() - pos < static_cast<size_t>(length)) return bad("truncated value");
-        uint64_t x = 0;
-        for (int i = length - 1; i >= 0; --i) {
-          x = (x << 8) | static_cast<uint8_t>(record[pos + static_cast<size_t>(i)]);
-        }
-        pos += static_cast<size_t>(length);
-        if (length > 0) bits ^= x << (8 * (8 - above - length));
-      } else {
-        if (record.size() - pos < 8) return bad("truncated sample");
-        std::memcpy(&bits, record.data() + pos, 8);
-        pos += 8;
-      }
-      s = {ts, std::bit_cast<double>(bits)};
-    }
-    entries->push_back(std::move(entry));
-  }
-  if (pos != record.size()) return bad("trailing bytes");
-  return Status::ok();
-}
-
-// Appends one entry to a record being built (after its kWalCompactValues byte and entry count).
-void encode_wal_entry(uint64_t series_id, std::span<const ts::Sample> samples, std::string* out) {
-  put_u64_be(*out, series_id);
-  put_varint(samples.size(), out);
-  int64_t prev = 0;
-  uint64_t prev_bits = 0;
-  for (const ts::Sample& s : samples) {
-    put_varint(zigzag(static_cast<int64_t>(static_cast<uint64_t>(s.timestamp_ms) -
-                                           static_cast<uint64_t>(prev))),
-               out);
-    prev = s.timestamp_ms;
-    const uint64_t bits = std::bit_cast<uint64_t>(s.value);
-    const uint64_t x = bits ^ prev_bits;
-    prev_bits = bits;
-    if (x == 0) {
-      out->push_back('\0');
-      continue;
-    }
-    const int above = std::countl_zero(x) / 8;
-    const int below = std::countr_zero(x) / 8;
-    const int length = 8 - above - below;
-    char bytes[9];
-    bytes[0] = static_cast<char>((above << 4) | length);
-    uint64_t kept = x >> (8 * below);
-    if constexpr (std::endian::native == std::endian::big) kept = __builtin_bswap64(kept);
-    std::memcpy(bytes + 1, &kept, 8);  // little-endian; the first `length` bytes are kept
-    out->append(bytes, static_cast<size_t>(1 + length));
-  }
 }
 
 // Calls fn(key, value) for every entry in [start, end), page by page. fn returns false to stop.
@@ -813,7 +701,7 @@ Status TsStore::replay() {
 
   bool first = true;
   Status failed;
-  std::vector<WalEntry> entries;
+  std::vector<ts_wal::Entry> entries;
   uint64_t samples = 0;
   Status scanned = scan_all(
       engine_, ts_keys::wal(0), prefix_successor("W"),
@@ -823,11 +711,11 @@ Status TsStore::replay() {
           return false;
         }
         uint64_t seq = get_u64_be(std::string_view(key).substr(1));
-        failed = decode_wal_record(seq, value, &entries);
+        failed = ts_wal::decode_record(seq, value, &entries);
         if (!failed.is_ok()) return false;
         if (first) wal_truncated_below_ = seq;
         first = false;
-        for (const WalEntry& entry : entries) {
+        for (const ts_wal::Entry& entry : entries) {
           auto series = load_series(entry.series_id);
           if (!series.is_ok() || *series == nullptr) {
             failed = series.is_ok()
@@ -1132,9 +1020,8 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   WriteBatch batch;
   std::vector<std::pair<std::string, std::string>> index;  // key, value
   std::string record;
-  record.reserve(11 + entries.size() * 18 + total_samples * 19);
-  record.push_back(kWalCompactValues);
-  put_varint(entries.size(), &record);
+  record.reserve(ts_wal::record_bytes_max(entries.size(), total_samples));
+  ts_wal::start_record(entries.size(), &record);
   for (Entry& entry : entries) {
     if (!entry.sorted) {
       if (entry.owned.empty()) entry.owned.assign(entry.samples.begin(), entry.samples.end());
@@ -1143,7 +1030,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
           [](const ts::Sample& a, const ts::Sample& b) { return a.timestamp_ms < b.timestamp_ms; });
       entry.samples = entry.owned;
     }
-    encode_wal_entry(entry.id, entry.samples, &record);
+    ts_wal::append_entry(entry.id, entry.samples, &record);
     result.accepted += entry.samples.size();
     if (entry.known != nullptr) continue;
     entry.ref = next_ref_++;

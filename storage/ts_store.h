@@ -40,9 +40,9 @@
 // the series is new or stored and not in memory (after a restart, a series is loaded back from
 // disk when a write names it; replay loads every series its log records name).
 //
-// Key layout in the ts family, and the write-ahead records in the ts_log family (integers
+// Key layout in the ts family, and the write-ahead records' keys in the ts_log family (integers
 // big-endian; "flipped" = sign bit inverted so that negative values sort first): see the ts_keys
-// functions below. The layout has a version
+// functions below; the records themselves: storage/ts_wal.h. The layout has a version
 // (kTsFormatVersion, recorded at the first open); a store of another layout, or one written before
 // the version was recorded, is refused at open (invalid_argument) instead of being misread.
 //

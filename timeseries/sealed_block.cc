@@ -58,13 +58,6 @@ constexpr int kRiceUnaryMax = 32;
 constexpr uint8_t kColumnOffsets = 0x4;  // column header flag: residuals are offsets from a base
 constexpr size_t kRawPaddingBytes = 16;
 
-uint64_t zigzag(int64_t v) {
-  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
-}
-int64_t unzigzag(uint64_t z) {
-  return static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1));
-}
-
 void put_u64_le(uint64_t v, std::string* out) {
   char bytes[8];
   for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(v >> (8 * i));
