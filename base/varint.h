@@ -1,6 +1,7 @@
-// LEB128 varints (seven bits a byte, the least significant group first, the high bit set on every
-// byte but the last): the integer encoding of MeldDB's own binary formats (write-ahead records,
-// sealed time-series blocks, big set element values).
+// The integer encodings of MeldDB's own binary formats and keys: LEB128 varints (seven bits a
+// byte, the least significant group first, the high bit set on every byte but the last) for
+// write-ahead records, sealed time-series blocks and big set element values; zigzag for signed
+// deltas; fixed-width big-endian for keys that must sort by their integers and fixed fields.
 #pragma once
 
 #include <bit>
@@ -52,6 +53,24 @@ inline uint64_t zigzag(int64_t v) {
 }
 inline int64_t unzigzag(uint64_t z) {
   return static_cast<int64_t>(z >> 1) ^ -static_cast<int64_t>(z & 1);
+}
+
+inline void put_u64_be(uint64_t v, std::string* out) {
+  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
+}
+inline void put_u32_be(uint32_t v, std::string* out) {
+  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
+}
+// Read the first 8 (4) bytes of in, which must hold that many.
+inline uint64_t get_u64_be(std::string_view in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+inline uint32_t get_u32_be(std::string_view in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
 }
 
 }  // namespace meld

@@ -107,8 +107,10 @@ Result<std::map<std::string, double>> thread_cpu_seconds(pid_t pid) {
   const std::string dir = "/proc/" + std::to_string(pid) + "/task";
   std::error_code error;
   std::map<std::string, double> by_name;
-  for (const auto& task : std::filesystem::directory_iterator(dir, error)) {
-    auto stat = read_stat(task.path().string() + "/stat");
+  // Advanced with an error code, never an exception: threads come and go while it lists them.
+  for (std::filesystem::directory_iterator it(dir, error), end; !error && it != end;
+       it.increment(error)) {
+    auto stat = read_stat(it->path().string() + "/stat");
     if (stat.status().code() == StatusCode::kNotFound) continue;  // the thread just ended
     MELD_RETURN_IF_ERROR(stat.status());
     by_name[stat->first] += stat->second;

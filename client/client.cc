@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -205,9 +206,15 @@ struct Client::Impl {
         counters(meld.countersRequest().send().getCounters()),
         sets(meld.setsRequest().send().getSets()),
         metrics(meld.metricsRequest().send().getMetrics()),
-        metrics_writer(metrics.openWriterRequest().send().getWriter()),
         admin(meld.adminRequest().send().getAdmin()),
         series_ids_enabled(options.metrics_series_ids) {}
+
+  // The connection's MetricsWriter, opened by the first metrics write (pipelined: no round trip
+  // of its own), so that clients that never write metrics leave no writer on the server.
+  api::MetricsWriter::Client& writer() {
+    if (!metrics_writer) metrics_writer = metrics.openWriterRequest().send().getWriter();
+    return *metrics_writer;
+  }
 
   // How the next write names a series with these labels (Options::metrics_series_ids): by the id
   // it was given, once a write carried its labels; otherwise with its labels and, while ids
@@ -262,7 +269,7 @@ struct Client::Impl {
   api::Counters::Client counters;
   api::Sets::Client sets;
   api::Metrics::Client metrics;
-  api::MetricsWriter::Client metrics_writer;
+  std::optional<api::MetricsWriter::Client> metrics_writer;  // see writer()
   api::Admin::Client admin;
   bool series_ids_enabled;
   // The ids given out: labels (names and values in the caller's order, each as u32 size + bytes)
@@ -513,7 +520,7 @@ Result<WriteResult> Client::metrics_write(const std::vector<Series>& series) {
   auto send = [&](const std::vector<uint32_t>& indexes, const std::vector<SeriesName>& named,
                   std::vector<ItemError> errors) {
     return impl_->call([&] {
-      auto request = impl_->metrics_writer.writeRequest();
+      auto request = impl_->writer().writeRequest();
       set_series(request.initSeries(indexes.size()), series, indexes, named);
       return request.send().then([&](capnp::Response<api::MetricsWriter::WriteResults>&& r) {
         return write_result(r, indexes, std::move(errors));
@@ -569,7 +576,7 @@ Result<PreparedWrite> Client::prepare_metrics_write(const std::vector<Series>& s
   std::vector<SeriesName> names;
   names.reserve(series.size());
   for (const Series& s : series) names.push_back(impl_->name_series(s.labels));
-  auto request = impl_->metrics_writer.writeRequest();
+  auto request = impl_->writer().writeRequest();
   set_series(request.initSeries(series.size()), series, all, names);
   return PreparedWrite(std::make_unique<PreparedWrite::Impl>(
       PreparedWrite::Impl{this, kj::mv(request), series.size()}));

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "base/assert.h"
+#include "base/varint.h"
 
 namespace meld::storage {
 
@@ -25,18 +26,13 @@ constexpr char kTruncated = 't';
 // Entries read from RocksDB per scan call (bounds the memory of one read step).
 constexpr size_t kScanPageEntries = 256;
 
-void put_u64(std::string* out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
-}
-
 // Decodes the big-endian fields of a stored record; every read checks the remaining length.
 class Reader {
  public:
   explicit Reader(std::string_view in) : in_(in) {}
   bool u64(uint64_t* v) {
     if (in_.size() < 8) return false;
-    *v = 0;
-    for (int i = 0; i < 8; ++i) *v = (*v << 8) | static_cast<uint8_t>(in_[i]);
+    *v = get_u64_be(in_);
     in_.remove_prefix(8);
     return true;
   }
@@ -63,8 +59,8 @@ class Reader {
 };
 
 void put_list(std::string* out, const std::vector<uint64_t>& v) {
-  put_u64(out, v.size());
-  for (uint64_t x : v) put_u64(out, x);
+  put_u64_be(v.size(), out);
+  for (uint64_t x : v) put_u64_be(x, out);
 }
 
 void put_conf_state(std::string* out, const ConfState& cs) {
@@ -89,7 +85,7 @@ bool read_conf_state(Reader* r, ConfState* cs) {
 std::string encode_entry(const Entry& e) {
   std::string out;
   out.reserve(9 + e.data.size());
-  put_u64(&out, e.term);
+  put_u64_be(e.term, &out);
   out.push_back(static_cast<char>(e.type));
   out.append(e.data);
   return out;
@@ -109,8 +105,8 @@ bool decode_entry(uint64_t index, std::string_view value, Entry* e) {
 
 std::string encode_snapshot(const Snapshot& snap) {
   std::string out;
-  put_u64(&out, snap.meta.index);
-  put_u64(&out, snap.meta.term);
+  put_u64_be(snap.meta.index, &out);
+  put_u64_be(snap.meta.term, &out);
   put_conf_state(&out, snap.meta.conf_state);
   out.append(snap.data);
   return out;
@@ -141,14 +137,14 @@ Result<std::unique_ptr<RaftLogStore>> RaftLogStore::open(Engine* engine, uint64_
 std::string RaftLogStore::key(char kind) const {
   std::string k;
   k.reserve(17);
-  put_u64(&k, group_);
+  put_u64_be(group_, &k);
   k.push_back(kind);
   return k;
 }
 
 std::string RaftLogStore::entry_key(uint64_t index) const {
   std::string k = key(kEntry);
-  put_u64(&k, index);
+  put_u64_be(index, &k);
   return k;
 }
 
@@ -384,9 +380,9 @@ Status RaftLogStore::append(const std::vector<Entry>& ents, WriteBatch* batch) {
 
 void RaftLogStore::set_hard_state(const HardState& hs, WriteBatch* batch) {
   std::string value;
-  put_u64(&value, hs.term);
-  put_u64(&value, hs.vote);
-  put_u64(&value, hs.commit);
+  put_u64_be(hs.term, &value);
+  put_u64_be(hs.vote, &value);
+  put_u64_be(hs.commit, &value);
   batch->put(Family::kRaftLog, key(kHardState), value);
   hard_state_ = hs;
 }
@@ -404,8 +400,8 @@ Status RaftLogStore::apply_snapshot(const Snapshot& snap, WriteBatch* batch) {
   }
   batch->put(Family::kRaftLog, key(kSnapshot), encode_snapshot(snap));
   std::string truncated;
-  put_u64(&truncated, snap.meta.index);
-  put_u64(&truncated, snap.meta.term);
+  put_u64_be(snap.meta.index, &truncated);
+  put_u64_be(snap.meta.term, &truncated);
   batch->put(Family::kRaftLog, key(kTruncated), truncated);
   snapshot_meta_ = snap.meta;
   truncated_index_ = snap.meta.index;
@@ -445,8 +441,8 @@ Status RaftLogStore::compact(uint64_t index, WriteBatch* batch) {
     batch->del(Family::kRaftLog, entry_key(i));
   }
   std::string truncated;
-  put_u64(&truncated, index);
-  put_u64(&truncated, term);
+  put_u64_be(index, &truncated);
+  put_u64_be(term, &truncated);
   batch->put(Family::kRaftLog, key(kTruncated), truncated);
   truncated_index_ = index;
   while (!cache_.empty() && cache_.front().index <= index) {
@@ -469,7 +465,7 @@ Status RaftLogStore::set_applied(const AppliedState& applied, WriteBatch* batch)
                                     std::to_string(hard_state_.commit));
   }
   std::string value;
-  put_u64(&value, applied.index);
+  put_u64_be(applied.index, &value);
   put_conf_state(&value, applied.conf_state);
   batch->put(Family::kRaftLog, key(kApplied), value);
   applied_ = applied;

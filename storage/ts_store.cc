@@ -35,26 +35,6 @@ constexpr size_t kSealerQueuedSamplesMax = 8 << 20;
 // The seal marker: u64 seq, u32 offset, i64 open block, u8 has_sealed, i64 sealed_max_ms.
 constexpr size_t kMarkerBytes = 8 + 4 + 8 + 1 + 8;
 
-void put_u64_be(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
-}
-
-void put_u32_be(std::string& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
-}
-
-uint64_t get_u64_be(std::string_view in) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
-  return v;
-}
-
-uint32_t get_u32_be(std::string_view in) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
-  return v;
-}
-
 uint64_t flip(int64_t v) {
   return static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);
 }
@@ -353,13 +333,13 @@ std::string format_version() {
 
 std::string series(uint64_t series_id) {
   std::string k = "R";
-  put_u64_be(k, series_id);
+  put_u64_be(series_id, &k);
   return k;
 }
 
 std::string series_by_ref(uint32_t ref) {
   std::string k = "N";
-  put_u32_be(k, ref);
+  put_u32_be(ref, &k);
   return k;
 }
 
@@ -369,7 +349,7 @@ std::string next_ref() {
 
 std::string label_values_prefix(std::string_view name) {
   std::string k = "V";
-  put_u32_be(k, static_cast<uint32_t>(name.size()));
+  put_u32_be(static_cast<uint32_t>(name.size()), &k);
   k += name;
   return k;
 }
@@ -382,22 +362,22 @@ std::string label_value(std::string_view name, std::string_view value) {
 
 std::string postings_prefix(std::string_view name, std::string_view value) {
   std::string k = "P";
-  put_u32_be(k, static_cast<uint32_t>(name.size()));
+  put_u32_be(static_cast<uint32_t>(name.size()), &k);
   k += name;
-  put_u32_be(k, static_cast<uint32_t>(value.size()));
+  put_u32_be(static_cast<uint32_t>(value.size()), &k);
   k += value;
   return k;
 }
 
 std::string posting(std::string_view name, std::string_view value, uint32_t ref) {
   std::string k = postings_prefix(name, value);
-  put_u32_be(k, ref);
+  put_u32_be(ref, &k);
   return k;
 }
 
 std::string wal(uint64_t seq) {
   std::string k = "W";
-  put_u64_be(k, seq);
+  put_u64_be(seq, &k);
   return k;
 }
 
@@ -411,20 +391,20 @@ std::string block_duration() {
 
 std::string seal_marker(uint32_t ref) {
   std::string k = "Q";
-  put_u32_be(k, ref);
+  put_u32_be(ref, &k);
   return k;
 }
 
 std::string block_prefix(int64_t block_index) {
   std::string k = "B";
-  put_u64_be(k, flip(block_index));
+  put_u64_be(flip(block_index), &k);
   return k;
 }
 
 std::string block(int64_t block_index, uint32_t ref, int64_t first_timestamp_ms) {
   std::string k = block_prefix(block_index);
-  put_u32_be(k, ref);
-  put_u64_be(k, flip(first_timestamp_ms));
+  put_u32_be(ref, &k);
+  put_u64_be(flip(first_timestamp_ms), &k);
   return k;
 }
 
@@ -639,9 +619,9 @@ Status TsStore::pin_format() {
           " only and does not convert data: start with an empty data directory");
     }
     std::string version_bytes;
-    put_u32_be(version_bytes, kTsFormatVersion);
+    put_u32_be(kTsFormatVersion, &version_bytes);
     std::string duration_bytes;
-    put_u64_be(duration_bytes, static_cast<uint64_t>(options_.block_duration_ms));
+    put_u64_be(static_cast<uint64_t>(options_.block_duration_ms), &duration_bytes);
     WriteBatch batch;
     batch.put(Family::kTs, ts_keys::format_version(), version_bytes);
     batch.put(Family::kTs, ts_keys::block_duration(), duration_bytes);
@@ -832,11 +812,11 @@ void TsStore::seal(Series& series) {
   series.has_sealed = true;
   series.marker_seq = series.count_seq;
   series.marker_offset = series.count_in_seq;
-  put_u64_be(job.marker, series.marker_seq);
-  put_u32_be(job.marker, series.marker_offset);
-  put_u64_be(job.marker, flip(series.open_block));
+  put_u64_be(series.marker_seq, &job.marker);
+  put_u32_be(series.marker_offset, &job.marker);
+  put_u64_be(flip(series.open_block), &job.marker);
   job.marker.push_back(1);
-  put_u64_be(job.marker, flip(series.sealed_max_ms));
+  put_u64_be(flip(series.sealed_max_ms), &job.marker);
   job.head = sealed;
 
   series.sealing.emplace_back(job.job, std::move(sealed));
@@ -1035,7 +1015,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
     if (entry.known != nullptr) continue;
     entry.ref = next_ref_++;
     std::string ref_bytes;
-    put_u32_be(ref_bytes, entry.ref);
+    put_u32_be(entry.ref, &ref_bytes);
     index.emplace_back(ts_keys::series(entry.id), std::move(ref_bytes));
     index.emplace_back(ts_keys::series_by_ref(entry.ref), new_series.at(entry.id).first);
     for (const ts::Label& label : entry.labels->labels()) {
@@ -1048,7 +1028,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   for (const auto& [key, value] : index) batch.put(Family::kTs, key, value);
   if (!new_series.empty()) {
     std::string next_ref_bytes;
-    put_u32_be(next_ref_bytes, next_ref_);
+    put_u32_be(next_ref_, &next_ref_bytes);
     batch.put(Family::kTs, ts_keys::next_ref(), next_ref_bytes);
   }
   const uint64_t seq = next_seq_;
@@ -1142,7 +1122,7 @@ void TsStore::truncate_wal(WriteBatch* batch) {
   }
   batch->del_range(Family::kTsLog, ts_keys::wal(wal_truncated_below_), ts_keys::wal(needed));
   std::string next;
-  put_u64_be(next, next_seq_);
+  put_u64_be(next_seq_, &next);
   batch->put(Family::kTs, ts_keys::wal_next_seq(), next);
   while (!wal_records_.empty() && wal_records_.front().first < needed) {
     wal_bytes_ -= wal_records_.front().second;

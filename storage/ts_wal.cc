@@ -23,8 +23,7 @@ void start_record(size_t entries, std::string* out) {
 }
 
 void append_entry(uint64_t series_id, std::span<const ts::Sample> samples, std::string* out) {
-  for (int shift = 56; shift >= 0; shift -= 8)
-    out->push_back(static_cast<char>(series_id >> shift));
+  put_u64_be(series_id, out);
   put_varint(samples.size(), out);
   int64_t prev = 0;
   uint64_t prev_bits = 0;
@@ -67,9 +66,8 @@ Status decode_record(uint64_t seq, std::string_view record, std::vector<Entry>* 
   for (uint64_t e = 0; e < count; ++e) {
     Entry entry;
     if (record.size() - pos < 8) return bad("truncated series id");
-    for (int i = 0; i < 8; ++i) {
-      entry.series_id = (entry.series_id << 8) | static_cast<uint8_t>(record[pos++]);
-    }
+    entry.series_id = get_u64_be(record.substr(pos));
+    pos += 8;
     uint64_t n = 0;
     if (!get_varint(record, &pos, &n) || n == 0 || n > kEntrySamplesMax) {
       return bad("bad sample count");
