@@ -94,45 +94,9 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-struct Dataset {
-  std::vector<LabelPairs> labels;
-  std::vector<std::vector<ts::Sample>> samples;
-  uint64_t sample_count = 0;
-  int64_t min_ms = INT64_MAX;
-  int64_t max_ms = INT64_MIN;
-};
-
-Result<Dataset> load_dataset(const std::string& path) {
-  Dataset d;
-  Status s = for_each_export_series(path, [&d](const ts::ExportSeries& series) -> Status {
-    if (series.samples.empty()) return Status::ok();
-    for (size_t i = 1; i < series.samples.size(); ++i) {
-      if (series.samples[i].timestamp_ms <= series.samples[i - 1].timestamp_ms) {
-        return Status::invalid_argument("series " + series.display_name() +
-                                        ": timestamps not strictly increasing");
-      }
-    }
-    d.labels.push_back(series.labels);
-    d.samples.push_back(series.samples);
-    d.sample_count += series.samples.size();
-    d.min_ms = std::min(d.min_ms, series.samples.front().timestamp_ms);
-    d.max_ms = std::max(d.max_ms, series.samples.back().timestamp_ms);
-    return Status::ok();
-  });
-  MELD_RETURN_IF_ERROR(s);
-  if (d.sample_count == 0) return Status::invalid_argument(path + ": no samples");
-  return d;
-}
-
-struct Batch {
-  std::vector<SeriesSlice> slices;
-  size_t samples = 0;
-};
-
 struct Options {
-  size_t clients = 4;
-  size_t batch_samples = 10'000;
-  int64_t window_ms = 60'000;
+  // Connections, batch size and windows (batch_series_max: the API's limit, set in main).
+  BatchPlan plan;
   int64_t step_ms = 60'000;
   size_t repeat = 3;
   double rel_tolerance = 1e-9;
@@ -142,53 +106,6 @@ struct Options {
   // metrics_series_ids); off: every write carries every series' labels, as the peers' do.
   bool meld_series_ids = true;
 };
-
-// plan[c] is connection c's batches in sending order (see the file comment).
-std::vector<std::vector<Batch>> plan_batches(const Dataset& d, const Options& o) {
-  std::vector<std::vector<Batch>> plan(o.clients);
-  std::vector<size_t> cursor(d.samples.size(), 0);
-  // Each window starts at the earliest sample not sent yet (so gaps in the data cost nothing)
-  // and holds the samples less than window_ms after it.
-  for (;;) {
-    std::optional<int64_t> start;
-    for (size_t i = 0; i < d.samples.size(); ++i) {
-      if (cursor[i] == d.samples[i].size()) continue;
-      const int64_t t = d.samples[i][cursor[i]].timestamp_ms;
-      if (!start || t < *start) start = t;
-    }
-    if (!start) break;
-    const auto in_window = [&](int64_t t) {
-      // t >= *start; unsigned arithmetic gives the true distance for any two int64 values.
-      return static_cast<uint64_t>(t) - static_cast<uint64_t>(*start) <
-             static_cast<uint64_t>(o.window_ms);
-    };
-    for (size_t c = 0; c < o.clients; ++c) {
-      Batch batch;
-      const auto close_batch = [&] {
-        if (batch.samples > 0) plan[c].push_back(std::move(batch));
-        batch = Batch{};
-      };
-      for (size_t i = c; i < d.samples.size(); i += o.clients) {
-        const std::vector<ts::Sample>& samples = d.samples[i];
-        size_t end = cursor[i];
-        while (end < samples.size() && in_window(samples[end].timestamp_ms)) ++end;
-        while (cursor[i] < end) {
-          if (batch.samples == o.batch_samples ||
-              batch.slices.size() == api::MAX_SERIES_PER_WRITE) {
-            close_batch();
-          }
-          const size_t take = std::min(end - cursor[i], o.batch_samples - batch.samples);
-          batch.slices.push_back(
-              SeriesSlice{&d.labels[i], std::span(samples.data() + cursor[i], take)});
-          batch.samples += take;
-          cursor[i] += take;
-        }
-      }
-      close_batch();
-    }
-  }
-  return plan;
-}
 
 struct DiskUsage {
   uint64_t data_bytes = 0;   // samples
@@ -842,11 +759,11 @@ bool parse_options(const std::vector<std::string>& args, Options* o) {
     } else if (!number(value, &x)) {
       return false;
     } else if (flag == "--clients" && x <= 256) {
-      o->clients = static_cast<size_t>(x);
+      o->plan.clients = static_cast<size_t>(x);
     } else if (flag == "--batch-samples" && x <= api::MAX_SAMPLES_PER_WRITE) {
-      o->batch_samples = static_cast<size_t>(x);
+      o->plan.batch_samples = static_cast<size_t>(x);
     } else if (flag == "--window-s" && x <= kSecondsMax) {
-      o->window_ms = static_cast<int64_t>(x * 1000);
+      o->plan.window_ms = static_cast<int64_t>(x * 1000);
     } else if (flag == "--step-s" && x <= kSecondsMax) {
       o->step_ms = static_cast<int64_t>(x * 1000);
     } else if (flag == "--repeat" && x <= 100) {
@@ -857,8 +774,8 @@ bool parse_options(const std::vector<std::string>& args, Options* o) {
       return false;
     }
   }
-  return o->clients >= 1 && o->batch_samples >= 1 && o->window_ms >= 1 && o->step_ms >= 1 &&
-         o->repeat >= 1;
+  return o->plan.clients >= 1 && o->plan.batch_samples >= 1 && o->plan.window_ms >= 1 &&
+         o->step_ms >= 1 && o->repeat >= 1;
 }
 
 std::unique_ptr<Store> make_store(const std::string& name, const Options& o) {
@@ -904,16 +821,17 @@ MELD_BENCH(ts_compare, "ts-compare",
     return 1;
   }
   const Dataset& d = *dataset;
-  const auto plan = plan_batches(d, o);
+  o.plan.batch_series_max = api::MAX_SERIES_PER_WRITE;
+  const auto plan = plan_batches(d, o.plan);
   size_t batches = 0;
   for (const auto& p : plan) batches += p.size();
   report("file", args[0]);
   report("series", std::to_string(d.labels.size()));
   report("samples", std::to_string(d.sample_count));
   report("time_range_s", static_cast<double>(d.max_ms - d.min_ms) / 1000);
-  report("load", std::to_string(o.clients) + " connections, " + std::to_string(batches) +
-                     " batches of <= " + std::to_string(o.batch_samples) + " samples, windows of " +
-                     std::to_string(o.window_ms / 1000) + " s");
+  report("load", std::to_string(o.plan.clients) + " connections, " + std::to_string(batches) +
+                     " batches of <= " + std::to_string(o.plan.batch_samples) +
+                     " samples, windows of " + std::to_string(o.plan.window_ms / 1000) + " s");
 
   bool failed = false;
   std::vector<StoreRun> runs;
