@@ -990,6 +990,21 @@ int Cli::status(const Command&, const Args&) {
         .key("sync_writes")
         .boolean(s->storage.sync_writes)
         .end_object()
+        .key("time_series")
+        .begin_object()
+        .key("series_in_memory")
+        .number(s->time_series.series_in_memory)
+        .key("head_bytes")
+        .number(s->time_series.head_bytes)
+        .key("wal_bytes")
+        .number(s->time_series.wal_bytes)
+        .key("wal_records")
+        .number(s->time_series.wal_records)
+        .key("sealed_blocks")
+        .number(s->time_series.sealed_blocks)
+        .key("rewritten_blocks")
+        .number(s->time_series.rewritten_blocks)
+        .end_object()
         .end_object();
     return print_json(json);
   }
@@ -1004,7 +1019,13 @@ int Cli::status(const Command&, const Args&) {
        << "storage.commit_groups: " << s->storage.commit_groups << "\n"
        << "storage.committed_batches: " << s->storage.committed_batches << "\n"
        << "storage.live_data_bytes: " << s->storage.live_data_bytes << "\n"
-       << "storage.sync_writes: " << (s->storage.sync_writes ? "true" : "false") << "\n";
+       << "storage.sync_writes: " << (s->storage.sync_writes ? "true" : "false") << "\n"
+       << "time_series.series_in_memory: " << s->time_series.series_in_memory << "\n"
+       << "time_series.head_bytes: " << s->time_series.head_bytes << "\n"
+       << "time_series.wal_bytes: " << s->time_series.wal_bytes << "\n"
+       << "time_series.wal_records: " << s->time_series.wal_records << "\n"
+       << "time_series.sealed_blocks: " << s->time_series.sealed_blocks << "\n"
+       << "time_series.rewritten_blocks: " << s->time_series.rewritten_blocks << "\n";
   return 0;
 }
 

@@ -654,6 +654,7 @@ Result<NodeStatus> Client::status() {
         [](capnp::Response<api::Admin::StatusResults>&& r) -> Result<NodeStatus> {
           auto s = r.getStatus();
           auto storage = s.getStorage();
+          auto ts = s.getTimeSeries();
           return NodeStatus{
               .node_id = s.getNodeId(),
               .cluster_id = s.getClusterId(),
@@ -667,6 +668,12 @@ Result<NodeStatus> Client::status() {
                           .live_data_bytes = storage.getLiveDataBytes(),
                           .sync_writes = storage.getSyncWrites()},
               .active_clients = s.getActiveClients(),
+              .time_series = {.series_in_memory = ts.getSeriesInMemory(),
+                              .head_bytes = ts.getHeadBytes(),
+                              .wal_bytes = ts.getWalBytes(),
+                              .wal_records = ts.getWalRecords(),
+                              .sealed_blocks = ts.getSealedBlocks(),
+                              .rewritten_blocks = ts.getRewrittenBlocks()},
           };
         });
   });

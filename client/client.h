@@ -114,6 +114,16 @@ struct StorageStats {
   bool sync_writes = false;
 };
 
+// The time-series store's memory and write-ahead backlog (schemas/api.capnp, TimeSeriesStats).
+struct TimeSeriesStats {
+  uint64_t series_in_memory = 0;
+  uint64_t head_bytes = 0;
+  uint64_t wal_bytes = 0;
+  uint64_t wal_records = 0;
+  uint64_t sealed_blocks = 0;
+  uint64_t rewritten_blocks = 0;
+};
+
 struct NodeStatus {
   uint64_t node_id = 0;
   uint64_t cluster_id = 0;
@@ -124,6 +134,7 @@ struct NodeStatus {
   int64_t uptime_ms = 0;
   StorageStats storage;
   uint32_t active_clients = 0;
+  TimeSeriesStats time_series;
 };
 
 // A metrics write built on one Client ahead of time, by Client::prepare_metrics_write, and sent

@@ -164,6 +164,7 @@ struct NodeStatus {
   uptimeMs @6 :Int64;
   storage @7 :StorageStats;
   activeClients @8 :UInt32;
+  timeSeries @9 :TimeSeriesStats;
 }
 
 struct StorageStats {
@@ -171,6 +172,16 @@ struct StorageStats {
   committedBatches @1 :UInt64; # write batches carried by those groups
   liveDataBytes @2 :UInt64;    # RocksDB's estimate of live data
   syncWrites @3 :Bool;         # whether every group is fsynced
+}
+
+# The time-series store's memory and write-ahead backlog (storage/ts_store.h, TsStoreStats).
+struct TimeSeriesStats {
+  seriesInMemory @0 :UInt64;    # series held in memory (heads, ids, label sets)
+  headBytes @1 :UInt64;         # bytes of open head chunks and late samples
+  walBytes @2 :UInt64;          # write-ahead bytes not yet sealed into blocks
+  walRecords @3 :UInt64;        # write-ahead records not yet sealed into blocks
+  sealedBlocks @4 :UInt64;      # blocks written since start, rewrites included
+  rewrittenBlocks @5 :UInt64;   # sealed blocks replaced because late samples fell among them
 }
 
 interface Admin {

@@ -771,8 +771,8 @@ kj::Promise<void> MetricsImpl::openWriter(OpenWriterContext context) {
 
 class AdminImpl final : public api::Admin::Server {
  public:
-  AdminImpl(storage::Engine& engine, NodeInfo info, NodeProbe probe)
-      : engine_(engine), info_(std::move(info)), probe_(std::move(probe)) {}
+  AdminImpl(storage::Engine& engine, storage::TsStore& ts_store, NodeInfo info, NodeProbe probe)
+      : engine_(engine), ts_store_(ts_store), info_(std::move(info)), probe_(std::move(probe)) {}
 
   kj::Promise<void> status(StatusContext context) override {
     auto s = context.getResults().initStatus();
@@ -790,11 +790,20 @@ class AdminImpl final : public api::Admin::Server {
     st.setCommittedBatches(stats.committed_batches);
     st.setLiveDataBytes(stats.live_data_bytes);
     st.setSyncWrites(stats.sync);
+    const storage::TsStoreStats ts_stats = ts_store_.stats();
+    auto ts = s.initTimeSeries();
+    ts.setSeriesInMemory(ts_stats.series_in_memory);
+    ts.setHeadBytes(ts_stats.head_bytes);
+    ts.setWalBytes(ts_stats.wal_bytes);
+    ts.setWalRecords(ts_stats.wal_records);
+    ts.setSealedBlocks(ts_stats.sealed_blocks);
+    ts.setRewrittenBlocks(ts_stats.rewritten_blocks);
     return kj::READY_NOW;
   }
 
  private:
   storage::Engine& engine_;
+  storage::TsStore& ts_store_;
   NodeInfo info_;
   NodeProbe probe_;
 };
@@ -806,7 +815,7 @@ class MeldImpl final : public api::Meld::Server {
         counters_(kj::heap<CountersImpl>(engine)),
         sets_(kj::heap<SetsImpl>(engine, info.node_id)),
         metrics_(kj::heap<MetricsImpl>(ts_store)),
-        admin_(kj::heap<AdminImpl>(engine, std::move(info), std::move(probe))) {}
+        admin_(kj::heap<AdminImpl>(engine, ts_store, std::move(info), std::move(probe))) {}
 
   kj::Promise<void> kv(KvContext c) override {
     c.getResults().setKv(kv_);

@@ -641,6 +641,32 @@ TEST_F(NodeTest, StatusReportsTheNode) {
   EXPECT_GE(s->storage.committed_batches, 1u);
   EXPECT_TRUE(s->storage.sync_writes);
   EXPECT_GE(s->active_clients, 1u);
+  EXPECT_EQ(s->time_series.series_in_memory, 0u);
+  EXPECT_EQ(s->time_series.wal_records, 0u);
+}
+
+TEST_F(NodeTest, StatusReportsTheTimeSeriesStore) {
+  auto c = connect_to(*node_);
+  client::Series up{{{"__name__", "up"}, {"job", "a"}}, {{1000, 1.0}, {2000, 1.0}}};
+  client::Series load{{{"__name__", "load"}}, {{1000, 0.5}}};
+  auto written = c->metrics_write({up, load});
+  ASSERT_TRUE(written.is_ok()) << written.status().to_string();
+  ASSERT_EQ(written->accepted, 3u);
+  auto s = c->status();
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_EQ(s->time_series.series_in_memory, 2u);
+  EXPECT_GT(s->time_series.head_bytes, 0u);
+  EXPECT_EQ(s->time_series.wal_records, 1u);
+  EXPECT_GT(s->time_series.wal_bytes, 0u);
+  EXPECT_EQ(s->time_series.sealed_blocks, 0u);
+  // A restart seals every head: nothing is left in memory or in the log, and the blocks stay.
+  ASSERT_EQ(node_->stop(), 0);
+  ASSERT_TRUE(node_->start().is_ok());
+  s = connect_to(*node_)->status();
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_EQ(s->time_series.head_bytes, 0u);
+  EXPECT_EQ(s->time_series.wal_records, 0u);
+  EXPECT_EQ(s->time_series.wal_bytes, 0u);
 }
 
 TEST_F(NodeTest, NodeIdSurvivesRestart) {
@@ -790,6 +816,9 @@ TEST_F(NodeTest, MeldctlDrivesEveryService) {
   EXPECT_NE(err.find("invalid_argument"), std::string::npos) << err;
   EXPECT_EQ(run_meldctl(a, {"status"}, &out, &err), 0) << err;
   EXPECT_NE(out.find(a), std::string::npos) << out;
+  EXPECT_NE(out.find("\ntime_series.wal_records: "), std::string::npos) << out;
+  EXPECT_EQ(run_meldctl(a, {"status", "--json"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("\"time_series\":{\"series_in_memory\":"), std::string::npos) << out;
 }
 
 TEST_F(NodeTest, MeldctlReportsBadInputClearly) {
