@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "base/hash.h"
+#include "base/varint.h"
 
 namespace meld::ts {
 namespace {
@@ -71,24 +72,11 @@ Status check_label(const Label& l) {
   return Status::ok();
 }
 
-void append_u32_be(std::string& out, uint32_t v) {
-  out += static_cast<char>(v >> 24);
-  out += static_cast<char>(v >> 16);
-  out += static_cast<char>(v >> 8);
-  out += static_cast<char>(v);
-}
-
-bool read_u32_be(std::string_view& in, uint32_t* v) {
-  if (in.size() < 4) return false;
-  *v = 0;
-  for (int i = 0; i < 4; ++i) *v = (*v << 8) | static_cast<unsigned char>(in[i]);
-  in.remove_prefix(4);
-  return true;
-}
-
 bool read_string(std::string_view& in, std::string* s) {
-  uint32_t n = 0;
-  if (!read_u32_be(in, &n) || in.size() < n) return false;
+  if (in.size() < 4) return false;
+  const uint32_t n = get_u32_be(in);
+  in.remove_prefix(4);
+  if (in.size() < n) return false;
   s->assign(in.substr(0, n));
   in.remove_prefix(n);
   return true;
@@ -204,9 +192,9 @@ std::string_view Labels::get(std::string_view name) const {
 std::string Labels::encode() const {
   std::string out;
   for (const Label& l : labels_) {
-    append_u32_be(out, static_cast<uint32_t>(l.name.size()));
+    put_u32_be(static_cast<uint32_t>(l.name.size()), &out);
     out += l.name;
-    append_u32_be(out, static_cast<uint32_t>(l.value.size()));
+    put_u32_be(static_cast<uint32_t>(l.value.size()), &out);
     out += l.value;
   }
   return out;
