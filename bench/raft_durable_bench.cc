@@ -10,17 +10,16 @@
 #include <stdlib.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "base/rng.h"
 #include "bench/bench.h"
+#include "bench/commit_latch.h"
 #include "consensus/raft.h"
 #include "storage/engine.h"
 #include "storage/raft_log_store.h"
@@ -45,32 +44,6 @@ constexpr size_t kNodes = 3;
 constexpr size_t kPayloadBytes = 64;
 // Entries kept per group before compaction, bounding the log.
 constexpr uint64_t kCompactEveryEntries = 20000;
-
-// Counts outstanding commits; callbacks run on the engines' commit threads.
-class Latch {
- public:
-  void add() {
-    std::lock_guard lock(mu_);
-    ++pending_;
-  }
-  void done(const Status& s) {
-    std::lock_guard lock(mu_);
-    --pending_;
-    if (!s.is_ok() && error_.is_ok()) error_ = s;
-    if (pending_ == 0) idle_.notify_all();
-  }
-  Status wait() {
-    std::unique_lock lock(mu_);
-    idle_.wait(lock, [&] { return pending_ == 0; });
-    return error_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable idle_;
-  int pending_ = 0;
-  Status error_;
-};
 
 struct GroupReplica {
   std::unique_ptr<RaftLogStore> store;
@@ -203,7 +176,7 @@ class Cluster {
       Ready rd;
     };
     std::vector<Pending> readies;
-    Latch latch;
+    CommitLatch latch;
     // Every queued commit calls back into latch: wait for them even when a later step fails.
     auto persist = [&]() -> Status {
       for (size_t n = 0; n < kNodes; ++n) {
@@ -265,7 +238,7 @@ class Cluster {
     return Status::ok();
   }
 
-  Status commit(size_t node, WriteBatch batch, Latch* latch) {
+  Status commit(size_t node, WriteBatch batch, CommitLatch* latch) {
     latch->add();
     Status s =
         nodes_[node].engine->commit(std::move(batch), [latch](Status st) { latch->done(st); });

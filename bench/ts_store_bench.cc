@@ -23,16 +23,15 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "base/clock.h"
 #include "bench/bench.h"
+#include "bench/commit_latch.h"
 #include "bench/ts_dataset.h"
 #include "schemas/api.capnp.h"
 #include "storage/engine.h"
@@ -87,32 +86,6 @@ struct PreparedSeries {
   std::string canonical;
   uint64_t id = 0;
   storage::TsStore::SeriesHint hint;
-};
-
-// Counts writes not yet durable; the first commit error, if any.
-class InFlight {
- public:
-  void add() {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++pending_;
-  }
-  void done(Status s) {
-    std::lock_guard<std::mutex> lock(mu_);
-    --pending_;
-    if (!s.is_ok() && error_.is_ok()) error_ = s;
-    cv_.notify_all();
-  }
-  Status wait_below(size_t limit) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return pending_ < limit; });
-    return error_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  size_t pending_ = 0;
-  Status error_;
 };
 
 int fail(const std::string& message) {
@@ -179,7 +152,7 @@ MELD_BENCH(ts_store, "ts-store",
   auto store = storage::TsStore::open(**engine, clock, storage::TsStoreOptions{});
   if (!store.is_ok()) return fail(store.status().to_string());
 
-  InFlight in_flight;
+  CommitLatch in_flight;
   double cpu_s[2] = {0, 0};
   uint64_t samples[2] = {0, 0};
   const auto start = std::chrono::steady_clock::now();
@@ -202,7 +175,7 @@ MELD_BENCH(ts_store, "ts-store",
     if (!result.is_ok() || result->accepted == 0) in_flight.done(Status::ok());
   }
   // Every commit callback has run before in_flight goes away, whatever happened.
-  const Status commits = in_flight.wait_below(1);
+  const Status commits = in_flight.wait();
   if (status.is_ok()) status = commits;
   const double wall_s = seconds_since(start);
   store->reset();

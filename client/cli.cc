@@ -960,6 +960,17 @@ int Cli::status(const Command&, const Args&) {
   if (!c.is_ok()) return fail(c.status());
   auto s = (*c)->status();
   if (!s.is_ok()) return fail(s.status());
+  // Counters by group, in output order; storage.sync_writes follows the storage group's.
+  using Counters = std::vector<std::pair<const char*, uint64_t>>;
+  const Counters storage = {{"commit_groups", s->storage.commit_groups},
+                            {"committed_batches", s->storage.committed_batches},
+                            {"live_data_bytes", s->storage.live_data_bytes}};
+  const Counters time_series = {{"series_in_memory", s->time_series.series_in_memory},
+                                {"head_bytes", s->time_series.head_bytes},
+                                {"wal_bytes", s->time_series.wal_bytes},
+                                {"wal_records", s->time_series.wal_records},
+                                {"sealed_blocks", s->time_series.sealed_blocks},
+                                {"rewritten_blocks", s->time_series.rewritten_blocks}};
   if (json_) {
     JsonWriter json;
     json.begin_object()
@@ -978,34 +989,13 @@ int Cli::status(const Command&, const Args&) {
         .key("uptime_ms")
         .number(s->uptime_ms)
         .key("active_clients")
-        .number(s->active_clients)
-        .key("storage")
-        .begin_object()
-        .key("commit_groups")
-        .number(s->storage.commit_groups)
-        .key("committed_batches")
-        .number(s->storage.committed_batches)
-        .key("live_data_bytes")
-        .number(s->storage.live_data_bytes)
-        .key("sync_writes")
-        .boolean(s->storage.sync_writes)
-        .end_object()
-        .key("time_series")
-        .begin_object()
-        .key("series_in_memory")
-        .number(s->time_series.series_in_memory)
-        .key("head_bytes")
-        .number(s->time_series.head_bytes)
-        .key("wal_bytes")
-        .number(s->time_series.wal_bytes)
-        .key("wal_records")
-        .number(s->time_series.wal_records)
-        .key("sealed_blocks")
-        .number(s->time_series.sealed_blocks)
-        .key("rewritten_blocks")
-        .number(s->time_series.rewritten_blocks)
-        .end_object()
-        .end_object();
+        .number(s->active_clients);
+    json.key("storage").begin_object();
+    for (const auto& [name, value] : storage) json.key(name).number(value);
+    json.key("sync_writes").boolean(s->storage.sync_writes).end_object();
+    json.key("time_series").begin_object();
+    for (const auto& [name, value] : time_series) json.key(name).number(value);
+    json.end_object().end_object();
     return print_json(json);
   }
   out_ << "node_id: " << format_id(s->node_id) << "\n"
@@ -1015,17 +1005,12 @@ int Cli::status(const Command&, const Args&) {
        << "peer_address: " << printable(s->peer_address) << "\n"
        << "data_dir: " << printable(s->data_dir) << "\n"
        << "uptime_ms: " << s->uptime_ms << "\n"
-       << "active_clients: " << s->active_clients << "\n"
-       << "storage.commit_groups: " << s->storage.commit_groups << "\n"
-       << "storage.committed_batches: " << s->storage.committed_batches << "\n"
-       << "storage.live_data_bytes: " << s->storage.live_data_bytes << "\n"
-       << "storage.sync_writes: " << (s->storage.sync_writes ? "true" : "false") << "\n"
-       << "time_series.series_in_memory: " << s->time_series.series_in_memory << "\n"
-       << "time_series.head_bytes: " << s->time_series.head_bytes << "\n"
-       << "time_series.wal_bytes: " << s->time_series.wal_bytes << "\n"
-       << "time_series.wal_records: " << s->time_series.wal_records << "\n"
-       << "time_series.sealed_blocks: " << s->time_series.sealed_blocks << "\n"
-       << "time_series.rewritten_blocks: " << s->time_series.rewritten_blocks << "\n";
+       << "active_clients: " << s->active_clients << "\n";
+  for (const auto& [name, value] : storage) out_ << "storage." << name << ": " << value << "\n";
+  out_ << "storage.sync_writes: " << (s->storage.sync_writes ? "true" : "false") << "\n";
+  for (const auto& [name, value] : time_series) {
+    out_ << "time_series." << name << ": " << value << "\n";
+  }
   return 0;
 }
 
