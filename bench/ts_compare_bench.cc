@@ -18,7 +18,9 @@
 //     requests on its connection beforehand (client::PreparedWrite). They go through the
 //     connection's MetricsWriter, which carries each series' labels once per connection and its
 //     number after that; --meld-series-ids off sends the labels with every batch, as the peers'
-//     protocols do.
+//     protocols do. meldd fsyncs every group commit before it acknowledges the writes in it
+//     (its default); --meld-sync off runs it with --no-sync, closer to the peers, which do not
+//     fsync before they acknowledge. --meldd PATH runs another build's meldd.
 // Bytes on disk: sizes of regular files after everything is flushed and compacted:
 //   VictoriaMetrics: force_flush, force_merge (waited for), graceful stop; data/ (samples) and
 //     indexdb/ (label index); caches, metadata and logs are not counted.
@@ -105,6 +107,13 @@ struct Options {
   // MeldDB's writes name a series by number after its first write (client::Options::
   // metrics_series_ids); off: every write carries every series' labels, as the peers' do.
   bool meld_series_ids = true;
+  // meldd's default: a write is acknowledged once its group commit is fsynced. Off: meldd runs
+  // with --no-sync (acknowledged writes survive kill -9, not a power loss), which is closer to
+  // what the peers promise: neither fsyncs before it acknowledges a write.
+  bool meld_sync = true;
+  // The meldd to run: by default the one built next to this benchmark. Another build's binary
+  // compares builds on the same data without copying binaries around.
+  std::string meldd_path = MELDD_PATH;
 };
 
 struct DiskUsage {
@@ -430,16 +439,20 @@ class Meld final : public Store {
   // A graceful stop seals every head into blocks: seconds for many series on a busy machine.
   static constexpr int kStopTimeoutMs = 600'000;
 
-  explicit Meld(bool series_ids) : series_ids_(series_ids) {}
+  Meld(std::string meldd_path, bool sync, bool series_ids)
+      : meldd_path_(std::move(meldd_path)), sync_(sync), series_ids_(series_ids) {}
 
   std::string name() const override { return "meld"; }
   std::string version() const override {
-    return std::string("this build (" MELDD_PATH "), series ids ") + (series_ids_ ? "on" : "off");
+    return meldd_path_ + ", fsync per commit " + (sync_ ? "on" : "off (--no-sync)") +
+           ", series ids " + (series_ids_ ? "on" : "off");
   }
 
   Status start(const std::string& dir) override {
     data_dir_ = dir + "/meld-data";
-    node_ = std::make_unique<jepsen::MelddProcess>(MELDD_PATH, data_dir_);
+    std::vector<std::string> args;
+    if (!sync_) args.push_back("--no-sync");
+    node_ = std::make_unique<jepsen::MelddProcess>(meldd_path_, data_dir_, std::move(args));
     MELD_RETURN_IF_ERROR(node_->start());
     client::Options options;
     options.address = node_->address();
@@ -584,6 +597,8 @@ class Meld final : public Store {
     std::vector<Request> requests_;
   };
 
+  const std::string meldd_path_;
+  const bool sync_;
   const bool series_ids_;
   std::string data_dir_;
   std::unique_ptr<jepsen::MelddProcess> node_;
@@ -749,6 +764,10 @@ bool parse_options(const std::vector<std::string>& args, Options* o) {
       o->queries_path = value;
     } else if (flag == "--meld-series-ids" && (value == "on" || value == "off")) {
       o->meld_series_ids = value == "on";
+    } else if (flag == "--meld-sync" && (value == "on" || value == "off")) {
+      o->meld_sync = value == "on";
+    } else if (flag == "--meldd" && !value.empty()) {
+      o->meldd_path = value;
     } else if (flag == "--stores") {
       o->stores.clear();
       for (size_t pos = 0; pos <= value.size();) {
@@ -779,7 +798,7 @@ bool parse_options(const std::vector<std::string>& args, Options* o) {
 }
 
 std::unique_ptr<Store> make_store(const std::string& name, const Options& o) {
-  if (name == "meld") return std::make_unique<Meld>(o.meld_series_ids);
+  if (name == "meld") return std::make_unique<Meld>(o.meldd_path, o.meld_sync, o.meld_series_ids);
   if (name == "victoria-metrics") return std::make_unique<VictoriaMetrics>();
   if (name == "prometheus") return std::make_unique<Prometheus>();
   return nullptr;
@@ -790,7 +809,7 @@ std::unique_ptr<Store> make_store(const std::string& name, const Options& o) {
 MELD_BENCH(ts_compare, "ts-compare",
            "FILE [--queries F] [--stores meld,victoria-metrics,prometheus] [--clients N] "
            "[--batch-samples N] [--window-s S] [--step-s S] [--repeat N] [--rel-tolerance X] "
-           "[--meld-series-ids on|off]: "
+           "[--meld-series-ids on|off] [--meld-sync on|off] [--meldd PATH]: "
            "ingest, disk and range queries side by side with VictoriaMetrics and Prometheus") {
   Options o;
   if (args.empty() || !parse_options(args, &o)) {
@@ -798,7 +817,7 @@ MELD_BENCH(ts_compare, "ts-compare",
                  "usage: meld-bench ts-compare FILE [--queries FILE] [--stores "
                  "meld,victoria-metrics,prometheus] [--clients N] [--batch-samples N<=%u] "
                  "[--window-s S] [--step-s S] [--repeat N] [--rel-tolerance X] "
-                 "[--meld-series-ids on|off]\n",
+                 "[--meld-series-ids on|off] [--meld-sync on|off] [--meldd PATH]\n",
                  api::MAX_SAMPLES_PER_WRITE);
     return 2;
   }
