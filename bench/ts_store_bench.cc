@@ -1,19 +1,18 @@
 // ts-store FILE [options]: the time-series store's write path alone, in this process: what
 // meldd's loop thread does for each metrics write request (storage::TsStore::write), without the
-// network, the RPC decoding or a client sharing the CPUs. meldd runs every write of every
-// connection on that one thread, so its CPU time per sample bounds meldd's ingest rate; ts-compare
-// measures the same figure from outside (its `ingest_server_thread_cpu_s_per_million_samples`
-// line, thread `meldd`), but with the noise of everything else running. This benchmark is the
-// instrument for changes to the write path.
+// network, the RPC decoding or a client sharing the CPUs. ts-compare reports the same thread's
+// CPU time from outside (its `ingest_server_thread_cpu_s_per_million_samples` line, thread
+// `meldd`), with the noise of everything else running; this benchmark is the instrument for
+// changes to the write path's cost. (Whether such a change moves meldd's ingest rate is for
+// ts-compare to show: on a machine whose cores are all busy the rate follows the total work.)
 //
 // The data set is cut into the requests ts-compare sends (plan_batches with the same --clients,
 // --batch-samples and --window-s defaults and the API's series limit), taken connection by
-// connection in turn. Each request's series
-// are handed over as meldd's Metrics service hands them: labels parsed, encoded and hashed, and
-// one TsStore::SeriesHint per label set, all before the clock. The store runs on a fresh
-// storage::Engine (fsynced group commits, as meldd's default) in a new directory under --dir,
-// removed at the end; at most --in-flight writes wait for their commit at once (meldd's
-// connections keep a few requests in flight each).
+// connection in turn. Each request's series are handed over as meldd's Metrics service hands
+// them: labels parsed, encoded and hashed, and one TsStore::SeriesHint per label set, all before
+// the clock. The store runs on a fresh storage::Engine (fsynced group commits, as meldd's
+// default) in a new directory under --dir, removed at the end; at most --in-flight writes wait
+// for their commit at once (meldd's connections keep a few requests in flight each).
 //
 // Prints the samples written per second of wall time (until every write is durable) and the CPU
 // time of this thread inside TsStore::write per sample (CLOCK_THREAD_CPUTIME_ID), in total and
@@ -64,7 +63,7 @@ bool parse_options(const std::vector<std::string>& args, Options* o) {
     }
     auto n = parse_u64(value);
     if (!n || *n == 0) return false;
-    if (flag == "--clients") {
+    if (flag == "--clients" && *n <= 256) {
       o->plan.clients = *n;
     } else if (flag == "--batch-samples") {
       o->plan.batch_samples = *n;
@@ -141,6 +140,14 @@ MELD_BENCH(ts_store, "ts-store",
 
   const std::filesystem::path dir =
       std::filesystem::path(o.dir) / ("meld-ts-store-bench-" + std::to_string(getpid()));
+  // Removes the directory when the benchmark returns, after the store and engine below closed.
+  struct RemoveDir {
+    std::filesystem::path dir;
+    ~RemoveDir() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } remove_dir{dir};
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   storage::InlineExecutor executor;
@@ -180,7 +187,6 @@ MELD_BENCH(ts_store, "ts-store",
   const double wall_s = seconds_since(start);
   store->reset();
   (*engine)->close();
-  std::filesystem::remove_all(dir, ec);
   if (!status.is_ok()) return fail(status.to_string());
 
   const uint64_t total = samples[0] + samples[1];
