@@ -38,6 +38,10 @@ std::optional<std::vector<uint64_t>> parse_u64_list(std::string_view text, uint6
 bool parse_seconds_only(const char* bench, const std::vector<std::string>& args, double* seconds);
 
 double seconds_since(std::chrono::steady_clock::time_point start);
+// CPU time the calling thread has used so far, in seconds (CLOCK_THREAD_CPUTIME_ID). Unlike wall
+// time it leaves out the time the thread waited for a CPU, so other work on a shared machine does
+// not count.
+double this_thread_cpu_seconds();
 
 // The p-quantile (0 <= p <= 1) of values by nearest rank: the element at index floor(p * n) of
 // the values in ascending order (the largest for p = 1); T{} for no values. Takes values by value

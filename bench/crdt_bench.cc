@@ -5,7 +5,6 @@
 // set's size) that shows the hardware's part of the size ratio, and the canonical encoding's bytes
 // per element. No RocksDB, no network.
 #include <sys/resource.h>
-#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -45,14 +44,6 @@ double peak_rss_gib() {
   return static_cast<double>(usage.ru_maxrss) / (1024.0 * 1024.0);  // ru_maxrss is in KiB
 }
 
-// CPU time of this thread: on a machine shared with other jobs, the time this thread ran, which
-// wall time overstates by the time it waited for a CPU.
-double thread_cpu_s() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
 // Keeps the optimiser from discarding a result.
 volatile uint64_t sink;
 
@@ -81,22 +72,22 @@ void memory_floor(uint64_t size) {
   std::vector<uint64_t> positions(kSetOps);
   for (uint64_t& p : positions) p = rng.uniform(words);
   Clock::time_point start = Clock::now();
-  double cpu_start = thread_cpu_s();
+  double cpu_start = this_thread_cpu_seconds();
   uint64_t sum = 0;
   for (uint64_t p : positions) sum += array[p];
   report("memory_floor_reads_per_s (independent random 8-byte reads, 64 bytes per element)",
          kSetOps / seconds_since(start));
   report("memory_floor_reads_per_cpu_s (the same, per second of this thread's CPU time)",
-         kSetOps / (thread_cpu_s() - cpu_start));
+         kSetOps / (this_thread_cpu_seconds() - cpu_start));
   start = Clock::now();
-  cpu_start = thread_cpu_s();
+  cpu_start = this_thread_cpu_seconds();
   uint64_t at = 0;
   // The array holds zeros, but the processor cannot know: each address waits for the last load.
   for (uint64_t p : positions) at = (p ^ array[at]) % words;
   report("memory_floor_reads_per_s (dependent random 8-byte reads)",
          kSetOps / seconds_since(start));
   report("memory_floor_reads_per_cpu_s (dependent, per second of CPU time)",
-         kSetOps / (thread_cpu_s() - cpu_start));
+         kSetOps / (this_thread_cpu_seconds() - cpu_start));
   sink = sum + at;
 }
 
@@ -173,11 +164,12 @@ void set_bench(uint64_t size) {
   probes.reserve(kSetOps);
   for (uint64_t i = 0; i < kSetOps; ++i) probes.push_back(set_element(rng.uniform(size)));
   start = Clock::now();
-  double cpu_start = thread_cpu_s();
+  double cpu_start = this_thread_cpu_seconds();
   uint64_t hits = 0;
   for (const auto& p : probes) hits += set.contains(p);
   report("set_contains_per_s", kSetOps / seconds_since(start));
-  report("set_contains_per_cpu_s (per second of CPU time)", kSetOps / (thread_cpu_s() - cpu_start));
+  report("set_contains_per_cpu_s (per second of CPU time)",
+         kSetOps / (this_thread_cpu_seconds() - cpu_start));
   report("set_contains_hits", static_cast<double>(hits));
 
   std::vector<std::string> fresh;
@@ -219,14 +211,14 @@ void set_bench(uint64_t size) {
     }
   };
   start = Clock::now();
-  cpu_start = thread_cpu_s();
+  cpu_start = this_thread_cpu_seconds();
   hits = 0;
   in_batches(probes, [&](std::span<const std::string> batch) {
     for (bool hit : set.contains_all(batch)) hits += hit;
   });
   report("set_contains_per_s (batches of 256)", kSetOps / seconds_since(start));
   report("set_contains_per_cpu_s (batches of 256, per second of CPU time)",
-         kSetOps / (thread_cpu_s() - cpu_start));
+         kSetOps / (this_thread_cpu_seconds() - cpu_start));
   report("set_contains_hits (batches)", static_cast<double>(hits));
   for (uint64_t i = 0; i < kSetOps; ++i) fresh[i] = set_element(size + kSetOps + i);
   start = Clock::now();

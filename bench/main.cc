@@ -1,3 +1,5 @@
+#include <time.h>
+
 #include <charconv>
 #include <cstdio>
 #include <map>
@@ -79,6 +81,12 @@ bool parse_seconds_only(const char* bench, const std::vector<std::string>& args,
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double this_thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
 }
 
 std::string set_element(uint64_t i) {

@@ -97,7 +97,7 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
 }
 
 struct Options {
-  // Connections, batch size and windows (batch_series_max: the API's limit, set in main).
+  // Connections, batch size and windows.
   BatchPlan plan;
   int64_t step_ms = 60'000;
   size_t repeat = 3;
@@ -840,7 +840,6 @@ MELD_BENCH(ts_compare, "ts-compare",
     return 1;
   }
   const Dataset& d = *dataset;
-  o.plan.batch_series_max = api::MAX_SERIES_PER_WRITE;
   const auto plan = plan_batches(d, o.plan);
   size_t batches = 0;
   for (const auto& p : plan) batches += p.size();

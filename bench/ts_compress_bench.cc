@@ -18,8 +18,6 @@
 // zstd-compressed if OUT ends in ".zst". The output depends only on the arguments.
 #include <zstd.h>
 
-#include <time.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -42,11 +40,7 @@ namespace {
 // the rates are per core.
 struct Clock {
   using time_point = double;  // seconds
-  static double now() {
-    timespec t{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-  }
+  static double now() { return this_thread_cpu_seconds(); }
 };
 using ts::Sample;
 

@@ -11,6 +11,7 @@
 
 #include "base/status.h"
 #include "bench/ts_wire.h"
+#include "schemas/api.capnp.h"
 #include "timeseries/vm_export.h"
 
 namespace meld::bench {
@@ -43,7 +44,7 @@ struct BatchPlan {
   size_t clients = 4;
   size_t batch_samples = 10'000;
   int64_t window_ms = 60'000;
-  size_t batch_series_max = SIZE_MAX;
+  size_t batch_series_max = api::MAX_SERIES_PER_WRITE;  // what one MeldDB write may carry
 };
 
 // plan[c] is connection c's batches in sending order. Series i goes to connection

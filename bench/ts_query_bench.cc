@@ -7,7 +7,6 @@
 // Each query runs R times over the whole time range at the step; the best run is reported:
 // series selected, samples loaded, points out, thread CPU seconds and samples loaded per CPU
 // second. stdout carries the measured lines; the conditions go to stderr.
-#include <time.h>
 
 #include <algorithm>
 #include <cmath>
@@ -38,13 +37,6 @@ constexpr const char* kQueries[] = {
     R"(max(max_over_time(cpu_usage_user[5m])))",
     R"(count_over_time(cpu_usage_user{hostname=~"host_[0-9]"}[1m]))",
 };
-
-// This thread's CPU time, so that other work on a shared machine does not count.
-double thread_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-}
 
 Status generate(int hosts, int64_t samples_per_series, ts::MemorySeriesSource* source) {
   std::mt19937_64 rng(1);
@@ -126,10 +118,10 @@ MELD_BENCH(ts_query, "ts-query",
     double best_s = 0;
     ts::QueryResult result;
     for (int r = 0; r < repeat; ++r) {
-      const double t0 = thread_cpu_seconds();
+      const double t0 = this_thread_cpu_seconds();
       auto got =
           ts::query_range(kQueries[q], source, kStartMs, end_ms, int64_t{step_s} * 1000, limits);
-      const double elapsed = thread_cpu_seconds() - t0;
+      const double elapsed = this_thread_cpu_seconds() - t0;
       if (!got.is_ok()) {
         std::fprintf(stderr, "ts-query: %s: %s\n", kQueries[q], got.status().to_string().c_str());
         return 1;

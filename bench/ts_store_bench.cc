@@ -18,7 +18,6 @@
 // time of this thread inside TsStore::write per sample (CLOCK_THREAD_CPUTIME_ID), in total and
 // for the first and the second half of the requests (the first half creates every series and
 // grows every head from nothing).
-#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -32,19 +31,12 @@
 #include "bench/bench.h"
 #include "bench/commit_latch.h"
 #include "bench/ts_dataset.h"
-#include "schemas/api.capnp.h"
 #include "storage/engine.h"
 #include "storage/ts_store.h"
 #include "timeseries/labels.h"
 
 namespace meld::bench {
 namespace {
-
-double thread_cpu_s() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
 
 struct Options {
   BatchPlan plan;
@@ -121,7 +113,6 @@ MELD_BENCH(ts_store, "ts-store",
     series.push_back(std::move(s));
   }
   // The requests in arrival order: each connection's first batch, then each one's second, ...
-  o.plan.batch_series_max = api::MAX_SERIES_PER_WRITE;
   const auto plan = plan_batches(d, o.plan);
   std::vector<std::vector<storage::TsStore::SeriesWrite>> requests;
   for (size_t k = 0;; ++k) {
@@ -168,10 +159,10 @@ MELD_BENCH(ts_store, "ts-store",
     status = in_flight.wait_below(o.in_flight);
     if (!status.is_ok()) break;
     in_flight.add();
-    const double before = thread_cpu_s();
+    const double before = this_thread_cpu_seconds();
     auto result = (*store)->write(requests[r], [&in_flight](Status s) { in_flight.done(s); });
     const size_t half = r < requests.size() / 2 ? 0 : 1;
-    cpu_s[half] += thread_cpu_s() - before;
+    cpu_s[half] += this_thread_cpu_seconds() - before;
     if (!result.is_ok()) {
       status = result.status();
     } else if (!result->errors.empty()) {

@@ -4,7 +4,6 @@
 #include <atomic>
 #include <bit>
 #include <condition_variable>
-#include <cstring>
 #include <limits>
 #include <mutex>
 #include <thread>

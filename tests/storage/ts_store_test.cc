@@ -335,14 +335,12 @@ TEST(TsStore, RecordsInTheOlderRawValueCodingStillReplay) {
   // Record 1 as builds before the compact value coding wrote it: entry count first, then the
   // series id, the sample count, and per sample a zigzag varint delta and 8 raw value bytes.
   std::string record = "\x01";
-  for (int shift = 56; shift >= 0; shift -= 8) {
-    record.push_back(static_cast<char>(cpu().series_id() >> shift));
-  }
+  put_u64_be(cpu().series_id(), &record);
   record.push_back('\x02');
   const std::vector<Sample> second = {{3000, -7.25}, {4000, std::nan("")}};
   int64_t previous = 0;
   for (const Sample& s : second) {
-    put_varint(static_cast<uint64_t>((s.timestamp_ms - previous) * 2), &record);  // zigzag, > 0
+    put_varint(zigzag(s.timestamp_ms - previous), &record);
     previous = s.timestamp_ms;
     const auto bits = std::bit_cast<uint64_t>(s.value);
     record.append(reinterpret_cast<const char*>(&bits), 8);
