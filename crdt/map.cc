@@ -93,6 +93,15 @@ OrMap OrMap::remove(const MapKey& key) {
   return delta;
 }
 
+OrMap OrMap::remove(Dot dot, const MapKey& key) {
+  MELD_ASSERT(dot.counter != 0, "remove with the null dot");
+  if (context_.contains(dot)) return OrMap();
+  OrMap delta = remove(key);
+  delta.context_.insert(dot);
+  context_.insert(dot);
+  return delta;
+}
+
 void OrMap::merge(const OrMap& other) {
   detail::join_map(keys_, context_, other.keys_, other.context_);
   context_.merge(other.context_);

@@ -11,10 +11,13 @@
 // pure dot store, which the folded counters here are not.
 //
 // Retry safety: update() with an applied dot leaves the key set alone, and its value delta is a
-// join of a nested mutator's delta, whose own dots make it count once; remove() deletes only the
-// key dots it observed, so repeating it at one replica changes nothing (a remove retried later
-// through another replica removes what that replica has observed by then; AwSet::remove(Dot, ...)
-// is the dotted form that rules this out, the map has none yet).
+// join of a nested mutator's delta, whose own dots make it count once. remove(key) deletes only
+// the key dots it observed, so repeating it at one replica changes nothing, but a copy retried
+// later through another replica removes what that replica has observed by then, updates made
+// after the first copy included. remove(dot, key) rules that out as AwSet::remove(Dot, ...) does:
+// the dot joins the causal context, so any replica that has seen the first copy (directly or
+// through a merge) ignores a retry. The window is that of the causal context (causal_context.h):
+// a retry that reaches a replica before the first copy or its delta does is a first copy there.
 //
 // Plain values: copy freely; not thread-safe. merge is O(n + m) in the keys of both maps.
 #pragma once
@@ -81,6 +84,9 @@ class OrMap {
   Result<OrMap> update(Dot dot, const MapKey& key, const Value& value_delta);
   Result<OrMap> update(ReplicaId replica, const MapKey& key, const Value& value_delta);
   OrMap remove(const MapKey& key);
+  // The same under a client's request id: a no-op (empty delta) if dot was already applied, and
+  // the delta carries dot so that every replica it reaches ignores retries of it.
+  OrMap remove(Dot dot, const MapKey& key);
 
   void merge(const OrMap& other);
 
