@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 namespace meld::jepsen {
 std::string read_file(const std::string& path) {
@@ -173,22 +174,20 @@ void MelddProcess::kill9() {
   wait_exit(10000);
 }
 
-int run_meldctl(const std::string& meldctl_path, const std::string& address,
-                const std::vector<std::string>& args, std::string* out, std::string* err,
+int run_program(std::vector<std::string> argv, std::string* out, std::string* err,
                 const std::string& stdin_text) {
   int in_pipe[2], out_pipe[2], err_pipe[2];
   if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC)) {
     return -1;
   }
-  std::vector<std::string> full = {meldctl_path, "--addr", address};
-  full.insert(full.end(), args.begin(), args.end());
+  // Built before fork: the child of a threaded process may not allocate.
+  auto args = argv_of(argv);
   pid_t pid = fork();
   if (pid == 0) {
     dup2(in_pipe[0], STDIN_FILENO);
     dup2(out_pipe[1], STDOUT_FILENO);
     dup2(err_pipe[1], STDERR_FILENO);
-    auto argv = argv_of(full);
-    execv(argv[0], argv.data());
+    execv(args[0], args.data());
     _exit(127);
   }
   close(in_pipe[0]);
@@ -211,6 +210,14 @@ int run_meldctl(const std::string& meldctl_path, const std::string& address,
   int wstatus = 0;
   waitpid(pid, &wstatus, 0);
   return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+}
+
+int run_meldctl(const std::string& meldctl_path, const std::string& address,
+                const std::vector<std::string>& args, std::string* out, std::string* err,
+                const std::string& stdin_text) {
+  std::vector<std::string> argv = {meldctl_path, "--addr", address};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(std::move(argv), out, err, stdin_text);
 }
 
 }  // namespace meld::jepsen

@@ -75,8 +75,13 @@ std::string last_bytes(const std::string& s, size_t n);
 // was SIGKILLed and reaped.
 std::optional<int> wait_for_exit(pid_t pid, int timeout_ms);
 
-// Runs the meldctl at meldctl_path with args against address; returns its exit code and fills
-// out/err.
+// Runs argv (argv[0] a path) to its end with stdin_text as its standard input; returns its exit
+// code (128 + the signal when a signal ended it; 127 when it could not be executed, -1 when the
+// pipes could not be made) and fills out/err (err may be null).
+int run_program(std::vector<std::string> argv, std::string* out, std::string* err,
+                const std::string& stdin_text = "");
+
+// run_program of the meldctl at meldctl_path with args against address.
 int run_meldctl(const std::string& meldctl_path, const std::string& address,
                 const std::vector<std::string>& args, std::string* out, std::string* err,
                 const std::string& stdin_text = "");

@@ -148,6 +148,21 @@ class Services : public ::testing::Test {
     return timestamps;
   }
 
+  // Metrics.query's error description, or "" when it succeeded.
+  std::string query_error(const std::string& expr, int64_t start_ms, int64_t end_ms,
+                          int64_t step_ms) {
+    auto request = metrics_->queryRequest();
+    request.setExpr(expr);
+    request.setStartMs(start_ms);
+    request.setEndMs(end_ms);
+    request.setStepMs(step_ms);
+    try {
+      request.send().wait(*ws_);
+      return "";
+    } catch (const kj::Exception& e) {
+      return e.getDescription().cStr();
+    }
+  }
   bool contains(const std::string& set, const std::string& member) {
     auto request = sets_->containsRequest();
     request.setSet(bytes(set));
@@ -248,6 +263,34 @@ TEST_F(Services, IdsPastTheLimitOrOnAPlainWriteAreRefusedPerItem) {
   EXPECT_EQ(plain.accepted, 0u);
   EXPECT_EQ(plain.errors, (std::vector<std::string>{"0 whole invalid_argument"}));
   EXPECT_EQ(stored(kA), (std::vector<int64_t>{1000}));
+}
+
+// The per-query limits of schemas/api.capnp hold over RPC: past one, the whole query fails with
+// resource_exhausted (or invalid_argument for the expression's size) naming the limit.
+TEST_F(Services, AQueryPastALimitFailsNamingIt) {
+  // maxQuerySeries + 1 series of one metric, in writes of maxSeriesPerWrite at most.
+  std::vector<Item> items;
+  for (uint32_t i = 0; i <= api::MAX_QUERY_SERIES; ++i) {
+    items.push_back({0, {{"__name__", "wide"}, {"i", std::to_string(i)}}, {{1000, 1.0}}});
+    if (items.size() == api::MAX_SERIES_PER_WRITE || i == api::MAX_QUERY_SERIES) {
+      EXPECT_EQ(write(items).accepted, items.size());
+      items.clear();
+    }
+  }
+  EXPECT_EQ(query_error("count(wide{i=\"1\"})", 0, 60000, 60000), "");
+  std::string wide = query_error("count(wide)", 0, 60000, 60000);
+  EXPECT_NE(wide.find("resource_exhausted"), std::string::npos) << wide;
+  EXPECT_NE(wide.find("series_max"), std::string::npos) << wide;
+
+  const int64_t steps_ms = int64_t{api::MAX_QUERY_STEPS} * 1000;
+  EXPECT_EQ(query_error("count(wide{i=\"1\"})", 0, steps_ms - 1000, 1000), "");
+  std::string steps = query_error("count(wide{i=\"1\"})", 0, steps_ms, 1000);
+  EXPECT_NE(steps.find("steps"), std::string::npos) << steps;
+
+  std::string long_expr = "wide{i=\"" + std::string(api::MAX_QUERY_EXPR_BYTES, 'x') + "\"}";
+  std::string expr = query_error(long_expr, 0, 60000, 60000);
+  EXPECT_NE(expr.find("invalid_argument"), std::string::npos) << expr;
+  EXPECT_NE(expr.find(std::to_string(api::MAX_QUERY_EXPR_BYTES)), std::string::npos) << expr;
 }
 
 }  // namespace
