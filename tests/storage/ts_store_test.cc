@@ -480,6 +480,36 @@ TEST(TsStore, AHashCollisionRefusesTheSecondLabelSetInsteadOfMergingIt) {
   EXPECT_EQ(f.read(fine).size(), 1u);
 }
 
+// Two label sets of one id in the same write, neither stored before: the first takes the id, the
+// second is refused (the caller's precomputed id stands in for a 64-bit hash collision).
+TEST(TsStore, AHashCollisionWithinOneWriteRefusesTheSecondLabelSet) {
+  StoreFixture f;
+  const ts::Labels first = labels_of({{"__name__", "first"}});
+  const ts::Labels second = labels_of({{"__name__", "second"}});
+  const std::string first_canonical = first.encode();
+  const std::string second_canonical = second.encode();
+  const uint64_t id = first.series_id();
+  std::vector<Sample> one = {{1, 1}};
+  std::vector<Sample> two = {{2, 2}};
+  std::vector<Sample> three = {{3, 3}};
+  TsStore::SeriesWrite items[] = {{&first, one, first_canonical, id},
+                                  {&second, three, second_canonical, id},
+                                  {&first, two, first_canonical, id}};
+  auto result = f.write_all(items);
+  EXPECT_EQ(result.accepted, 2u);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].series, 1u);
+  EXPECT_EQ(result.errors[0].sample, TsStore::kWholeSeries);
+  EXPECT_EQ(result.errors[0].status.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(result.errors[0].status.message().find("collision"), std::string::npos);
+  EXPECT_EQ(f.read(first).size(), 2u);
+  auto found = f.store().find_series(second);
+  ASSERT_TRUE(found.is_ok());
+  EXPECT_FALSE(found->has_value());
+  f.reopen();
+  EXPECT_EQ(f.read(first).size(), 2u);
+}
+
 TEST(TsStore, AHintNamesTheSeriesForItsOwnStoreOnly) {
   StoreFixture a;
   StoreFixture b;
