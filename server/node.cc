@@ -13,6 +13,9 @@ namespace meld::server {
 namespace {
 
 constexpr std::string_view kNodeRecordKey = "node";
+// How often a node with a time-series retention looks for expired blocks. Blocks last 1h or more,
+// so a block outlives its retention by a minute at most.
+constexpr uint64_t kRetentionCheckMs = 60'000;
 
 uint64_t nonzero_random() {
   uint64_t v = 0;
@@ -156,6 +159,13 @@ Result<std::unique_ptr<Node>> Node::start(const Config& config, uv_loop_t* loop)
   auto ts_store = storage::TsStore::open(*node->engine_, node->clock_, ts_options);
   if (!ts_store.is_ok()) return fail(ts_store.status());
   node->ts_store_ = std::move(ts_store).value();
+  if (config.ts_retention_ms > 0) {
+    uv_timer_init(loop, &node->retention_timer_);
+    node->retention_timer_.data = node.get();
+    node->retention_timer_started_ = true;
+    uv_timer_start(&node->retention_timer_, &Node::on_retention_timer, kRetentionCheckMs,
+                   kRetentionCheckMs);
+  }
 
   net::TransportOptions peer_options;
   peer_options.node_id = node->info_.node_id;
@@ -194,10 +204,19 @@ Node::~Node() {
   MELD_ASSERT(shut_down_, "Node destroyed before shutdown()");
 }
 
+void Node::on_retention_timer(uv_timer_t* timer) {
+  Status dropped = static_cast<Node*>(timer->data)->ts_store_->enforce_retention();
+  if (!dropped.is_ok()) log::error("node.ts_retention_failed", {{"error", dropped.to_string()}});
+}
+
 void Node::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   log::info("node.stopping", {{"node", format_id(info_.node_id)}});
+  if (retention_timer_started_) {
+    uv_timer_stop(&retention_timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&retention_timer_), nullptr);
+  }
   if (rpc_) rpc_->close();
   if (transport_) transport_->close();
   if (ts_store_) {

@@ -69,6 +69,9 @@ class Node {
 
  private:
   Node(uv_loop_t* loop) : rng_(os_random_u64()), port_(loop), executor_(loop) {}
+  // With --ts-retention: drops the blocks that expired, so that an idle node frees their space
+  // too (writes do it as they come).
+  static void on_retention_timer(uv_timer_t* timer);
 
   SystemClock clock_;
   SeededRng rng_;  // reconnect jitter
@@ -80,6 +83,8 @@ class Node {
   std::unique_ptr<net::Transport> transport_;
   std::unique_ptr<net::RpcServer> rpc_;
   NodeInfo info_;
+  uv_timer_t retention_timer_{};
+  bool retention_timer_started_ = false;
   bool shut_down_ = false;
 };
 

@@ -1099,6 +1099,10 @@ Status TsStore::maintain(WriteBatch* batch) {
       // Seals already handed over may write into the blocks about to be dropped.
       MELD_RETURN_IF_ERROR(wait_for_seals());
       batch->del_range(Family::kTs, "B", ts_keys::block_prefix(below));
+      if (!blocks_with_data_.empty() && *blocks_with_data_.begin() < below) {
+        log::info("ts_store.retention_dropped",
+                  {{"blocks_before_ms", block_start_ms(below, options_.block_duration_ms)}});
+      }
       retention_dropped_below_ = below;
       blocks_with_data_.erase(blocks_with_data_.begin(), blocks_with_data_.lower_bound(below));
     }
