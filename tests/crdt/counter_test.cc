@@ -46,6 +46,30 @@ RC_GTEST_PROP(PnCounterLaws, ValueIsSumOfDistinctAppliedIncrements, ()) {
   value_is_sum_of_distinct_applied_increments<PnCounterTraits>();
 }
 
+// The sequential model step by step: at one replica, after every request (some retried at once),
+// the value is the running sum of the distinct requests' amounts.
+template <typename Traits>
+void value_after_each_request_is_the_running_sum() {
+  typename Traits::State c;
+  decltype(c.value()) sum = 0;
+  for (const Request& r : testing::gen_requests()) {
+    Traits::apply(c, r);
+    sum += Traits::amount(r);
+    RC_ASSERT(c.value() == sum);
+    if (*rc::gen::inRange(0, 3) == 0) {
+      Traits::apply(c, r);
+      RC_ASSERT(c.value() == sum);
+    }
+  }
+}
+
+RC_GTEST_PROP(GCounterLaws, ValueAfterEachRequestIsTheRunningSum, ()) {
+  value_after_each_request_is_the_running_sum<GCounterTraits>();
+}
+RC_GTEST_PROP(PnCounterLaws, ValueAfterEachRequestIsTheRunningSum, ()) {
+  value_after_each_request_is_the_running_sum<PnCounterTraits>();
+}
+
 // A request retried 1-4 times through random replicas, with deltas and states exchanged in any
 // order, counts exactly once.
 RC_GTEST_PROP(PnCounterLaws, RetriedIncrementsCountOnce, ()) {

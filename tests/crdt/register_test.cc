@@ -50,6 +50,20 @@ RC_GTEST_PROP(LwwRegisterLaws, MergedValueIsTheLatestAppliedWrite, ()) {
   RC_ASSERT(all.value() == std::get<1>(latest));
 }
 
+// Writes at one replica, step by step: the register holds the write with the largest timestamp
+// so far (a write older than the current one changes nothing), retried writes included.
+RC_GTEST_PROP(LwwRegisterLaws, ValueAfterEachWriteIsTheLatestSoFar, ()) {
+  LwwRegister r;
+  std::tuple<Hlc, std::string> latest{Hlc{}, ""};
+  for (const Request& req : testing::gen_requests()) {
+    const int tries = *rc::gen::inRange(1, 3);
+    for (int t = 0; t < tries; ++t) LwwTraits::apply(r, req);
+    latest = std::max(latest, std::make_tuple(timestamp_of(req), value_of(req)));
+    RC_ASSERT(r.timestamp() == std::get<0>(latest));
+    RC_ASSERT(r.value() == std::get<1>(latest));
+  }
+}
+
 // Sequential writes at one replica: the register holds the last one.
 RC_GTEST_PROP(MvRegisterLaws, SequentialWritesKeepTheLastValue, ()) {
   MvRegister r;
