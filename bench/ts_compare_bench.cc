@@ -38,6 +38,7 @@
 // never hidden, and do not fail the run; failures to ingest or answer do.
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -832,7 +833,13 @@ MELD_BENCH(ts_compare, "ts-compare",
     if (name != "meld") packages.push_back(name);
   }
   Status s = Status::ok();
-  const std::vector<std::string> queries = read_queries(o.queries_path, &s);
+  if (std::find(o.stores.begin(), o.stores.end(), "meld") != o.stores.end() &&
+      access(o.meldd_path.c_str(), X_OK) != 0) {
+    s = Status::invalid_argument("meldd at " + o.meldd_path +
+                                 " is not an executable file (--meldd PATH names another)");
+  }
+  const std::vector<std::string> queries =
+      s.is_ok() ? read_queries(o.queries_path, &s) : std::vector<std::string>();
   if (s.is_ok()) s = ensure_debian_packages(packages);
   auto dataset = s.is_ok() ? load_dataset(args[0]) : Result<Dataset>(s);
   if (!dataset.is_ok()) {
