@@ -105,15 +105,25 @@ RC_GTEST_PROP(CrdtJoin, PnCounterMergedThroughRocksDbEqualsInMemoryJoin, ()) {
       });
 }
 
-RC_GTEST_PROP(CrdtJoin, AwSetMergedThroughRocksDbEqualsInMemoryJoin, ()) {
+// Adds and removes of four elements under request ids, for either kind of set.
+template <typename Set>
+void set_updates_merged_through_rocksdb(const char* prefix) {
   auto ops = *rc::gen::container<std::vector<int>>(40, rc::gen::inRange(0, 8));
-  merging_through_rocksdb_equals_merging_in_memory<crdt::AwSet>(
-      fresh_key("set-"), [&](crdt::AwSet& s, uint64_t seq) {
+  merging_through_rocksdb_equals_merging_in_memory<Set>(
+      fresh_key(prefix), [&](Set& s, uint64_t seq) {
         int op = ops[seq % ops.size()];
         std::string element = "e" + std::to_string(op % 4);
         return op < 4 ? s.add(crdt::Dot{0x5e55, seq}, element)
                       : s.remove(crdt::Dot{0x5e55, seq}, element);
       });
+}
+
+RC_GTEST_PROP(CrdtJoin, AwSetMergedThroughRocksDbEqualsInMemoryJoin, ()) {
+  set_updates_merged_through_rocksdb<crdt::AwSet>("set-");
+}
+
+RC_GTEST_PROP(CrdtJoin, RwSetMergedThroughRocksDbEqualsInMemoryJoin, ()) {
+  set_updates_merged_through_rocksdb<crdt::RwSet>("rwset-");
 }
 
 RC_GTEST_PROP(CrdtJoin, GCounterMergedThroughRocksDbEqualsInMemoryJoin, ()) {
@@ -121,17 +131,6 @@ RC_GTEST_PROP(CrdtJoin, GCounterMergedThroughRocksDbEqualsInMemoryJoin, ()) {
   merging_through_rocksdb_equals_merging_in_memory<crdt::GCounter>(
       fresh_key("gcounter-"), [&](crdt::GCounter& c, uint64_t seq) {
         return c.increment(crdt::Dot{0x5e55, seq}, amounts[seq % amounts.size()]);
-      });
-}
-
-RC_GTEST_PROP(CrdtJoin, RwSetMergedThroughRocksDbEqualsInMemoryJoin, ()) {
-  auto ops = *rc::gen::container<std::vector<int>>(40, rc::gen::inRange(0, 8));
-  merging_through_rocksdb_equals_merging_in_memory<crdt::RwSet>(
-      fresh_key("rwset-"), [&](crdt::RwSet& s, uint64_t seq) {
-        int op = ops[seq % ops.size()];
-        std::string element = "e" + std::to_string(op % 4);
-        return op < 4 ? s.add(crdt::Dot{0x5e55, seq}, element)
-                      : s.remove(crdt::Dot{0x5e55, seq}, element);
       });
 }
 

@@ -450,6 +450,15 @@ TEST(TsStore, RetentionRejectsOldSamplesAndDropsWholeBlocks) {
   EXPECT_EQ(f.read(cpu(), 1000, 1999).size(), 0u);
 }
 
+// The write's one error: item `series` refused whole as a hash collision.
+void expect_collision_refused(const TsStore::WriteResult& result, uint32_t series) {
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].series, series);
+  EXPECT_EQ(result.errors[0].sample, TsStore::kWholeSeries);
+  EXPECT_EQ(result.errors[0].status.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(result.errors[0].status.message().find("collision"), std::string::npos);
+}
+
 TEST(TsStore, AHashCollisionRefusesTheSecondLabelSetInsteadOfMergingIt) {
   StoreFixture f;
   // Pretend another label set already owns cpu()'s id (with a ref the store has not given out).
@@ -465,11 +474,7 @@ TEST(TsStore, AHashCollisionRefusesTheSecondLabelSetInsteadOfMergingIt) {
   TsStore::SeriesWrite items[] = {{&cpu(), one, {}, 0}, {&fine, one, {}, 0}};
   auto result = f.write_all(items);
   EXPECT_EQ(result.accepted, 1u);
-  ASSERT_EQ(result.errors.size(), 1u);
-  EXPECT_EQ(result.errors[0].series, 0u);
-  EXPECT_EQ(result.errors[0].sample, TsStore::kWholeSeries);
-  EXPECT_EQ(result.errors[0].status.code(), StatusCode::kAlreadyExists);
-  EXPECT_NE(result.errors[0].status.message().find("collision"), std::string::npos);
+  expect_collision_refused(result, 0);
   EXPECT_TRUE(f.read(cpu()).empty());
   auto found = f.store().find_series(cpu());
   ASSERT_TRUE(found.is_ok());
@@ -497,11 +502,7 @@ TEST(TsStore, AHashCollisionWithinOneWriteRefusesTheSecondLabelSet) {
                                   {&first, two, first_canonical, id}};
   auto result = f.write_all(items);
   EXPECT_EQ(result.accepted, 2u);
-  ASSERT_EQ(result.errors.size(), 1u);
-  EXPECT_EQ(result.errors[0].series, 1u);
-  EXPECT_EQ(result.errors[0].sample, TsStore::kWholeSeries);
-  EXPECT_EQ(result.errors[0].status.code(), StatusCode::kAlreadyExists);
-  EXPECT_NE(result.errors[0].status.message().find("collision"), std::string::npos);
+  expect_collision_refused(result, 1);
   EXPECT_EQ(f.read(first).size(), 2u);
   auto found = f.store().find_series(second);
   ASSERT_TRUE(found.is_ok());
