@@ -167,6 +167,21 @@ struct SealedHead {
   }
 };
 
+// A new series' entries: its registry (id -> ref, ref -> labels), a posting and a label value
+// per label.
+void add_index_entries(const ts::Labels& labels, uint64_t id, uint32_t ref,
+                       std::string_view canonical,
+                       std::vector<std::pair<std::string, std::string>>* index) {
+  std::string ref_bytes;
+  put_u32_be(ref, &ref_bytes);
+  index->emplace_back(ts_keys::series(id), std::move(ref_bytes));
+  index->emplace_back(ts_keys::series_by_ref(ref), std::string(canonical));
+  for (const ts::Label& label : labels.labels()) {
+    index->emplace_back(ts_keys::posting(label.name, label.value, ref), "");
+    index->emplace_back(ts_keys::label_value(label.name, label.value), "");
+  }
+}
+
 // A seal handed to the sealer thread: one series' head of one time block.
 struct SealJob {
   uint64_t job = 0;
@@ -177,6 +192,9 @@ struct SealJob {
   std::shared_ptr<const SealedHead> head;
   size_t sample_count = 0;  // in head, before duplicates are resolved (for the queue bound)
   std::string marker;       // the series' seal marker after this seal
+  // The series' registry and index entries and the next ref, when the record that created the
+  // series is not confirmed yet (see TsStore::write()): a block must not outlive its registry.
+  std::vector<std::pair<std::string, std::string>> index;
 };
 
 }  // namespace
@@ -289,6 +307,7 @@ class TsStore::Sealer {
       for (const auto& [key, bytes] : blocks) batch.put(Family::kTs, key, bytes);
       sealed_blocks_ += blocks.size();
       batch.put(Family::kTs, ts_keys::seal_marker(job.ref), job.marker);
+      for (const auto& [key, value] : job.index) batch.put(Family::kTs, key, value);
       in_batch.push_back(&job);
       if (batch.size_bytes() >= kMaintenanceBatchBytes) commit();
     }
@@ -411,6 +430,35 @@ std::string block(int64_t block_index, uint32_t ref, int64_t first_timestamp_ms)
 
 // The state of one series in memory. Head samples are strictly increasing and newer than every
 // sealed sample of the open block; late samples are any others of the open block.
+// Shared with the callbacks of write-ahead commits: they may run after the store is gone and,
+// with an executor that is not the store's thread (benchmarks), on the commit thread.
+struct TsStore::WriteCommits {
+  // Every record below this seq has completed, committed or failed (callbacks run in commit
+  // order, so it only grows).
+  std::atomic<uint64_t> completed_below{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  Status failure;  // the first failed record's error; under mu
+
+  void complete(uint64_t seq, const Status& status) {
+    if (!status.is_ok()) {
+      std::lock_guard lock(mu);
+      if (failure.is_ok()) {
+        failure =
+            Status(status.code(), "a time-series write-ahead commit failed (" + status.to_string() +
+                                      "); the store takes writes again once reopened");
+      }
+      failed.store(true, std::memory_order_release);
+    }
+    completed_below.store(seq + 1, std::memory_order_release);
+  }
+  Status first_failure() {
+    if (!failed.load(std::memory_order_acquire)) return Status::ok();
+    std::lock_guard lock(mu);
+    return failure;
+  }
+};
+
 struct TsStore::Series {
   explicit Series(uint64_t series_id, uint32_t series_ref, std::string canonical_encoding,
                   ts::ChunkLimits limits)
@@ -434,6 +482,10 @@ struct TsStore::Series {
   uint64_t count_seq = UINT64_MAX;
   uint32_t count_in_seq = 0;
   uint64_t oldest_seq = UINT64_MAX;  // the first record the head holds samples of
+  // 0 when the series' registry and index entries are committed (it was loaded from disk, or the
+  // record that carried them was confirmed); else 1 + the seq of the newest record carrying
+  // them. Until confirmed, every record and seal that names the series carries them again.
+  uint64_t index_unconfirmed_seq = 0;
   // The last write() call that named this series, and its entry in that call (see write()).
   uint64_t write_call = 0;
   size_t write_entry = 0;
@@ -517,6 +569,7 @@ TsStore::TsStore(Engine& engine, const Clock& clock, TsStoreOptions options)
       clock_(clock),
       options_(options),
       sealer_(std::make_unique<Sealer>(engine, options.block_zstd_level, kSealerQueuedSamplesMax)),
+      write_commits_(std::make_shared<WriteCommits>()),
       series_(std::make_unique<SeriesTable>()) {}
 
 // The sealer commits what it holds before it stops.
@@ -533,6 +586,14 @@ void TsStore::drain_sealer() {
     auto& sealing = series_->find(series_id)->sealing;
     std::erase_if(sealing, [job = job](const auto& entry) { return entry.first == job; });
   }
+  if (failure_.is_ok()) failure_ = write_commits_->first_failure();
+}
+
+bool TsStore::index_confirmed(const Series& series) const {
+  return series.index_unconfirmed_seq == 0 ||
+         (series.index_unconfirmed_seq <=
+              write_commits_->completed_below.load(std::memory_order_acquire) &&
+          !write_commits_->failed.load(std::memory_order_acquire));
 }
 
 Status TsStore::wait_for_seals() {
@@ -562,6 +623,7 @@ Result<std::unique_ptr<TsStore>> TsStore::open(Engine& engine, const Clock& cloc
   std::unique_ptr<TsStore> store(new TsStore(engine, clock, options));
   MELD_RETURN_IF_ERROR(store->pin_format());
   MELD_RETURN_IF_ERROR(store->replay());
+  store->write_commits_->completed_below.store(store->next_seq_);
   return store;
 }
 
@@ -662,6 +724,17 @@ Status TsStore::replay() {
   if (next_ref->has_value()) {
     if ((*next_ref)->size() != 4) return Status::corruption("time-series next ref is malformed");
     next_ref_ = get_u32_be(**next_ref);
+  }
+  // A seal carries the registry of a series whose creating record was not confirmed yet, and
+  // commits it even when that record failed: the recorded next ref may then lag the refs in use.
+  auto last_ref = engine_.last_key(Family::kTs, "N", prefix_successor("N"));
+  MELD_RETURN_IF_ERROR(last_ref.status());
+  if (last_ref->has_value()) {
+    if ((*last_ref)->size() != 5)
+      return Status::corruption("time-series registry key is malformed");
+    const uint32_t ref = get_u32_be(std::string_view(**last_ref).substr(1));
+    if (ref == UINT32_MAX) return Status::corruption("time-series registry holds the last ref");
+    next_ref_ = std::max(next_ref_, ref + 1);
   }
   // The time blocks that hold data: one seek per block.
   std::string start = "B";
@@ -817,6 +890,12 @@ void TsStore::seal(Series& series) {
   job.marker.push_back(1);
   put_u64_be(flip(series.sealed_max_ms), &job.marker);
   job.head = sealed;
+  if (!index_confirmed(series)) {
+    // The block must not reach the disk without the registry naming its ref.
+    auto labels = ts::Labels::decode_stored(series.canonical);
+    MELD_ASSERT(labels.is_ok(), "a series' own canonical labels do not decode");
+    add_index_entries(*labels, series.id, series.ref, series.canonical, &job.index);
+  }
 
   series.sealing.emplace_back(job.job, std::move(sealed));
   jobs_in_flight_.emplace(job.job, std::make_pair(series.id, series.oldest_seq));
@@ -997,7 +1076,9 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   // inserts keys that follow the previous one cheaply, which matters while many series are new
   // (the commit thread was the limit then).
   WriteBatch batch;
+  const uint64_t seq = next_seq_;
   std::vector<std::pair<std::string, std::string>> index;  // key, value
+  bool carried_again = false;  // index entries of a series this store made earlier
   std::string record;
   record.reserve(ts_wal::record_bytes_max(entries.size(), total_samples));
   ts_wal::start_record(entries.size(), &record);
@@ -1011,28 +1092,38 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
     }
     ts_wal::append_entry(entry.id, entry.samples, &record);
     result.accepted += entry.samples.size();
-    if (entry.known != nullptr) continue;
-    entry.ref = next_ref_++;
-    std::string ref_bytes;
-    put_u32_be(entry.ref, &ref_bytes);
-    index.emplace_back(ts_keys::series(entry.id), std::move(ref_bytes));
-    index.emplace_back(ts_keys::series_by_ref(entry.ref), new_series.at(entry.id).first);
-    for (const ts::Label& label : entry.labels->labels()) {
-      index.emplace_back(ts_keys::posting(label.name, label.value, entry.ref), "");
-      index.emplace_back(ts_keys::label_value(label.name, label.value), "");
+    if (entry.known != nullptr) {
+      // A record may name a series only if its registry is durable with it: until the record
+      // that created the series is confirmed (it may yet fail), this one carries it again.
+      if (index_confirmed(*entry.known)) {
+        entry.known->index_unconfirmed_seq = 0;
+      } else {
+        add_index_entries(*entry.labels, entry.id, entry.known->ref, entry.known->canonical,
+                          &index);
+        entry.known->index_unconfirmed_seq = seq + 1;
+        carried_again = true;
+      }
+      continue;
     }
+    entry.ref = next_ref_++;
+    add_index_entries(*entry.labels, entry.id, entry.ref, new_series.at(entry.id).first, &index);
   }
   std::sort(index.begin(), index.end());
   index.erase(std::unique(index.begin(), index.end()), index.end());
   for (const auto& [key, value] : index) batch.put(Family::kTs, key, value);
-  if (!new_series.empty()) {
+  if (!new_series.empty() || carried_again) {
     std::string next_ref_bytes;
     put_u32_be(next_ref_, &next_ref_bytes);
     batch.put(Family::kTs, ts_keys::next_ref(), next_ref_bytes);
   }
-  const uint64_t seq = next_seq_;
   batch.put(Family::kTsLog, ts_keys::wal(seq), record);
-  MELD_RETURN_IF_ERROR(engine_.commit(std::move(batch), std::move(done)));
+  // A failed record poisons the store (drain_sealer() reads it back into failure_): the series
+  // it created and the samples it carried are in memory but not on disk.
+  MELD_RETURN_IF_ERROR(engine_.commit(
+      std::move(batch), [commits = write_commits_, seq, done = std::move(done)](Status status) {
+        commits->complete(seq, status);
+        done(std::move(status));
+      }));
   ++next_seq_;
   wal_records_.emplace_back(seq, record.size());
   wal_bytes_ += record.size();
@@ -1044,6 +1135,7 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
     auto made =
         std::make_unique<Series>(entry.id, entry.ref, std::move(new_series.at(entry.id).first),
                                  ts::ChunkLimits{options_.head_samples_max, ts::kChunkBytesMax});
+    made->index_unconfirmed_seq = seq + 1;
     entry.known = series_->insert(std::move(made));
     series_by_ref_.emplace(entry.ref, entry.known);
   }

@@ -198,8 +198,10 @@ class TsStore {
   // done(status) runs once via the engine's executor when the samples are durable (or the commit
   // failed); otherwise done is never called. Fails as a whole, calling nothing, with the engine's
   // error when the record cannot be queued (nothing is applied then) or with the error of an
-  // earlier failed seal (the store refuses writes after one: its memory and disk disagree until it
-  // is reopened).
+  // earlier failed seal or write-ahead commit (the store refuses writes after one: its memory and
+  // disk disagree until it is reopened). A record or seal that names a series whose creating
+  // record is not confirmed yet carries the series' registry and index entries again, so writes
+  // in flight behind a record that fails never leave a record naming an unknown series.
   Result<WriteResult> write(std::span<const SeriesWrite> series, std::function<void(Status)> done);
 
   // Seals every head (e.g. before a clean shutdown or to measure the compacted size) and waits
@@ -277,6 +279,11 @@ class TsStore {
   ts::BlockDecoder decoder_;  // queries'
   class Sealer;
   std::unique_ptr<Sealer> sealer_;
+  // What the write-ahead commits' callbacks report back to the store (see write()).
+  struct WriteCommits;
+  std::shared_ptr<WriteCommits> write_commits_;
+  // Whether the series' registry and index entries are known to be committed.
+  bool index_confirmed(const Series& series) const;
   uint64_t next_job_ = 0;
   uint64_t write_calls_ = 0;  // write() calls so far
   // Seal jobs handed to the sealer: job -> (series id, first log record its samples came from).
@@ -297,7 +304,8 @@ class TsStore {
   std::optional<int64_t> retention_dropped_below_;
   // Time blocks that have sealed blocks on disk (queries visit only these).
   std::set<int64_t> blocks_with_data_;
-  // The first failed seal or maintenance commit; writes are refused after it.
+  // The first failed seal, maintenance or write-ahead commit; writes are refused after it, until
+  // the store is opened again.
   Status failure_;
 };
 

@@ -10,8 +10,10 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "base/varint.h"
+#include "tests/storage/held_executor.h"
 #include "tests/storage/temp_dir.h"
 #include "timeseries/merge.h"
 
@@ -75,6 +77,7 @@ class StoreFixture {
     engine_options.dir = dir_.sub("db");
     engine_options.block_cache_bytes = 4 << 20;
     engine_options.sync = false;  // close() and kill -9 keep OS-buffered writes
+    engine_options.commit_faults = faults_;
     auto engine = Engine::open(engine_options, &executor_);
     MELD_ASSERT(engine.is_ok(), engine.status().to_string());
     engine_ = std::move(engine).value();
@@ -135,11 +138,13 @@ class StoreFixture {
   TsStore& store() { return *store_; }
   Engine& engine() { return *engine_; }
   TestClock& clock() { return clock_; }
+  CommitFaults& faults() { return *faults_; }
 
  private:
   TempDir dir_;
   InlineExecutor executor_;
   TestClock clock_;
+  std::shared_ptr<CommitFaults> faults_ = std::make_shared<CommitFaults>();
   TsStoreOptions options_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<TsStore> store_;
@@ -509,6 +514,131 @@ TEST(TsStore, AHashCollisionWithinOneWriteRefusesTheSecondLabelSet) {
   EXPECT_FALSE(found->has_value());
   f.reopen();
   EXPECT_EQ(f.read(first).size(), 2u);
+}
+
+// Writes one series through store and returns write()'s status and, once it ran, done's.
+struct Outcome {
+  Status accepted;
+  std::shared_ptr<std::promise<Status>> durable = std::make_shared<std::promise<Status>>();
+};
+Outcome write_async(TsStore& store, const ts::Labels& labels, const std::vector<Sample>& samples) {
+  Outcome out;
+  TsStore::SeriesWrite item{&labels, samples, {}, 0};
+  auto result =
+      store.write({&item, 1}, [durable = out.durable](Status s) { durable->set_value(s); });
+  out.accepted = result.status();
+  return out;
+}
+
+// A failed write-ahead commit leaves in memory what never reached the disk (a new series, its
+// samples): the store refuses writes from then on, and opens again on what is durable.
+TEST(TsStore, AFailedWriteAheadCommitRefusesWritesUntilReopened) {
+  StoreFixture f;
+  const ts::Labels fresh = labels_of({{"__name__", "fresh"}});
+  f.faults().fail_next_groups(1);
+  Outcome first = write_async(f.store(), fresh, {{1000, 1}});
+  ASSERT_TRUE(first.accepted.is_ok());
+  EXPECT_EQ(first.durable->get_future().get().code(), StatusCode::kIoError);
+  Outcome second = write_async(f.store(), fresh, {{2000, 2}});
+  EXPECT_EQ(second.accepted.code(), StatusCode::kIoError);
+  EXPECT_NE(second.accepted.message().find("write-ahead commit failed"), std::string::npos)
+      << second.accepted.to_string();
+
+  f.reopen();
+  EXPECT_TRUE(f.read(fresh).empty());
+  f.write(fresh, {{3000, 3}});
+  f.reopen();
+  EXPECT_TRUE(same_samples(f.read(fresh), {{3000, 3}}));
+}
+
+// Writes in flight behind a record that fails, sent before the store learns of it: each record
+// that names a series whose creating record is unconfirmed carries its registry and index
+// again, so a later record that commits never names an unknown series.
+TEST(TsStore, ARecordBehindAFailedOneCarriesTheSeriesItCreated) {
+  TempDir dir;
+  testing::HeldExecutor held;
+  auto faults = std::make_shared<CommitFaults>();
+  Options options;
+  options.dir = dir.sub("db");
+  options.sync = false;
+  options.commit_faults = faults;
+  auto engine = Engine::open(options, &held);
+  ASSERT_TRUE(engine.is_ok());
+  TestClock clock;
+  auto store = TsStore::open(**engine, clock, TsStoreOptions{});
+  ASSERT_TRUE(store.is_ok());
+  const ts::Labels fresh = labels_of({{"__name__", "fresh"}, {"job", "a"}});
+
+  faults->fail_next_groups(1);
+  Outcome first = write_async(**store, fresh, {{1000, 1}});
+  ASSERT_TRUE(first.accepted.is_ok());
+  // The first record's group has failed; its callback waits in the executor.
+  while ((*engine)->stats().failed_groups == 0) std::this_thread::yield();
+  Outcome second = write_async(**store, fresh, {{2000, 2}});
+  ASSERT_TRUE(second.accepted.is_ok());
+  auto first_done = first.durable->get_future();
+  auto second_done = second.durable->get_future();
+  held.run_until(
+      [&] { return second_done.wait_for(std::chrono::seconds(0)) == std::future_status::ready; });
+  EXPECT_FALSE(first_done.get().is_ok());
+  EXPECT_TRUE(second_done.get().is_ok());
+  store->reset();
+  (*engine)->close();
+  engine->reset();
+
+  // Opening replays the second record, which names the series: its registry must be there.
+  InlineExecutor executor;
+  options.commit_faults = nullptr;
+  auto again = Engine::open(options, &executor);
+  ASSERT_TRUE(again.is_ok());
+  auto reopened = TsStore::open(**again, clock, TsStoreOptions{});
+  ASSERT_TRUE(reopened.is_ok()) << reopened.status().to_string();
+  auto ref = (*reopened)->find_series(fresh);
+  ASSERT_TRUE(ref.is_ok());
+  ASSERT_TRUE(ref->has_value());
+  std::vector<uint64_t> refs;
+  ASSERT_TRUE((*reopened)->postings("job", "a", 10, &refs).is_ok());
+  EXPECT_EQ(refs, std::vector<uint64_t>{**ref});
+  std::vector<Sample> samples;
+  bool more = false;
+  ASSERT_TRUE((*reopened)->samples(**ref, 0, INT64_MAX, SIZE_MAX, &samples, &more).is_ok());
+  EXPECT_TRUE(same_samples(samples, {{2000, 2}}));
+  reopened->reset();
+  (*again)->close();
+}
+
+// A head that fills up inside the failing write is sealed before the failure is known: the seal
+// carries the series' registry, and the next ref given out after reopening skips its ref.
+TEST(TsStore, ASealOfASeriesWhoseRecordFailedKeepsItsRefTaken) {
+  TsStoreOptions options;
+  options.head_samples_max = 8;
+  StoreFixture f(options);
+  const ts::Labels fresh = labels_of({{"__name__", "fresh"}});
+  const std::vector<Sample> written = regular(1000, 1000, 20);
+  f.faults().fail_next_groups(1);
+  Outcome first = write_async(f.store(), fresh, written);
+  ASSERT_TRUE(first.accepted.is_ok());
+  EXPECT_FALSE(first.durable->get_future().get().is_ok());
+  EXPECT_FALSE(f.store().wait_for_seals().is_ok());  // the failed record poisoned the store
+
+  f.reopen();
+  auto fresh_ref = f.store().find_series(fresh);
+  ASSERT_TRUE(fresh_ref.is_ok());
+  ASSERT_TRUE(fresh_ref->has_value());
+  const std::vector<Sample> sealed = f.read(fresh);
+  EXPECT_FALSE(sealed.empty());
+  for (const Sample& sample : sealed) {
+    EXPECT_TRUE(std::any_of(written.begin(), written.end(),
+                            [&](const Sample& w) { return ts::identical(w, sample); }));
+  }
+  const ts::Labels later = labels_of({{"__name__", "later"}});
+  f.write(later, {{5000, 5}});
+  auto later_ref = f.store().find_series(later);
+  ASSERT_TRUE(later_ref.is_ok());
+  ASSERT_TRUE(later_ref->has_value());
+  EXPECT_NE(**later_ref, **fresh_ref);
+  EXPECT_TRUE(same_samples(f.read(later), {{5000, 5}}));
+  EXPECT_TRUE(same_samples(f.read(fresh), sealed));
 }
 
 TEST(TsStore, AHintNamesTheSeriesForItsOwnStoreOnly) {
