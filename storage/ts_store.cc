@@ -167,8 +167,8 @@ struct SealedHead {
   }
 };
 
-// A new series' entries: its registry (id -> ref, ref -> labels), a posting and a label value
-// per label.
+// A series' entries beside its samples: its registry (id -> ref, ref -> labels), a posting and a
+// label value per label.
 void add_index_entries(const ts::Labels& labels, uint64_t id, uint32_t ref,
                        std::string_view canonical,
                        std::vector<std::pair<std::string, std::string>>* index) {
@@ -192,8 +192,8 @@ struct SealJob {
   std::shared_ptr<const SealedHead> head;
   size_t sample_count = 0;  // in head, before duplicates are resolved (for the queue bound)
   std::string marker;       // the series' seal marker after this seal
-  // The series' registry and index entries and the next ref, when the record that created the
-  // series is not confirmed yet (see TsStore::write()): a block must not outlive its registry.
+  // The series' registry and index entries, when the record that created the series is not
+  // confirmed yet (see TsStore::write()): a block must not reach the disk without its registry.
   std::vector<std::pair<std::string, std::string>> index;
 };
 
@@ -428,8 +428,6 @@ std::string block(int64_t block_index, uint32_t ref, int64_t first_timestamp_ms)
 
 }  // namespace ts_keys
 
-// The state of one series in memory. Head samples are strictly increasing and newer than every
-// sealed sample of the open block; late samples are any others of the open block.
 // Shared with the callbacks of write-ahead commits: they may run after the store is gone and,
 // with an executor that is not the store's thread (benchmarks), on the commit thread.
 struct TsStore::WriteCommits {
@@ -459,6 +457,8 @@ struct TsStore::WriteCommits {
   }
 };
 
+// The state of one series in memory. Head samples are strictly increasing and newer than every
+// sealed sample of the open block; late samples are any others of the open block.
 struct TsStore::Series {
   explicit Series(uint64_t series_id, uint32_t series_ref, std::string canonical_encoding,
                   ts::ChunkLimits limits)
