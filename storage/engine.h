@@ -72,6 +72,8 @@ class CommitFaults {
  public:
   // The next `groups` commit groups the commit thread takes fail (added to any still armed).
   void fail_next_groups(uint64_t groups) { armed_groups_.fetch_add(groups); }
+  // Drops the failures still armed.
+  void disarm() { armed_groups_.store(0); }
   // The commit thread, once per group: true, consuming one armed failure, when it must fail.
   bool take_failure() {
     uint64_t armed = armed_groups_.load();

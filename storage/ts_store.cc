@@ -202,7 +202,8 @@ struct SealJob {
 // The sealer thread: encodes seal jobs into blocks (the CPU-heavy part of ingest, off the loop
 // thread) and commits them, with their markers, in batches through commit_sync. Jobs are
 // committed in the order they were pushed, so a series' markers only move forward, and a
-// rewrite reads the blocks after every earlier job is committed.
+// rewrite reads the blocks after every earlier job is committed. Once a job fails, every later
+// one fails too, uncommitted (the store refuses writes from then on, until reopened).
 class TsStore::Sealer {
  public:
   Sealer(Engine& engine, int zstd_level, size_t queued_samples_max)
@@ -270,10 +271,17 @@ class TsStore::Sealer {
     const auto commit = [&] {
       if (in_batch.empty()) return;
       Status s = engine_.commit_sync(std::exchange(batch, WriteBatch()));
+      if (!s.is_ok()) failed_ = s;
       finish(in_batch, s);
       in_batch.clear();
     };
     for (const SealJob& job : jobs) {
+      if (!failed_.is_ok()) {
+        // After a failed job no later one may commit: its marker would cover the samples the
+        // failed one did not seal, and replay would skip them.
+        finish({&job}, failed_);
+        continue;
+      }
       std::vector<ts::Sample> head;
       Status s = job.head->samples(&head);
       std::vector<ts::Sample> merged;
@@ -283,12 +291,15 @@ class TsStore::Sealer {
       std::vector<std::string> rewritten;
       std::vector<std::pair<std::string, std::string>> blocks;
       if (s.is_ok() && job.rewrite && !job.drop) {
-        commit();  // the blocks to rewrite may be in the batch
-        std::vector<ts::Sample> existing;
-        s = read_blocks(engine_, decoder_, job.ref, job.block, sealed->front().timestamp_ms,
-                        sealed->back().timestamp_ms, SIZE_MAX, &existing, &rewritten);
-        merged = ts::merge_samples(existing, *sealed);
-        sealed = &merged;
+        commit();     // the blocks to rewrite may be in the batch
+        s = failed_;  // and when that commit failed, this job fails with it
+        if (s.is_ok()) {
+          std::vector<ts::Sample> existing;
+          s = read_blocks(engine_, decoder_, job.ref, job.block, sealed->front().timestamp_ms,
+                          sealed->back().timestamp_ms, SIZE_MAX, &existing, &rewritten);
+          merged = ts::merge_samples(existing, *sealed);
+          sealed = &merged;
+        }
       }
       for (size_t at = 0; s.is_ok() && !job.drop && at < sealed->size();
            at += ts::kBlockSamplesMax) {
@@ -299,6 +310,7 @@ class TsStore::Sealer {
                             std::move(bytes));
       }
       if (!s.is_ok()) {
+        failed_ = s;
         finish({&job}, s);
         continue;
       }
@@ -331,6 +343,7 @@ class TsStore::Sealer {
   const size_t queued_samples_max_;
   std::atomic<uint64_t> sealed_blocks_{0};
   std::atomic<uint64_t> rewritten_blocks_{0};
+  Status failed_;  // the first failed job's error: every later job fails with it (sealer thread)
 
   std::mutex mu_;
   std::condition_variable changed_;
@@ -798,6 +811,21 @@ Status TsStore::replay() {
       },
       Family::kTsLog);
   MELD_RETURN_IF_ERROR(scanned);
+  MELD_RETURN_IF_ERROR(failed);
+  // A record and the seals of its samples are separate commits, so a seal can commit a marker
+  // into a record that then failed. That record's seq must never be given out again: a later
+  // record under it would have its first samples taken for sealed ones and skipped here.
+  // (One pass over the markers, a key per series that ever sealed.)
+  MELD_RETURN_IF_ERROR(scan_all(
+      engine_, "Q", prefix_successor("Q"), [&](const std::string&, const std::string& value) {
+        const uint64_t marker_seq = value.size() == kMarkerBytes ? get_u64_be(value) : UINT64_MAX;
+        if (marker_seq == UINT64_MAX) {
+          failed = Status::corruption("time-series seal marker is malformed");
+          return false;
+        }
+        next_seq_ = std::max(next_seq_, marker_seq + 1);
+        return true;
+      }));
   MELD_RETURN_IF_ERROR(failed);
   if (first) wal_truncated_below_ = next_seq_;
   MELD_RETURN_IF_ERROR(wait_for_seals());

@@ -86,7 +86,9 @@ class StoreFixture {
     store_ = std::move(store).value();
   }
 
+  // A restart: failures armed by a test and not yet met are dropped first.
   void reopen() {
+    faults_->disarm();
     store_.reset();
     engine_->close();
     engine_.reset();
@@ -639,6 +641,70 @@ TEST(TsStore, ASealOfASeriesWhoseRecordFailedKeepsItsRefTaken) {
   EXPECT_NE(**later_ref, **fresh_ref);
   EXPECT_TRUE(same_samples(f.read(later), {{5000, 5}}));
   EXPECT_TRUE(same_samples(f.read(fresh), sealed));
+}
+
+// Writes of three series, some of them late, with commit groups failing at random (a record, a
+// seal or maintenance: whichever group comes next) and reopens at random: every store opens,
+// every acknowledged sample is read back after the last reopen, and nothing is read that was
+// never written.
+RC_GTEST_PROP(TsStore, AcknowledgedSamplesSurviveFailedCommitsAndReopens, ()) {
+  TsStoreOptions options;
+  options.head_samples_max = *rc::gen::inRange<size_t>(4, 40);
+  StoreFixture f(options);
+  const ts::Labels series[] = {labels_of({{"__name__", "a"}}),
+                               labels_of({{"__name__", "b"}, {"x", "1"}}),
+                               labels_of({{"__name__", "c"}, {"x", "2"}})};
+  std::map<int, std::map<int64_t, double>> acked, written;
+  std::map<int, int64_t> next_ms;
+  const int writes = *rc::gen::inRange(1, 30);
+  for (int w = 0; w < writes; ++w) {
+    if (*rc::gen::inRange(0, 4) == 0) f.faults().fail_next_groups(1);
+    std::vector<std::vector<Sample>> samples;
+    std::vector<TsStore::SeriesWrite> items;
+    std::vector<int> which;
+    for (int k = 0; k < 3; ++k) {
+      if (!*rc::gen::arbitrary<bool>()) continue;
+      std::vector<Sample>& mine = samples.emplace_back();
+      const int n = *rc::gen::inRange(1, 30);
+      for (int i = 0; i < n; ++i) {
+        // Mostly in order, sometimes late (inside the open block: one week from 0).
+        const bool late = next_ms[k] > 0 && *rc::gen::inRange(0, 5) == 0;
+        const int64_t ms = late ? *rc::gen::inRange<int64_t>(1, next_ms[k]) : (next_ms[k] += 1000);
+        mine.push_back({ms, static_cast<double>(k * 1000000 + ms)});
+      }
+      which.push_back(k);
+    }
+    for (size_t i = 0; i < which.size(); ++i) {
+      items.push_back({&series[which[i]], samples[i], {}, 0});
+    }
+    if (items.empty()) continue;
+    auto durable = std::make_shared<std::promise<Status>>();
+    auto result = f.store().write(items, [durable](Status s) { durable->set_value(s); });
+    if (!result.is_ok()) {  // refused after a failure: the store must be reopened
+      f.reopen();
+      continue;
+    }
+    RC_ASSERT(result->errors.empty());
+    for (size_t i = 0; i < which.size(); ++i) {
+      for (const Sample& sample : samples[i]) written[which[i]][sample.timestamp_ms] = sample.value;
+    }
+    if (durable->get_future().get().is_ok()) {
+      for (size_t i = 0; i < which.size(); ++i) {
+        for (const Sample& sample : samples[i]) acked[which[i]][sample.timestamp_ms] = sample.value;
+      }
+    }
+    if (*rc::gen::inRange(0, 8) == 0) f.reopen();
+  }
+  f.reopen();
+  for (int k = 0; k < 3; ++k) {
+    std::map<int64_t, double> read;
+    for (const Sample& sample : f.read(series[k])) read[sample.timestamp_ms] = sample.value;
+    for (const auto& [ms, value] : acked[k]) {
+      RC_ASSERT(read.contains(ms));
+      RC_ASSERT(read[ms] == value);
+    }
+    for (const auto& [ms, value] : read) RC_ASSERT(written[k].contains(ms));
+  }
 }
 
 TEST(TsStore, AHintNamesTheSeriesForItsOwnStoreOnly) {
