@@ -446,26 +446,6 @@ Status Engine::scan(Family family, std::string_view start, std::string_view end,
                       "scan of " + std::string(family_name(family)) + " in " + impl_->options_.dir);
 }
 
-Result<std::optional<std::string>> Engine::last_key(Family family, std::string_view start,
-                                                    std::string_view end) {
-  MELD_ASSERT(!end.empty(), "last_key needs an upper bound");
-  std::shared_lock lock(impl_->db_mu_);
-  if (!impl_->db_) return Status::unavailable("storage for " + impl_->options_.dir + " is closed");
-  rocksdb::Slice lower = to_slice(start);
-  rocksdb::Slice upper = to_slice(end);
-  rocksdb::ReadOptions read_options;
-  read_options.iterate_lower_bound = &lower;
-  read_options.iterate_upper_bound = &upper;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db_->NewIterator(read_options, impl_->handle(family)));
-  it->SeekToLast();
-  if (it->Valid()) return std::optional<std::string>(it->key().ToString());
-  MELD_RETURN_IF_ERROR(from_rocksdb(
-      it->status(),
-      "last key of " + std::string(family_name(family)) + " in " + impl_->options_.dir));
-  return std::optional<std::string>();
-}
-
 Status Engine::commit(WriteBatch batch, std::function<void(Status)> done) {
   return enqueue(std::move(batch), std::move(done), false);
 }

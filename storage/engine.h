@@ -183,10 +183,6 @@ class Engine {
   // in key order, at most limit of them; *more says whether further entries remain. Any thread.
   Status scan(Family family, std::string_view start, std::string_view end, size_t limit,
               std::vector<std::pair<std::string, std::string>>* out, bool* more);
-  // The greatest key with start <= key < end (end not empty), or nullopt when there is none.
-  // Any thread.
-  Result<std::optional<std::string>> last_key(Family family, std::string_view start,
-                                              std::string_view end);
 
   // Queues the batch for the commit thread, which writes it atomically in a group with other
   // batches; done(status) then runs via the executor once the batch is durable (per

@@ -738,17 +738,6 @@ Status TsStore::replay() {
     if ((*next_ref)->size() != 4) return Status::corruption("time-series next ref is malformed");
     next_ref_ = get_u32_be(**next_ref);
   }
-  // A seal carries the registry of a series whose creating record was not confirmed yet, and
-  // commits it even when that record failed: the recorded next ref may then lag the refs in use.
-  auto last_ref = engine_.last_key(Family::kTs, "N", prefix_successor("N"));
-  MELD_RETURN_IF_ERROR(last_ref.status());
-  if (last_ref->has_value()) {
-    if ((*last_ref)->size() != 5)
-      return Status::corruption("time-series registry key is malformed");
-    const uint32_t ref = get_u32_be(std::string_view(**last_ref).substr(1));
-    if (ref == UINT32_MAX) return Status::corruption("time-series registry holds the last ref");
-    next_ref_ = std::max(next_ref_, ref + 1);
-  }
   // The time blocks that hold data: one seek per block.
   std::string start = "B";
   const std::string blocks_end = prefix_successor("B");
@@ -812,18 +801,23 @@ Status TsStore::replay() {
       Family::kTsLog);
   MELD_RETURN_IF_ERROR(scanned);
   MELD_RETURN_IF_ERROR(failed);
-  // A record and the seals of its samples are separate commits, so a seal can commit a marker
-  // into a record that then failed. That record's seq must never be given out again: a later
-  // record under it would have its first samples taken for sealed ones and skipped here.
-  // (One pass over the markers, a key per series that ever sealed.)
+  // A record and the seals of its samples are separate commits, so a seal can commit its marker
+  // (and, for a series that record created, the series' registry) although the record failed.
+  // Neither the record's seq nor the series' ref may be given out again: a later record under the
+  // seq would have its first samples taken for sealed ones and skipped here, and a later series
+  // under the ref would share its postings and blocks. Every seal writes its series' marker, so
+  // one pass over the markers (a key per series that ever sealed) finds both.
   MELD_RETURN_IF_ERROR(scan_all(
-      engine_, "Q", prefix_successor("Q"), [&](const std::string&, const std::string& value) {
+      engine_, "Q", prefix_successor("Q"), [&](const std::string& key, const std::string& value) {
         const uint64_t marker_seq = value.size() == kMarkerBytes ? get_u64_be(value) : UINT64_MAX;
-        if (marker_seq == UINT64_MAX) {
+        const uint32_t ref =
+            key.size() == 5 ? get_u32_be(std::string_view(key).substr(1)) : UINT32_MAX;
+        if (marker_seq == UINT64_MAX || ref == UINT32_MAX) {
           failed = Status::corruption("time-series seal marker is malformed");
           return false;
         }
         next_seq_ = std::max(next_seq_, marker_seq + 1);
+        next_ref_ = std::max(next_ref_, ref + 1);
         return true;
       }));
   MELD_RETURN_IF_ERROR(failed);

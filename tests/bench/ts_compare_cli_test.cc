@@ -6,11 +6,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "jepsen/process.h"
+#include "tests/bench/figures.h"
 
 namespace meld::bench {
 namespace {
@@ -33,16 +33,6 @@ std::string small_export() {
   return out;
 }
 
-std::map<std::string, std::string> figures(const std::string& out) {
-  std::map<std::string, std::string> named;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    const size_t colon = line.find(": ");
-    if (colon != std::string::npos) named[line.substr(0, colon)] = line.substr(colon + 2);
-  }
-  return named;
-}
-
 TEST(TsCompareCli, LoadsCountsMeasuresAndQueriesMeldd) {
   jepsen::TempDir dir;
   const std::string data = dir.path() + "/small.jsonl";
@@ -54,7 +44,8 @@ TEST(TsCompareCli, LoadsCountsMeasuresAndQueriesMeldd) {
                                     "--queries", queries, "--meldd", MELDD_PATH},
                                    &out, &err);
   ASSERT_EQ(status, 0) << out << err;
-  auto f = figures(out);
+  auto figures = testing::figures_of(out);
+  std::map<std::string, std::string> f(figures.begin(), figures.end());
   EXPECT_EQ(f["series"], "6");
   EXPECT_EQ(f["samples"], "180");
   EXPECT_EQ(f["meld.count_verified"].rfind("180 samples", 0), 0u) << f["meld.count_verified"];

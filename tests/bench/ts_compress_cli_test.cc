@@ -5,11 +5,11 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "jepsen/process.h"
+#include "tests/bench/figures.h"
 
 namespace meld::bench {
 namespace {
@@ -34,18 +34,6 @@ std::string write_file(const jepsen::TempDir& dir, const std::string& name,
   return path;
 }
 
-std::vector<std::pair<std::string, std::string>> lines_of(const std::string& out) {
-  std::vector<std::pair<std::string, std::string>> lines;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    const size_t colon = line.find(": ");
-    EXPECT_NE(colon, std::string::npos) << line;
-    if (colon != std::string::npos)
-      lines.emplace_back(line.substr(0, colon), line.substr(colon + 2));
-  }
-  return lines;
-}
-
 // Decimal gauges, a counter, stale markers and infinities, negative timestamps and a jump of
 // decades: 16 samples in all.
 constexpr const char* kExport =
@@ -60,7 +48,7 @@ TEST(TsCompressCli, PrintsTheFiveFiguresInOrderAndARoundTripVerdictLast) {
   jepsen::TempDir dir;
   Outcome run = ts_compress({write_file(dir, "ok.jsonl", kExport)});
   ASSERT_EQ(run.status, 0) << run.err;
-  auto lines = lines_of(run.out);
+  auto lines = testing::figures_of(run.out);
   ASSERT_EQ(lines.size(), 5u) << run.out;
   EXPECT_EQ(lines[0].first, "samples");
   EXPECT_EQ(lines[0].second, "16");

@@ -664,18 +664,6 @@ TEST(StorageEngine, ScanHonoursStartEndLimitAndMore) {
   ASSERT_TRUE(engine->scan(Family::kKv, "x", "", 5, &out, &more).is_ok());
   EXPECT_EQ(keys(), "");
   EXPECT_FALSE(more);
-
-  // last_key: the greatest key in [start, end) of the family, or none.
-  auto last = [&](std::string_view start, std::string_view end) {
-    auto key = engine->last_key(Family::kKv, start, end);
-    EXPECT_TRUE(key.is_ok());
-    return key.is_ok() && key->has_value() ? **key : std::string("-");
-  };
-  EXPECT_EQ(last("c", "g"), "f");
-  EXPECT_EQ(last("", "z"), "j");
-  EXPECT_EQ(last("c", "cc"), "c");
-  EXPECT_EQ(last("k", "z"), "-");
-  EXPECT_EQ(last("bb", "c"), "-");
 }
 
 TEST(StorageEngine, DeleteRangeRemovesExactlyTheKeysInTheRangeAcrossFlushAndReopen) {

@@ -66,6 +66,23 @@ struct BareEngine {
   std::unique_ptr<Engine> engine;
 };
 
+// store.write() of items, and the future of its done callback (which never runs when the write
+// was refused or accepted nothing).
+struct Pending {
+  Result<TsStore::WriteResult> result;
+  std::future<Status> durable;
+};
+Pending write_async(TsStore& store, std::span<const TsStore::SeriesWrite> items) {
+  auto done = std::make_shared<std::promise<Status>>();
+  std::future<Status> durable = done->get_future();
+  auto result = store.write(items, [done](Status s) { done->set_value(s); });
+  return Pending{std::move(result), std::move(durable)};
+}
+Pending write_async(TsStore& store, const ts::Labels& labels, const std::vector<Sample>& samples) {
+  TsStore::SeriesWrite item{&labels, samples, {}, 0};
+  return write_async(store, {&item, 1});
+}
+
 // An engine and a store on it in a temp directory; reopen() closes both and opens them again,
 // as a restart does.
 class StoreFixture {
@@ -102,15 +119,13 @@ class StoreFixture {
   }
 
   TsStore::WriteResult write_all(std::span<const TsStore::SeriesWrite> items) {
-    auto done = std::make_shared<std::promise<Status>>();
-    std::future<Status> durable = done->get_future();
-    auto result = store_->write(items, [done](Status s) { done->set_value(s); });
-    MELD_ASSERT(result.is_ok(), result.status().to_string());
-    if (result->accepted > 0) {
-      Status s = durable.get();
+    Pending pending = write_async(*store_, items);
+    MELD_ASSERT(pending.result.is_ok(), pending.result.status().to_string());
+    if (pending.result->accepted > 0) {
+      Status s = pending.durable.get();
       MELD_ASSERT(s.is_ok(), s.to_string());
     }
-    return *result;
+    return *pending.result;
   }
 
   std::vector<Sample> read(const ts::Labels& labels,
@@ -518,33 +533,19 @@ TEST(TsStore, AHashCollisionWithinOneWriteRefusesTheSecondLabelSet) {
   EXPECT_EQ(f.read(first).size(), 2u);
 }
 
-// Writes one series through store and returns write()'s status and, once it ran, done's.
-struct Outcome {
-  Status accepted;
-  std::shared_ptr<std::promise<Status>> durable = std::make_shared<std::promise<Status>>();
-};
-Outcome write_async(TsStore& store, const ts::Labels& labels, const std::vector<Sample>& samples) {
-  Outcome out;
-  TsStore::SeriesWrite item{&labels, samples, {}, 0};
-  auto result =
-      store.write({&item, 1}, [durable = out.durable](Status s) { durable->set_value(s); });
-  out.accepted = result.status();
-  return out;
-}
-
 // A failed write-ahead commit leaves in memory what never reached the disk (a new series, its
 // samples): the store refuses writes from then on, and opens again on what is durable.
 TEST(TsStore, AFailedWriteAheadCommitRefusesWritesUntilReopened) {
   StoreFixture f;
   const ts::Labels fresh = labels_of({{"__name__", "fresh"}});
   f.faults().fail_next_groups(1);
-  Outcome first = write_async(f.store(), fresh, {{1000, 1}});
-  ASSERT_TRUE(first.accepted.is_ok());
-  EXPECT_EQ(first.durable->get_future().get().code(), StatusCode::kIoError);
-  Outcome second = write_async(f.store(), fresh, {{2000, 2}});
-  EXPECT_EQ(second.accepted.code(), StatusCode::kIoError);
-  EXPECT_NE(second.accepted.message().find("write-ahead commit failed"), std::string::npos)
-      << second.accepted.to_string();
+  Pending first = write_async(f.store(), fresh, {{1000, 1}});
+  ASSERT_TRUE(first.result.is_ok());
+  EXPECT_EQ(first.durable.get().code(), StatusCode::kIoError);
+  Pending second = write_async(f.store(), fresh, {{2000, 2}});
+  EXPECT_EQ(second.result.status().code(), StatusCode::kIoError);
+  EXPECT_NE(second.result.status().message().find("write-ahead commit failed"), std::string::npos)
+      << second.result.status().to_string();
 
   f.reopen();
   EXPECT_TRUE(f.read(fresh).empty());
@@ -572,18 +573,17 @@ TEST(TsStore, ARecordBehindAFailedOneCarriesTheSeriesItCreated) {
   const ts::Labels fresh = labels_of({{"__name__", "fresh"}, {"job", "a"}});
 
   faults->fail_next_groups(1);
-  Outcome first = write_async(**store, fresh, {{1000, 1}});
-  ASSERT_TRUE(first.accepted.is_ok());
+  Pending first = write_async(**store, fresh, {{1000, 1}});
+  ASSERT_TRUE(first.result.is_ok());
   // The first record's group has failed; its callback waits in the executor.
   while ((*engine)->stats().failed_groups == 0) std::this_thread::yield();
-  Outcome second = write_async(**store, fresh, {{2000, 2}});
-  ASSERT_TRUE(second.accepted.is_ok());
-  auto first_done = first.durable->get_future();
-  auto second_done = second.durable->get_future();
-  held.run_until(
-      [&] { return second_done.wait_for(std::chrono::seconds(0)) == std::future_status::ready; });
-  EXPECT_FALSE(first_done.get().is_ok());
-  EXPECT_TRUE(second_done.get().is_ok());
+  Pending second = write_async(**store, fresh, {{2000, 2}});
+  ASSERT_TRUE(second.result.is_ok());
+  held.run_until([&] {
+    return second.durable.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  });
+  EXPECT_FALSE(first.durable.get().is_ok());
+  EXPECT_TRUE(second.durable.get().is_ok());
   store->reset();
   (*engine)->close();
   engine->reset();
@@ -618,9 +618,9 @@ TEST(TsStore, ASealOfASeriesWhoseRecordFailedKeepsItsRefTaken) {
   const ts::Labels fresh = labels_of({{"__name__", "fresh"}});
   const std::vector<Sample> written = regular(1000, 1000, 20);
   f.faults().fail_next_groups(1);
-  Outcome first = write_async(f.store(), fresh, written);
-  ASSERT_TRUE(first.accepted.is_ok());
-  EXPECT_FALSE(first.durable->get_future().get().is_ok());
+  Pending first = write_async(f.store(), fresh, written);
+  ASSERT_TRUE(first.result.is_ok());
+  EXPECT_FALSE(first.durable.get().is_ok());
   EXPECT_FALSE(f.store().wait_for_seals().is_ok());  // the failed record poisoned the store
 
   f.reopen();
@@ -678,17 +678,16 @@ RC_GTEST_PROP(TsStore, AcknowledgedSamplesSurviveFailedCommitsAndReopens, ()) {
       items.push_back({&series[which[i]], samples[i], {}, 0});
     }
     if (items.empty()) continue;
-    auto durable = std::make_shared<std::promise<Status>>();
-    auto result = f.store().write(items, [durable](Status s) { durable->set_value(s); });
-    if (!result.is_ok()) {  // refused after a failure: the store must be reopened
+    Pending pending = write_async(f.store(), items);
+    if (!pending.result.is_ok()) {  // refused after a failure: the store must be reopened
       f.reopen();
       continue;
     }
-    RC_ASSERT(result->errors.empty());
+    RC_ASSERT(pending.result->errors.empty());
     for (size_t i = 0; i < which.size(); ++i) {
       for (const Sample& sample : samples[i]) written[which[i]][sample.timestamp_ms] = sample.value;
     }
-    if (durable->get_future().get().is_ok()) {
+    if (pending.durable.get().is_ok()) {
       for (size_t i = 0; i < which.size(); ++i) {
         for (const Sample& sample : samples[i]) acked[which[i]][sample.timestamp_ms] = sample.value;
       }
@@ -890,14 +889,10 @@ TEST(TsStore, TheBlockDurationIsRecordedAtCreationAndAnotherOneIsRefusedAtOpen) 
   {
     auto store = TsStore::open(engine, clock, hour);
     ASSERT_TRUE(store.is_ok()) << store.status().to_string();
-    TsStore::SeriesWrite item{&cpu(), {}, {}, 0};
-    const std::vector<Sample> samples = regular(1000, 1000, 10);
-    item.samples = samples;
-    auto done = std::make_shared<std::promise<Status>>();
-    auto written = (*store)->write({&item, 1}, [done](Status s) { done->set_value(s); });
-    ASSERT_TRUE(written.is_ok());
-    ASSERT_EQ(written->accepted, 10u);
-    ASSERT_TRUE(done->get_future().get().is_ok());
+    Pending written = write_async(**store, cpu(), regular(1000, 1000, 10));
+    ASSERT_TRUE(written.result.is_ok());
+    ASSERT_EQ(written.result->accepted, 10u);
+    ASSERT_TRUE(written.durable.get().is_ok());
   }
   auto refused = TsStore::open(engine, clock, two_hours);
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
