@@ -87,7 +87,12 @@ Pending write_async(TsStore& store, const ts::Labels& labels, const std::vector<
 // as a restart does.
 class StoreFixture {
  public:
-  explicit StoreFixture(TsStoreOptions options = {}) : options_(options) { open(); }
+  // max_group_batches 1 makes every commit its own group, so an armed failure hits exactly the
+  // next batch committed (a test that needs a record to fail and the seal behind it to commit).
+  explicit StoreFixture(TsStoreOptions options = {}, size_t max_group_batches = 1024)
+      : options_(options), max_group_batches_(max_group_batches) {
+    open();
+  }
 
   void open() {
     Options engine_options;
@@ -95,6 +100,7 @@ class StoreFixture {
     engine_options.block_cache_bytes = 4 << 20;
     engine_options.sync = false;  // close() and kill -9 keep OS-buffered writes
     engine_options.commit_faults = faults_;
+    engine_options.max_group_batches = max_group_batches_;
     auto engine = Engine::open(engine_options, &executor_);
     MELD_ASSERT(engine.is_ok(), engine.status().to_string());
     engine_ = std::move(engine).value();
@@ -163,6 +169,7 @@ class StoreFixture {
   TestClock clock_;
   std::shared_ptr<CommitFaults> faults_ = std::make_shared<CommitFaults>();
   TsStoreOptions options_;
+  size_t max_group_batches_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<TsStore> store_;
 };
@@ -610,11 +617,13 @@ TEST(TsStore, ARecordBehindAFailedOneCarriesTheSeriesItCreated) {
 }
 
 // A head that fills up inside the failing write is sealed before the failure is known: the seal
-// carries the series' registry, and the next ref given out after reopening skips its ref.
+// carries the series' registry, and the next ref given out after reopening skips its ref. One
+// batch per commit group: the record's group fails alone and the seal's, queued after it, commits
+// (in a shared group the seal would fail with the record, and nothing of the series would stay).
 TEST(TsStore, ASealOfASeriesWhoseRecordFailedKeepsItsRefTaken) {
   TsStoreOptions options;
   options.head_samples_max = 8;
-  StoreFixture f(options);
+  StoreFixture f(options, /*max_group_batches=*/1);
   const ts::Labels fresh = labels_of({{"__name__", "fresh"}});
   const std::vector<Sample> written = regular(1000, 1000, 20);
   f.faults().fail_next_groups(1);
