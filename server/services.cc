@@ -549,8 +549,8 @@ class MetricsImpl final : public api::Metrics::Server {
     for (const ts::SeriesPoints& s : result->series) points += s.points.size();
     if (points > api::MAX_QUERY_POINTS) {
       fail(Status::resource_exhausted("the query returns " + std::to_string(points) +
-                                      " points, limit maxQueryPoints " +
-                                      std::to_string(api::MAX_QUERY_POINTS)));
+                                      " points, limit " + std::to_string(api::MAX_QUERY_POINTS) +
+                                      " per query: use a larger step or narrower matchers"));
     }
     auto results = context.getResults();
     auto list = results.initSeries(static_cast<unsigned>(result->series.size()));

@@ -310,9 +310,10 @@ class Evaluator {
   }
 
   Status exhausted_samples() const {
-    return Status::resource_exhausted("query needs more than " +
-                                      std::to_string(limits_.samples_max) +
-                                      " samples and points (limit samples_max)");
+    return Status::resource_exhausted(
+        "query needs more than " + std::to_string(limits_.samples_max) +
+        " samples and points, the limit per query: use a shorter range, a larger step "
+        "or narrower matchers");
   }
 
   // The series matching matchers for a window of window_ms before each step.
@@ -324,7 +325,7 @@ class Evaluator {
     if (selected->size() > series_left) {
       return Status::resource_exhausted("query selects more than " +
                                         std::to_string(limits_.series_max) +
-                                        " series (limit series_max)");
+                                        " series, the limit per query: use narrower matchers");
     }
     stats_.series_selected += selected->size();
     return selected;
@@ -535,7 +536,7 @@ Status check_window(int64_t window_ms, const QueryLimits& limits) {
   if (window_ms > limits.range_ms_max) {
     return Status::invalid_argument("range " + std::to_string(window_ms) + " ms is longer than " +
                                     std::to_string(limits.range_ms_max) +
-                                    " ms (limit range_ms_max)");
+                                    " ms, the limit of a range or lookback window");
   }
   return Status::ok();
 }
@@ -572,7 +573,7 @@ Result<QueryResult> evaluate(const Expr& expr, SeriesSource& source, int64_t sta
   if (steps > limits.steps_max) {
     return Status::invalid_argument("query has " + std::to_string(steps) + " steps, limit " +
                                     std::to_string(limits.steps_max) +
-                                    " (steps_max): use a larger step or a shorter range");
+                                    " per query: use a larger step or a shorter range");
   }
   Evaluator evaluator(source, start_ms, static_cast<size_t>(steps), step_ms, limits);
   auto series = evaluator.eval(expr);

@@ -280,12 +280,17 @@ TEST_F(Services, AQueryPastALimitFailsNamingIt) {
   EXPECT_EQ(query_error("count(wide{i=\"1\"})", 0, 60000, 60000), "");
   std::string wide = query_error("count(wide)", 0, 60000, 60000);
   EXPECT_NE(wide.find("resource_exhausted"), std::string::npos) << wide;
-  EXPECT_NE(wide.find("series_max"), std::string::npos) << wide;
+  EXPECT_NE(wide.find("more than " + std::to_string(api::MAX_QUERY_SERIES) +
+                      " series, the limit per query"),
+            std::string::npos)
+      << wide;
 
   const int64_t steps_ms = int64_t{api::MAX_QUERY_STEPS} * 1000;
   EXPECT_EQ(query_error("count(wide{i=\"1\"})", 0, steps_ms - 1000, 1000), "");
   std::string steps = query_error("count(wide{i=\"1\"})", 0, steps_ms, 1000);
-  EXPECT_NE(steps.find("steps"), std::string::npos) << steps;
+  EXPECT_NE(steps.find("limit " + std::to_string(api::MAX_QUERY_STEPS) + " per query"),
+            std::string::npos)
+      << steps;
 
   std::string long_expr = "wide{i=\"" + std::string(api::MAX_QUERY_EXPR_BYTES, 'x') + "\"}";
   std::string expr = query_error(long_expr, 0, 60000, 60000);
