@@ -7,6 +7,7 @@
 #include <limits>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include "base/assert.h"
 #include "base/log.h"
@@ -167,20 +168,78 @@ struct SealedHead {
   }
 };
 
-// A series' entries beside its samples: its registry (id -> ref, ref -> labels), a posting and a
-// label value per label.
-void add_index_entries(const ts::Labels& labels, uint64_t id, uint32_t ref,
-                       std::string_view canonical,
-                       std::vector<std::pair<std::string, std::string>>* index) {
-  std::string ref_bytes;
-  put_u32_be(ref, &ref_bytes);
-  index->emplace_back(ts_keys::series(id), std::move(ref_bytes));
-  index->emplace_back(ts_keys::series_by_ref(ref), std::string(canonical));
-  for (const ts::Label& label : labels.labels()) {
-    index->emplace_back(ts_keys::posting(label.name, label.value, ref), "");
-    index->emplace_back(ts_keys::label_value(label.name, label.value), "");
+// The entries beside the samples of the series a batch creates (or carries again, see
+// TsStore::write()): per series its registry (id -> ref, ref -> labels) and a posting per label,
+// and a label value per distinct label. emit() gives them in key order, without repeats, so
+// RocksDB's memtable inserts each one after the previous (cheap), and sorts per kind of key
+// instead of all keys as strings: postings are grouped by label first (series written together
+// share most labels, and a group's refs come in ascending), ids and refs sort as integers.
+// Holds views into the labels and canonical encodings added, which must outlive emit().
+class IndexEntries {
+ public:
+  void add(const ts::Labels& labels, uint64_t id, uint32_t ref, std::string_view canonical) {
+    registry_.emplace_back(id, ref);
+    by_ref_.emplace_back(ref, canonical);
+    for (const ts::Label& label : labels.labels()) {
+      postings_[{label.name, label.value}].push_back(ref);
+    }
   }
-}
+
+  // Calls put(key, value) for every entry.
+  template <typename Put>
+  void emit(Put&& put) {
+    std::string key;
+    std::sort(by_ref_.begin(), by_ref_.end());
+    by_ref_.erase(std::unique(by_ref_.begin(), by_ref_.end()), by_ref_.end());
+    for (const auto& [ref, canonical] : by_ref_) put(ts_keys::series_by_ref(ref), canonical);
+
+    std::vector<std::pair<std::string, std::vector<uint32_t>*>> groups;
+    groups.reserve(postings_.size());
+    for (auto& [label, refs] : postings_) {
+      groups.emplace_back(ts_keys::postings_prefix(label.first, label.second), &refs);
+    }
+    std::sort(groups.begin(), groups.end());
+    for (auto& [prefix, refs] : groups) {
+      std::sort(refs->begin(), refs->end());
+      refs->erase(std::unique(refs->begin(), refs->end()), refs->end());
+      for (uint32_t ref : *refs) {
+        key = prefix;
+        put_u32_be(ref, &key);
+        put(key, "");
+      }
+    }
+
+    std::sort(registry_.begin(), registry_.end());
+    registry_.erase(std::unique(registry_.begin(), registry_.end()), registry_.end());
+    std::string ref_bytes;
+    for (const auto& [id, ref] : registry_) {
+      ref_bytes.clear();
+      put_u32_be(ref, &ref_bytes);
+      put(ts_keys::series(id), ref_bytes);
+    }
+
+    std::vector<std::string> values;
+    values.reserve(postings_.size());
+    for (const auto& entry : postings_) {
+      values.push_back(ts_keys::label_value(entry.first.first, entry.first.second));
+    }
+    std::sort(values.begin(), values.end());
+    for (const std::string& value_key : values) put(value_key, "");
+  }
+
+ private:
+  struct LabelHash {
+    size_t operator()(const std::pair<std::string_view, std::string_view>& label) const {
+      const std::hash<std::string_view> hash;
+      return hash(label.first) * 0x9E3779B97F4A7C15ULL ^ hash(label.second);
+    }
+  };
+  std::vector<std::pair<uint64_t, uint32_t>> registry_;        // id, ref
+  std::vector<std::pair<uint32_t, std::string_view>> by_ref_;  // ref, canonical labels
+  std::unordered_map<std::pair<std::string_view, std::string_view>, std::vector<uint32_t>,
+                     LabelHash>
+      postings_;  // (name, value) -> refs
+};
 
 // A seal handed to the sealer thread: one series' head of one time block.
 struct SealJob {
@@ -676,6 +735,27 @@ Result<TsStore::Series*> TsStore::load_series(uint64_t series_id) {
   return raw;
 }
 
+Result<std::unordered_set<uint64_t>> TsStore::series_not_on_disk(
+    std::span<const SeriesWrite> series) {
+  std::vector<std::string> keys;
+  std::vector<uint64_t> ids;
+  for (const SeriesWrite& item : series) {
+    if (item.labels == nullptr || item.canonical.empty()) continue;  // its id is not known yet
+    if (item.hint != nullptr && item.hint->store_ == instance_) continue;
+    if (series_->find(item.series_id) != nullptr) continue;
+    keys.push_back(ts_keys::series(item.series_id));
+    ids.push_back(item.series_id);
+  }
+  std::unordered_set<uint64_t> absent;
+  if (keys.size() < 2) return absent;  // load_series() reads one as cheaply
+  auto found = engine_.multi_get(Family::kTs, keys);
+  if (!found.is_ok()) return found.status();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!(*found)[i].has_value()) absent.insert(ids[i]);
+  }
+  return absent;
+}
+
 Status TsStore::pin_format() {
   auto version = engine_.get(Family::kTs, ts_keys::format_version());
   MELD_RETURN_IF_ERROR(version.status());
@@ -916,7 +996,11 @@ void TsStore::seal(Series& series) {
     // The block must not reach the disk without the registry naming its ref.
     auto labels = ts::Labels::decode_stored(series.canonical);
     MELD_ASSERT(labels.is_ok(), "a series' own canonical labels do not decode");
-    add_index_entries(*labels, series.id, series.ref, series.canonical, &job.index);
+    IndexEntries index;
+    index.add(*labels, series.id, series.ref, series.canonical);
+    index.emit([&](std::string_view key, std::string_view value) {
+      job.index.emplace_back(std::string(key), std::string(value));
+    });
   }
 
   series.sealing.emplace_back(job.job, std::move(sealed));
@@ -939,6 +1023,8 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   int64_t retention_floor_ms = std::numeric_limits<int64_t>::min();
   if (options_.retention_ms > 0) retention_floor_ms = clock_.wall_ms() - options_.retention_ms;
   const uint64_t call = ++write_calls_;
+  auto not_on_disk = series_not_on_disk(series);
+  if (!not_on_disk.is_ok()) return not_on_disk.status();
 
   // Pass 1: validate every sample against the series' state before this call. Nothing
   // changes until the record is queued. A series' accepted samples, from all the items that
@@ -993,9 +1079,11 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
                                          std::to_string(options_.series_max)));
         continue;
       }
-      auto loaded = load_series(id);
-      if (!loaded.is_ok()) return loaded.status();
-      stored = *loaded;
+      if (!not_on_disk->contains(id)) {
+        auto loaded = load_series(id);
+        if (!loaded.is_ok()) return loaded.status();
+        stored = *loaded;
+      }
     }
     const std::string* taken = stored != nullptr           ? &stored->canonical
                                : fresh != new_series.end() ? &fresh->second.first
@@ -1093,13 +1181,11 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   }
   if (entries.empty()) return result;
 
-  // The record and the index entries of new series, in one batch. The index entries go in
-  // sorted and without repeats (series of one call share most label values): RocksDB's memtable
-  // inserts keys that follow the previous one cheaply, which matters while many series are new
-  // (the commit thread was the limit then).
+  // The record and the index entries of new series, in one batch, the index entries in key order
+  // (IndexEntries): while many series are new the commit thread's memtable inserts were the limit.
   WriteBatch batch;
   const uint64_t seq = next_seq_;
-  std::vector<std::pair<std::string, std::string>> index;  // key, value
+  IndexEntries index;
   bool carried_again = false;  // index entries of a series this store made earlier
   std::string record;
   record.reserve(ts_wal::record_bytes_max(entries.size(), total_samples));
@@ -1120,19 +1206,17 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
       if (index_confirmed(*entry.known)) {
         entry.known->index_unconfirmed_seq = 0;
       } else {
-        add_index_entries(*entry.labels, entry.id, entry.known->ref, entry.known->canonical,
-                          &index);
+        index.add(*entry.labels, entry.id, entry.known->ref, entry.known->canonical);
         entry.known->index_unconfirmed_seq = seq + 1;
         carried_again = true;
       }
       continue;
     }
     entry.ref = next_ref_++;
-    add_index_entries(*entry.labels, entry.id, entry.ref, new_series.at(entry.id).first, &index);
+    index.add(*entry.labels, entry.id, entry.ref, new_series.at(entry.id).first);
   }
-  std::sort(index.begin(), index.end());
-  index.erase(std::unique(index.begin(), index.end()), index.end());
-  for (const auto& [key, value] : index) batch.put(Family::kTs, key, value);
+  index.emit(
+      [&](std::string_view key, std::string_view value) { batch.put(Family::kTs, key, value); });
   if (!new_series.empty() || carried_again) {
     std::string next_ref_bytes;
     put_u32_be(next_ref_, &next_ref_bytes);

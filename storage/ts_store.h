@@ -64,6 +64,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -254,6 +255,10 @@ class TsStore {
   // The series state for id, loading it from disk (registry and seal marker) when it is not in
   // memory; nullptr when the series was never stored. corruption for undecodable entries.
   Result<Series*> load_series(uint64_t series_id);
+  // The ids of the items (those that give their id) that name a series neither in memory nor on
+  // disk, found with one MultiGet of their registry entries: write() creates these without a
+  // read each, which a batch of new series (churn) would otherwise pay one by one.
+  Result<std::unordered_set<uint64_t>> series_not_on_disk(std::span<const SeriesWrite> series);
   // Adds one sample of the write-ahead record seq to the series' head (sealing it first when it
   // is full or the sample starts a newer block).
   Status apply(Series& series, uint64_t seq, const ts::Sample& sample);

@@ -540,6 +540,50 @@ TEST(TsStore, AHashCollisionWithinOneWriteRefusesTheSecondLabelSet) {
   EXPECT_EQ(f.read(first).size(), 2u);
 }
 
+// Items that give their ids are looked up on disk in one batch (TsStore::series_not_on_disk):
+// after a reopen, series stored before are found there and written to under their own refs,
+// beside a series new in the same write, and a label set colliding with a stored one's id is
+// still refused.
+TEST(TsStore, AWriteByIdFindsTheSeriesOnDiskBesideNewOnes) {
+  StoreFixture f;
+  const ts::Labels a = labels_of({{"__name__", "a"}});
+  const ts::Labels b = labels_of({{"__name__", "b"}});
+  const ts::Labels c = labels_of({{"__name__", "c"}});
+  const ts::Labels squatter = labels_of({{"__name__", "squatter"}});
+  const std::string a_canonical = a.encode();
+  const std::string b_canonical = b.encode();
+  const std::string c_canonical = c.encode();
+  const std::string squatter_canonical = squatter.encode();
+  const std::vector<Sample> first = {{1000, 1}};
+  const std::vector<Sample> second = {{2000, 2}};
+  TsStore::SeriesWrite before[] = {{&a, first, a_canonical, a.series_id()},
+                                   {&b, first, b_canonical, b.series_id()}};
+  EXPECT_EQ(f.write_all(before).accepted, 2u);
+  auto a_ref = f.store().find_series(a);
+  auto b_ref = f.store().find_series(b);
+  ASSERT_TRUE(a_ref.is_ok() && a_ref->has_value() && b_ref.is_ok() && b_ref->has_value());
+
+  ASSERT_TRUE(f.store().seal_all().is_ok());  // as meldd's clean stop: nothing left to replay
+  f.reopen();
+  EXPECT_EQ(f.store().stats().series_in_memory, 0u);
+  TsStore::SeriesWrite after[] = {{&a, second, a_canonical, a.series_id()},
+                                  {&c, second, c_canonical, c.series_id()},
+                                  {&b, second, b_canonical, b.series_id()},
+                                  {&squatter, second, squatter_canonical, a.series_id()}};
+  auto result = f.write_all(after);
+  EXPECT_EQ(result.accepted, 3u);
+  expect_collision_refused(result, 3);
+  EXPECT_EQ(f.store().stats().series_in_memory, 3u);
+  EXPECT_EQ(f.store().find_series(a).value(), *a_ref);
+  EXPECT_EQ(f.store().find_series(b).value(), *b_ref);
+  EXPECT_TRUE(same_samples(f.read(a), {{1000, 1}, {2000, 2}}));
+  EXPECT_TRUE(same_samples(f.read(b), {{1000, 1}, {2000, 2}}));
+  EXPECT_TRUE(same_samples(f.read(c), second));
+  f.reopen();
+  EXPECT_TRUE(same_samples(f.read(a), {{1000, 1}, {2000, 2}}));
+  EXPECT_TRUE(same_samples(f.read(c), second));
+}
+
 // A failed write-ahead commit leaves in memory what never reached the disk (a new series, its
 // samples): the store refuses writes from then on, and opens again on what is durable.
 TEST(TsStore, AFailedWriteAheadCommitRefusesWritesUntilReopened) {
@@ -805,6 +849,38 @@ TEST(TsStore, NewSeriesAreRefusedOnceEveryRefIsGivenOut) {
   EXPECT_EQ(f.read(a).size(), 1u);
   // A known series still takes samples.
   EXPECT_EQ(f.write(a, {{2, 2}}).accepted, 1u);
+}
+
+// Series created by one write share labels: each posting and each distinct label value is
+// written once, and the postings of a label list its series in ref order.
+TEST(TsStore, OneWriteOfManySeriesIndexesEachLabelOnce) {
+  StoreFixture f;
+  std::vector<ts::Labels> labels;
+  for (int i = 0; i < 50; ++i) {
+    labels.push_back(labels_of({{"__name__", i % 2 == 0 ? "cpu" : "mem"},
+                                {"host", "h" + std::to_string(i / 10)},
+                                {"pod", "p" + std::to_string(i)}}));
+  }
+  const std::vector<Sample> samples = {{1, 1}};
+  std::vector<TsStore::SeriesWrite> items;
+  for (const ts::Labels& l : labels) items.push_back({&l, samples, {}, 0});
+  EXPECT_EQ(f.write_all(items).accepted, 50u);
+  f.reopen();
+  EXPECT_EQ(f.count_keys("P"), 150u);           // 3 labels x 50 series
+  EXPECT_EQ(f.count_keys("V"), 2u + 5u + 50u);  // cpu, mem; h0..h4; p0..p49
+  EXPECT_EQ(f.count_keys("R"), 50u);
+  EXPECT_EQ(f.count_keys("N"), 50u);
+  std::vector<uint64_t> refs;
+  ASSERT_TRUE(f.store().postings("host", "h1", 100, &refs).is_ok());
+  EXPECT_EQ(refs, (std::vector<uint64_t>{10, 11, 12, 13, 14, 15, 16, 17, 18, 19}));
+  ASSERT_TRUE(f.store().postings("__name__", "mem", 100, &refs).is_ok());
+  ASSERT_EQ(refs.size(), 25u);
+  for (size_t i = 0; i < refs.size(); ++i) {
+    EXPECT_EQ(f.store().series_labels(refs[i]).value(), labels[2 * i + 1]);
+  }
+  std::vector<std::string> values;
+  ASSERT_TRUE(f.store().label_values("host", 100, &values).is_ok());
+  EXPECT_EQ(values, (std::vector<std::string>{"h0", "h1", "h2", "h3", "h4"}));
 }
 
 TEST(TsStore, PostingsAndLabelValuesIndexEverySeries) {
