@@ -175,22 +175,9 @@ std::string seconds_text(int64_t ms) {
   return buf;
 }
 
-// The count queries, one per metric name (count_over_time drops the name, so one query over all
-// names would make series collide): every sample of the data set lies in the window
-// (t - span, t] at t = max_ms.
-std::vector<std::string> count_queries(const Dataset& d) {
-  std::set<std::string> names;
-  for (const LabelPairs& labels : d.labels) {
-    for (const auto& [name, value] : labels) {
-      if (name == "__name__") names.insert(value);
-    }
-  }
-  std::vector<std::string> queries;
-  for (const std::string& name : names) {
-    queries.push_back("sum(count_over_time({__name__=\"" + name + "\"}[" +
-                      std::to_string(d.max_ms - d.min_ms + 1) + "ms]))");
-  }
-  return queries;
+// The queries that count the data set's samples at t = max_ms (see count_queries in ts_wire.h).
+Result<std::vector<std::string>> count_queries_of(const Dataset& d) {
+  return count_queries(d.labels, d.max_ms - d.min_ms + 1);
 }
 
 // VictoriaMetrics and Prometheus: the Prometheus HTTP query API.
@@ -200,7 +187,9 @@ class HttpStore : public Store {
 
   Result<uint64_t> count_samples(const Dataset& d) override {
     uint64_t total = 0;
-    for (const std::string& q : count_queries(d)) {
+    auto queries = count_queries_of(d);
+    MELD_RETURN_IF_ERROR(queries.status());
+    for (const std::string& q : *queries) {
       auto answer = query("/api/v1/query", {{"query", q}, {"time", seconds_text(d.max_ms)}});
       MELD_RETURN_IF_ERROR(answer.status());
       if (answer->empty()) continue;
@@ -495,7 +484,9 @@ class Meld final : public Store {
 
   Result<uint64_t> count_samples(const Dataset& d) override {
     uint64_t total = 0;
-    for (const std::string& q : count_queries(d)) {
+    auto queries = count_queries_of(d);
+    MELD_RETURN_IF_ERROR(queries.status());
+    for (const std::string& q : *queries) {
       auto answer = query_range(q, d.max_ms, d.max_ms, 1000);
       MELD_RETURN_IF_ERROR(answer.status());
       if (answer->empty()) continue;

@@ -8,9 +8,12 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "base/varint.h"
+#include "timeseries/matcher.h"
 
 namespace meld::bench {
 namespace {
@@ -303,6 +306,111 @@ std::string describe(const Comparison& c) {
          std::to_string(c.points_only_reference) + " only_other_points " +
          std::to_string(c.points_only_other) + " values_differ " + std::to_string(c.values_differ) +
          "; first: " + c.first_difference + ")";
+}
+
+namespace {
+
+// s as an RE2 pattern that matches exactly s: its metacharacters escaped with a backslash (as
+// the query engine's literal alternatives read them), NUL as \x00, every other byte as is.
+std::string regex_quote(std::string_view s) {
+  static constexpr std::string_view kMeta = ".^$*+?()[]{}|\\";
+  std::string out;
+  for (const char c : s) {
+    if (c == '\0') {
+      out += "\\x00";
+      continue;
+    }
+    if (kMeta.find(c) != std::string_view::npos) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// The count queries of one metric's series split by label: `label=""` for those without it, and
+// values packed into `label=~"v1|v2|..."` parts within the limits. Empty when a part cannot fit.
+std::vector<std::string> split_count_queries(std::span<const LabelPairs* const> members,
+                                             const std::string& selector, const std::string& label,
+                                             const std::string& window,
+                                             const CountQueryLimits& limits) {
+  std::map<std::string, size_t> counts;  // value -> series
+  size_t with = 0;
+  for (const LabelPairs* labels : members) {
+    for (const auto& [name, value] : *labels) {
+      if (name == label) {
+        ++counts[value];
+        ++with;
+      }
+    }
+  }
+  std::vector<std::string> queries;
+  if (members.size() - with > limits.series_max) return {};
+  if (with < members.size()) {
+    queries.push_back("sum(count_over_time(" + selector + "," + label + "=\"\"}" + window);
+  }
+  const auto query_of = [&](const std::string& regex) {
+    return "sum(count_over_time(" + selector + "," + label + "=~" + ts::quote_promql_string(regex) +
+           "}" + window;
+  };
+  std::string regex;
+  size_t part_series = 0;
+  for (const auto& [value, n] : counts) {
+    if (n > limits.series_max) return {};
+    const std::string quoted = regex_quote(value);
+    std::string longer = regex.empty() ? quoted : regex + "|" + quoted;
+    if (!regex.empty() &&
+        (part_series + n > limits.series_max || query_of(longer).size() > limits.expr_bytes_max)) {
+      queries.push_back(query_of(regex));
+      longer = quoted;
+      part_series = 0;
+    }
+    if (query_of(longer).size() > limits.expr_bytes_max) return {};
+    regex = std::move(longer);
+    part_series += n;
+  }
+  if (!regex.empty()) queries.push_back(query_of(regex));
+  return queries;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> count_queries(std::span<const LabelPairs> series, int64_t span_ms,
+                                               const CountQueryLimits& limits) {
+  // Metric name -> its series.
+  std::map<std::string, std::vector<const LabelPairs*>> metrics;
+  for (const LabelPairs& labels : series) {
+    for (const auto& [name, value] : labels) {
+      if (name == "__name__") metrics[value].push_back(&labels);
+    }
+  }
+  const std::string window = "[" + std::to_string(span_ms) + "ms]))";
+  std::vector<std::string> queries;
+  for (const auto& [metric, members] : metrics) {
+    const std::string selector = "{__name__=" + ts::quote_promql_string(metric);
+    if (members.size() <= limits.series_max) {
+      queries.push_back("sum(count_over_time(" + selector + "}" + window);
+      continue;
+    }
+    // Of the splits by one label, the one with the fewest queries.
+    std::set<std::string> names;
+    for (const LabelPairs* labels : members) {
+      for (const auto& [name, value] : *labels) {
+        if (name != "__name__") names.insert(name);
+      }
+    }
+    std::vector<std::string> best;
+    for (const std::string& name : names) {
+      std::vector<std::string> split = split_count_queries(members, selector, name, window, limits);
+      if (!split.empty() && (best.empty() || split.size() < best.size())) best = std::move(split);
+    }
+    if (best.empty()) {
+      return Status::invalid_argument(
+          "cannot count metric " + metric + " (" + std::to_string(members.size()) +
+          " series) in queries of at most " + std::to_string(limits.series_max) + " series and " +
+          std::to_string(limits.expr_bytes_max) + " bytes: no label splits its series that finely");
+    }
+    queries.insert(queries.end(), best.begin(), best.end());
+  }
+  return queries;
 }
 
 }  // namespace meld::bench

@@ -97,4 +97,22 @@ std::vector<ResultSeries> without_metric_name(std::vector<ResultSeries> answer);
 // One line for a report: "agree" or e.g. "DIFFER series 10/12 only_ref=2 ... (first: ...)".
 std::string describe(const Comparison& c);
 
+// Bounds of one count query (see count_queries): under MeldDB's per-query limits
+// (maxQuerySeries, maxQueryExprBytes in schemas/api.capnp) with room to spare.
+struct CountQueryLimits {
+  size_t series_max = 5000;
+  size_t expr_bytes_max = 8192;
+};
+
+// The queries that count a data set's samples through the Prometheus query API, each answering
+// one number: sum(count_over_time(SELECTOR[span_ms ms])), at the data set's last timestamp,
+// with span_ms covering all its samples. One query per metric name (count_over_time drops the
+// name, so one query over all names would make series collide). A metric with more series than
+// limits.series_max is counted in parts: its series are split by the values of the label that
+// splits them finest, `label=~"v1|v2|..."` per part (values regex-quoted) and `label=""` for its
+// series without that label, so that every series is selected by exactly one query and no query
+// passes the limits. invalid_argument, naming the metric, when no label splits it that finely.
+Result<std::vector<std::string>> count_queries(std::span<const LabelPairs> series, int64_t span_ms,
+                                               const CountQueryLimits& limits = {});
+
 }  // namespace meld::bench

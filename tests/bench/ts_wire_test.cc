@@ -8,6 +8,10 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
+
+#include "timeseries/labels.h"
+#include "timeseries/query.h"
 
 namespace meld::bench {
 namespace {
@@ -205,6 +209,82 @@ TEST(CompareAnswers, WithoutMetricNameMatchesStoresThatKeepNames) {
                              {"{job=\"a\\\",__name__=\\\"x\"}", {{1000, 1}}}});
   EXPECT_FALSE(compare_answers(*parsed, other, 0, 0).agrees());
   EXPECT_TRUE(compare_answers(stripped, without_metric_name(other), 0, 0).agrees());
+}
+
+// Runs every count query through MeldDB's query engine, over the series as written (one sample
+// each at t = 0, and one at t = 1000), with the engine's series limit set to the queries' bound:
+// the total they count, or the first query's error.
+Result<uint64_t> count_through_engine(const std::vector<LabelPairs>& series,
+                                      const CountQueryLimits& limits) {
+  auto queries = count_queries(series, 1001, limits);
+  if (!queries.is_ok()) return queries.status();
+  ts::MemorySeriesSource source;
+  for (const LabelPairs& pairs : series) {
+    std::vector<ts::Label> labels;
+    for (const auto& [name, value] : pairs) labels.push_back({name, value});
+    auto made = ts::Labels::make_series(std::move(labels));
+    if (!made.is_ok()) return made.status();
+    MELD_RETURN_IF_ERROR(source.add(std::move(made).value(), {{0, 1.0}, {1000, 2.0}}));
+  }
+  ts::QueryLimits engine;
+  engine.series_max = limits.series_max;
+  uint64_t total = 0;
+  for (const std::string& q : *queries) {
+    if (q.size() > limits.expr_bytes_max) return Status::internal("too long: " + q);
+    auto r = ts::query_range(q, source, 1000, 1000, 1000, engine);
+    if (!r.is_ok()) return Status(r.status().code(), q + ": " + r.status().to_string());
+    if (r->series.size() != 1) return Status::internal("not one series: " + q);
+    total += static_cast<uint64_t>(r->series[0].points.at(0).value);
+  }
+  return total;
+}
+
+TEST(CountQueries, OneQueryPerMetricWithinTheSeriesLimit) {
+  const std::vector<LabelPairs> series = {{{"__name__", "up"}, {"job", "a"}},
+                                          {{"__name__", "up"}, {"job", "b"}},
+                                          {{"__name__", "cpu"}, {"host", "x"}}};
+  auto queries = count_queries(series, 60000);
+  ASSERT_TRUE(queries.is_ok()) << queries.status().to_string();
+  EXPECT_EQ(*queries,
+            (std::vector<std::string>{"sum(count_over_time({__name__=\"cpu\"}[60000ms]))",
+                                      "sum(count_over_time({__name__=\"up\"}[60000ms]))"}));
+  auto counted = count_through_engine(series, {});
+  ASSERT_TRUE(counted.is_ok()) << counted.status().to_string();
+  EXPECT_EQ(*counted, 6u);
+}
+
+// A metric with more series than one query may select is counted in parts, by the label that
+// needs the fewest queries, values regex-quoted (metacharacters, quotes, backslashes), series
+// without the label counted once: every series is counted exactly once, no query passes the
+// limits.
+TEST(CountQueries, AMetricPastTheLimitIsCountedInPartsExactlyOnce) {
+  std::vector<LabelPairs> series;
+  const std::string odd[] = {"a.b", "a|b", "a\"b", "a\\b", "(x)*", "[y]", "^z$", "é+?"};
+  for (int i = 0; i < 60; ++i) {
+    LabelPairs labels = {{"__name__", "wide"}, {"pod", odd[i % 8] + std::to_string(i)}};
+    if (i % 10 != 0) labels.emplace_back("zone", odd[i % 8]);  // 6 series without a zone
+    series.push_back(std::move(labels));
+  }
+  series.push_back({{"__name__", "narrow"}});
+  const CountQueryLimits limits{.series_max = 9, .expr_bytes_max = 120};
+  auto queries = count_queries(series, 1001, limits);
+  ASSERT_TRUE(queries.is_ok()) << queries.status().to_string();
+  EXPECT_GT(queries->size(), 7u);  // 60 series in parts of at most 9
+  auto counted = count_through_engine(series, limits);
+  ASSERT_TRUE(counted.is_ok()) << counted.status().to_string();
+  EXPECT_EQ(*counted, 2u * series.size());
+}
+
+TEST(CountQueries, AMetricNoLabelSplitsFinelyEnoughIsRefusedByName) {
+  std::vector<LabelPairs> series;
+  for (int i = 0; i < 12; ++i) {
+    series.push_back({{"__name__", "lumpy"}, {"zone", i < 10 ? "a" : "b"}});
+  }
+  auto queries = count_queries(series, 1001, {.series_max = 9});
+  ASSERT_FALSE(queries.is_ok());
+  EXPECT_EQ(queries.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(queries.status().message().find("metric lumpy (12 series)"), std::string::npos)
+      << queries.status().to_string();
 }
 
 }  // namespace
