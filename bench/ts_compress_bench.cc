@@ -16,12 +16,17 @@
 // (10 cpu metrics per host, one sample every 10 s from 2016-01-01T00:00:00Z, each value a random
 // walk with N(0, 1) steps clamped to [0, 100] and rounded to two decimals) in the same format,
 // zstd-compressed if OUT ends in ".zst". The output depends only on the arguments.
+//
+// ts-generate-churn OUT [--pods N] [--seed S]: writes a series-churn data set in the same way:
+// N pods (of 500 deployments, each name with a random suffix) x 10 container metrics, 8 labels
+// per series, 2 samples each 10 s apart, so nearly every series a write carries is new.
 #include <zstd.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <random>
@@ -87,8 +92,8 @@ bool parse_flags(const std::vector<std::string>& args,
   return true;
 }
 
-int fail(const Status& s) {
-  std::fprintf(stderr, "ts-compress: %s\n", s.to_string().c_str());
+int fail(const char* command, const Status& s) {
+  std::fprintf(stderr, "%s: %s\n", command, s.to_string().c_str());
   return 1;
 }
 
@@ -129,8 +134,8 @@ MELD_BENCH(ts_compress, "ts-compress",
     samples += series.samples.size();
     return Status::ok();
   });
-  if (!s.is_ok()) return fail(s);
-  if (samples == 0) return fail(Status::invalid_argument(path + ": no samples"));
+  if (!s.is_ok()) return fail("ts-compress", s);
+  if (samples == 0) return fail("ts-compress", Status::invalid_argument(path + ": no samples"));
 
   // Pass 2: decode everything back to back (timed as a whole).
   ts::BlockDecoder decoder;
@@ -140,12 +145,13 @@ MELD_BENCH(ts_compress, "ts-compress",
   size_t offset = 0;
   for (const size_t end : block_ends) {
     s = decoder.decode(std::string_view(blocks).substr(offset, end - offset), &decoded);
-    if (!s.is_ok()) return fail(s);
+    if (!s.is_ok()) return fail("ts-compress", s);
     decoded_samples += decoded.size();
     offset = end;
   }
   const double decode_s = seconds_since(decode_start);
-  if (decoded_samples != samples) return fail(Status::internal("decoded sample count differs"));
+  if (decoded_samples != samples)
+    return fail("ts-compress", Status::internal("decoded sample count differs"));
 
   // Pass 3: compare every sample with a fresh parse of the file.
   size_t series_index = 0;
@@ -169,7 +175,7 @@ MELD_BENCH(ts_compress, "ts-compress",
     if (!same) return Status::corruption("roundtrip differs for series " + series.display_name());
     return Status::ok();
   });
-  if (!s.is_ok()) return fail(s);
+  if (!s.is_ok()) return fail("ts-compress", s);
 
   std::fprintf(stderr,
                "# file %s: %zu series, %zu blocks (<= %u samples, within one week), zstd level "
@@ -231,6 +237,26 @@ class Output {
   ZSTD_CCtx* cctx_ = nullptr;
 };
 
+using Emit = std::function<Status(const ts::ExportSeries&)>;
+
+// Writes the series `generate` emits to path as a VictoriaMetrics JSON-lines export,
+// zstd-compressed when path ends in .zst.
+Status write_export(const std::string& path, const std::function<Status(const Emit&)>& generate) {
+  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "wb"));
+  if (!file) return Status::io_error("cannot create " + path);
+  Output out(file.get(), path.size() > 4 && path.ends_with(".zst"));
+  std::string text;
+  MELD_RETURN_IF_ERROR(generate([&](const ts::ExportSeries& series) {
+    text.clear();
+    ts::append_export_line(series, &text);
+    return out.write(text, false) ? Status::ok() : Status::io_error("write error on " + path);
+  }));
+  if (!out.write("", true) || std::fflush(file.get()) != 0) {
+    return Status::io_error("write error on " + path);
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 MELD_BENCH(ts_generate_tsbs, "ts-generate-tsbs",
@@ -250,41 +276,103 @@ MELD_BENCH(ts_generate_tsbs, "ts-generate-tsbs",
                  static_cast<unsigned long long>(kTsbsHoursMax));
     return 2;
   }
-  const std::string& path = args[0];
-  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "wb"));
-  if (!file) return fail(Status::io_error("cannot create " + path));
-  Output out(file.get(), path.size() > 4 && path.ends_with(".zst"));
   const uint64_t samples_per_series = hours * 3600 * 1000 / kTsbsIntervalMs;
   std::mt19937_64 rng(seed);
-  ts::ExportSeries series;
-  std::string text;
-  for (uint64_t h = 0; h < hosts; ++h) {
-    const std::string host = "host_" + std::to_string(h);
-    for (const char* field : kTsbsFields) {
-      series.labels = {{"__name__", std::string("cpu_") + field},
-                       {"hostname", host},
-                       {"region", "region_" + std::to_string(h % 9)},
-                       {"datacenter", "dc_" + std::to_string(h % 27)},
-                       {"rack", std::to_string(h % 100)},
-                       {"os", "Ubuntu16.04LTS"},
-                       {"arch", h % 2 == 0 ? "x64" : "x86"}};
-      series.samples.resize(samples_per_series);
-      double walk = static_cast<double>(rng() % 10001) / 100;
-      for (uint64_t i = 0; i < samples_per_series; ++i) {
-        walk = std::clamp(walk + normal(&rng), 0.0, 100.0);
-        series.samples[i] = Sample{kTsbsStartMs + static_cast<int64_t>(i) * kTsbsIntervalMs,
-                                   std::round(walk * 100) / 100};
+  const Status s = write_export(args[0], [&](const Emit& emit) {
+    ts::ExportSeries series;
+    for (uint64_t h = 0; h < hosts; ++h) {
+      const std::string host = "host_" + std::to_string(h);
+      for (const char* field : kTsbsFields) {
+        series.labels = {{"__name__", std::string("cpu_") + field},
+                         {"hostname", host},
+                         {"region", "region_" + std::to_string(h % 9)},
+                         {"datacenter", "dc_" + std::to_string(h % 27)},
+                         {"rack", std::to_string(h % 100)},
+                         {"os", "Ubuntu16.04LTS"},
+                         {"arch", h % 2 == 0 ? "x64" : "x86"}};
+        series.samples.resize(samples_per_series);
+        double walk = static_cast<double>(rng() % 10001) / 100;
+        for (uint64_t i = 0; i < samples_per_series; ++i) {
+          walk = std::clamp(walk + normal(&rng), 0.0, 100.0);
+          series.samples[i] = Sample{kTsbsStartMs + static_cast<int64_t>(i) * kTsbsIntervalMs,
+                                     std::round(walk * 100) / 100};
+        }
+        MELD_RETURN_IF_ERROR(emit(series));
       }
-      text.clear();
-      ts::append_export_line(series, &text);
-      if (!out.write(text, false)) return fail(Status::io_error("write error on " + path));
     }
-  }
-  if (!out.write("", true) || std::fflush(file.get()) != 0) {
-    return fail(Status::io_error("write error on " + path));
-  }
+    return Status::ok();
+  });
+  if (!s.is_ok()) return fail("ts-generate-tsbs", s);
   report("series", std::to_string(hosts * std::size(kTsbsFields)));
   report("samples", std::to_string(hosts * std::size(kTsbsFields) * samples_per_series));
+  return 0;
+}
+
+namespace {
+
+constexpr const char* kChurnMetrics[] = {"cpu_usage_seconds_total",
+                                         "memory_working_set_bytes",
+                                         "network_receive_bytes_total",
+                                         "network_transmit_bytes_total",
+                                         "fs_reads_total",
+                                         "fs_writes_total",
+                                         "threads",
+                                         "file_descriptors",
+                                         "cpu_cfs_throttled_seconds_total",
+                                         "oom_events_total"};
+constexpr const char* kChurnRegions[] = {"us-east-1", "us-west-2", "eu-central-1", "ap-northeast-1",
+                                         "sa-east-1"};
+constexpr uint64_t kChurnPodsMax = 10'000'000;
+
+}  // namespace
+
+MELD_BENCH(ts_generate_churn, "ts-generate-churn",
+           "OUT [--pods N] [--seed S]: write a series-churn data set: N short-lived pods x 10 "
+           "container metrics, 8 labels each, 2 samples per series") {
+  uint64_t pods = 20'000;
+  uint64_t seed = 1;
+  if (args.empty() || !parse_flags(args, {{"--pods", &pods}, {"--seed", &seed}})) {
+    std::fprintf(stderr, "usage: meld-bench ts-generate-churn OUT [--pods N] [--seed S]\n");
+    return 2;
+  }
+  if (pods == 0 || pods > kChurnPodsMax) {
+    std::fprintf(stderr, "ts-generate-churn: need 1 <= pods <= %llu\n",
+                 static_cast<unsigned long long>(kChurnPodsMax));
+    return 2;
+  }
+  std::mt19937_64 rng(seed);
+  const Status s = write_export(args[0], [&](const Emit& emit) {
+    ts::ExportSeries series;
+    char pod[64];
+    char instance[32];
+    for (uint64_t p = 0; p < pods; ++p) {
+      // A pod of one of 500 deployments, with a random suffix (as Kubernetes names them).
+      std::snprintf(pod, sizeof pod, "app-%llu-%08llx", static_cast<unsigned long long>(p % 500),
+                    static_cast<unsigned long long>(rng() & 0xffffffff));
+      std::snprintf(instance, sizeof instance, "10.%llu.%llu.%llu:10250",
+                    static_cast<unsigned long long>(p % 7),
+                    static_cast<unsigned long long>(p % 251),
+                    static_cast<unsigned long long>(p % 13));
+      for (const char* metric : kChurnMetrics) {
+        series.labels = {{"__name__", std::string("container_") + metric},
+                         {"namespace", "ns-" + std::to_string(p % 50)},
+                         {"pod", pod},
+                         {"container", "c" + std::to_string(p % 3)},
+                         {"node", "node-" + std::to_string(p % 300)},
+                         {"region", kChurnRegions[p % std::size(kChurnRegions)]},
+                         {"job", "kubelet"},
+                         {"instance", instance}};
+        const double value = static_cast<double>(rng() % 1000);
+        series.samples = {Sample{kTsbsStartMs, value},
+                          Sample{kTsbsStartMs + kTsbsIntervalMs, value + 1}};
+        MELD_RETURN_IF_ERROR(emit(series));
+      }
+    }
+    return Status::ok();
+  });
+  if (!s.is_ok()) return fail("ts-generate-churn", s);
+  report("series", std::to_string(pods * std::size(kChurnMetrics)));
+  report("samples", std::to_string(pods * std::size(kChurnMetrics) * 2));
   return 0;
 }
 
