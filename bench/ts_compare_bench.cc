@@ -51,6 +51,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -151,7 +152,8 @@ class Store {
   // The store's server process (started).
   virtual pid_t pid() const = 0;
   virtual Status make_queryable() { return Status::ok(); }
-  virtual Result<uint64_t> count_samples(const Dataset& d) = 0;
+  // The sum of the answers to the count queries (see count_queries in ts_wire.h) at at_ms.
+  virtual Result<uint64_t> count_samples(std::span<const std::string> queries, int64_t at_ms) = 0;
   virtual Result<std::vector<ResultSeries>> query_range(const std::string& promql, int64_t start_ms,
                                                         int64_t end_ms, int64_t step_ms) = 0;
   virtual Result<DiskUsage> settle_and_measure() = 0;
@@ -175,22 +177,15 @@ std::string seconds_text(int64_t ms) {
   return buf;
 }
 
-// The queries that count the data set's samples at t = max_ms (see count_queries in ts_wire.h).
-Result<std::vector<std::string>> count_queries_of(const Dataset& d) {
-  return count_queries(d.labels, d.max_ms - d.min_ms + 1);
-}
-
 // VictoriaMetrics and Prometheus: the Prometheus HTTP query API.
 class HttpStore : public Store {
  public:
   pid_t pid() const override { return process_->pid(); }
 
-  Result<uint64_t> count_samples(const Dataset& d) override {
+  Result<uint64_t> count_samples(std::span<const std::string> queries, int64_t at_ms) override {
     uint64_t total = 0;
-    auto queries = count_queries_of(d);
-    MELD_RETURN_IF_ERROR(queries.status());
-    for (const std::string& q : *queries) {
-      auto answer = query("/api/v1/query", {{"query", q}, {"time", seconds_text(d.max_ms)}});
+    for (const std::string& q : queries) {
+      auto answer = query("/api/v1/query", {{"query", q}, {"time", seconds_text(at_ms)}});
       MELD_RETURN_IF_ERROR(answer.status());
       if (answer->empty()) continue;
       if (answer->size() != 1 || answer->front().points.size() != 1) {
@@ -482,12 +477,10 @@ class Meld final : public Store {
         std::make_unique<Writer>(std::move(*connection), std::move(requests)));
   }
 
-  Result<uint64_t> count_samples(const Dataset& d) override {
+  Result<uint64_t> count_samples(std::span<const std::string> queries, int64_t at_ms) override {
     uint64_t total = 0;
-    auto queries = count_queries_of(d);
-    MELD_RETURN_IF_ERROR(queries.status());
-    for (const std::string& q : *queries) {
-      auto answer = query_range(q, d.max_ms, d.max_ms, 1000);
+    for (const std::string& q : queries) {
+      auto answer = query_range(q, at_ms, at_ms, 1000);
       MELD_RETURN_IF_ERROR(answer.status());
       if (answer->empty()) continue;
       if (answer->size() != 1 || answer->front().points.size() != 1) {
@@ -628,6 +621,7 @@ struct StoreRun {
 
 // Runs one store from start to stop; prints its lines; fills run->queries.
 Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<Batch>>& plan,
+                 const std::vector<std::string>& counting_queries,
                  const std::vector<std::string>& queries, const Options& o, StoreRun* run) {
   const std::string p = store.name() + ".";
   jepsen::TempDir dir;
@@ -659,7 +653,7 @@ Status run_store(Store& store, const Dataset& d, const std::vector<std::vector<B
   Clock::time_point queryable = Clock::now();
   const Clock::time_point verify_start = queryable;
   for (int attempt = 0;; ++attempt) {
-    auto count = store.count_samples(d);
+    auto count = store.count_samples(counting_queries, d.max_ms);
     MELD_RETURN_IF_ERROR(count.status());
     if (*count == d.sample_count) {
       if (attempt > 0) queryable = Clock::now();
@@ -838,6 +832,12 @@ MELD_BENCH(ts_compare, "ts-compare",
     return 1;
   }
   const Dataset& d = *dataset;
+  // Every sample lies in the window (t - span, t] at t = max_ms.
+  auto counts = count_queries(d.labels, d.max_ms - d.min_ms + 1);
+  if (!counts.is_ok()) {
+    std::fprintf(stderr, "ts-compare: %s\n", counts.status().to_string().c_str());
+    return 1;
+  }
   const auto plan = plan_batches(d, o.plan);
   size_t batches = 0;
   for (const auto& p : plan) batches += p.size();
@@ -853,7 +853,7 @@ MELD_BENCH(ts_compare, "ts-compare",
   std::vector<StoreRun> runs;
   for (auto& store : stores) {
     StoreRun run{store->name(), {}};
-    s = run_store(*store, d, plan, queries, o, &run);
+    s = run_store(*store, d, plan, *counts, queries, o, &run);
     store->stop();
     if (!s.is_ok()) {
       report(store->name() + ".error", s.to_string());

@@ -351,20 +351,30 @@ std::vector<std::string> split_count_queries(std::span<const LabelPairs* const> 
     return "sum(count_over_time(" + selector + "," + label + "=~" + ts::quote_promql_string(regex) +
            "}" + window;
   };
+  // A part's query size without building it: PromQL quoting escapes byte by byte, so the quoted
+  // alternation is the sum of its quoted values and one byte per '|'.
+  const size_t fixed_bytes = query_of("").size();
   std::string regex;
+  size_t regex_bytes = 0;  // quoted for PromQL, without the quotes
   size_t part_series = 0;
   for (const auto& [value, n] : counts) {
     if (n > limits.series_max) return {};
     const std::string quoted = regex_quote(value);
-    std::string longer = regex.empty() ? quoted : regex + "|" + quoted;
-    if (!regex.empty() &&
-        (part_series + n > limits.series_max || query_of(longer).size() > limits.expr_bytes_max)) {
+    const size_t quoted_bytes = ts::quote_promql_string(quoted).size() - 2;
+    if (fixed_bytes + quoted_bytes > limits.expr_bytes_max) return {};
+    if (!regex.empty() && (part_series + n > limits.series_max ||
+                           fixed_bytes + regex_bytes + 1 + quoted_bytes > limits.expr_bytes_max)) {
       queries.push_back(query_of(regex));
-      longer = quoted;
+      regex.clear();
+      regex_bytes = 0;
       part_series = 0;
     }
-    if (query_of(longer).size() > limits.expr_bytes_max) return {};
-    regex = std::move(longer);
+    if (!regex.empty()) {
+      regex += '|';
+      ++regex_bytes;
+    }
+    regex += quoted;
+    regex_bytes += quoted_bytes;
     part_series += n;
   }
   if (!regex.empty()) queries.push_back(query_of(regex));

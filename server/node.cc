@@ -160,7 +160,7 @@ Result<std::unique_ptr<Node>> Node::start(const Config& config, uv_loop_t* loop)
   if (!ts_store.is_ok()) return fail(ts_store.status());
   node->ts_store_ = std::move(ts_store).value();
   if (config.ts_retention_ms > 0) {
-    uv_timer_init(loop, &node->retention_timer_);
+    MELD_ASSERT(uv_timer_init(loop, &node->retention_timer_) == 0, "uv_timer_init");
     node->retention_timer_.data = node.get();
     node->retention_timer_started_ = true;
     uv_timer_start(&node->retention_timer_, &Node::on_retention_timer, kRetentionCheckMs,

@@ -889,15 +889,12 @@ Status TsStore::replay() {
   // one pass over the markers (a key per series that ever sealed) finds both.
   MELD_RETURN_IF_ERROR(scan_all(
       engine_, "Q", prefix_successor("Q"), [&](const std::string& key, const std::string& value) {
-        const uint64_t marker_seq = value.size() == kMarkerBytes ? get_u64_be(value) : UINT64_MAX;
-        const uint32_t ref =
-            key.size() == 5 ? get_u32_be(std::string_view(key).substr(1)) : UINT32_MAX;
-        if (marker_seq == UINT64_MAX || ref == UINT32_MAX) {
+        if (value.size() != kMarkerBytes || key.size() != 5) {
           failed = Status::corruption("time-series seal marker is malformed");
           return false;
         }
-        next_seq_ = std::max(next_seq_, marker_seq + 1);
-        next_ref_ = std::max(next_ref_, ref + 1);
+        next_seq_ = std::max(next_seq_, get_u64_be(value) + 1);
+        next_ref_ = std::max(next_ref_, get_u32_be(std::string_view(key).substr(1)) + 1);
         return true;
       }));
   MELD_RETURN_IF_ERROR(failed);
@@ -1023,8 +1020,6 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   int64_t retention_floor_ms = std::numeric_limits<int64_t>::min();
   if (options_.retention_ms > 0) retention_floor_ms = clock_.wall_ms() - options_.retention_ms;
   const uint64_t call = ++write_calls_;
-  auto not_on_disk = series_not_on_disk(series);
-  if (!not_on_disk.is_ok()) return not_on_disk.status();
 
   // Pass 1: validate every sample against the series' state before this call. Nothing
   // changes until the record is queued. A series' accepted samples, from all the items that
@@ -1046,6 +1041,10 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
   // Series new to the store: id -> (canonical encoding, index in entries).
   std::unordered_map<uint64_t, std::pair<std::string, size_t>> new_series;
   size_t total_samples = 0;
+  // Ids of this call's series that are neither in memory nor on disk; looked up (one MultiGet)
+  // when the first series not in memory comes, so a call that names only known series pays
+  // nothing for it.
+  std::optional<std::unordered_set<uint64_t>> not_on_disk;
   for (uint32_t i = 0; i < series.size(); ++i) {
     const SeriesWrite& item = series[i];
     auto whole = [&](Status status) {
@@ -1078,6 +1077,11 @@ Result<TsStore::WriteResult> TsStore::write(std::span<const SeriesWrite> series,
                                          " series in memory, limit " +
                                          std::to_string(options_.series_max)));
         continue;
+      }
+      if (!not_on_disk) {
+        auto absent = series_not_on_disk(series.subspan(i));
+        if (!absent.is_ok()) return absent.status();
+        not_on_disk = std::move(absent).value();
       }
       if (!not_on_disk->contains(id)) {
         auto loaded = load_series(id);

@@ -257,7 +257,8 @@ class TsStore {
   Result<Series*> load_series(uint64_t series_id);
   // The ids of the items (those that give their id) that name a series neither in memory nor on
   // disk, found with one MultiGet of their registry entries: write() creates these without a
-  // read each, which a batch of new series (churn) would otherwise pay one by one.
+  // read each, which a batch of new series (churn) would otherwise pay one by one. write() calls
+  // it at its first item not in memory, for that item and the later ones.
   Result<std::unordered_set<uint64_t>> series_not_on_disk(std::span<const SeriesWrite> series);
   // Adds one sample of the write-ahead record seq to the series' head (sealing it first when it
   // is full or the sample starts a newer block).
